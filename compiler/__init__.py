@@ -1,0 +1,1 @@
+"""The compiler: name resolution, checks, and the conversation plan (built on the syntax tree)."""

@@ -1,0 +1,109 @@
+"""The post-lexer: indentation to _INDENT/_DEDENT tokens, bracket matching, nesting limits.
+
+Lark's `Indenter` in spirit, with the checks a user needs: tabs in
+indentation, a dedent to a column no block started at, brackets closed by the
+wrong kind, and a cap on nesting so no later stage can recurse too deep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from lark import Token
+from lark.lark import PostLex
+
+MAX_NESTING = 100
+
+_OPENERS = {"LPAR": "(", "LSQB": "[", "LBRACE": "{"}
+_CLOSERS = {"RPAR": "(", "RSQB": "[", "RBRACE": "{"}
+_CLOSING_OF = {"(": ")", "[": "]", "{": "}"}
+
+
+class LayoutError(Exception):
+    """A layout mistake found while lexing; `kind` selects the diagnostic."""
+
+    def __init__(self, kind: str, line: int, column: int, width: int = 1, detail: str = "") -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.line = line
+        self.column = column
+        self.width = width
+        self.detail = detail
+
+
+class ParleyIndenter(PostLex):
+    """Turns `_NEWLINE` tokens into layout; ignores newlines inside brackets."""
+
+    always_accept = ("_NEWLINE",)
+
+    def __init__(self) -> None:
+        self.brackets: list[Token] = []
+        self.indents: list[int] = [0]
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        self.brackets = []
+        self.indents = [0]
+        return self._process(stream)
+
+    def _process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        last: Token | None = None
+        for token in stream:
+            kind = token.type
+            if kind == "_NEWLINE":
+                if not self.brackets:
+                    yield from self._newline(token, last)
+                continue
+            last = token
+            if kind in _OPENERS:
+                self.brackets.append(token)
+                if len(self.brackets) + len(self.indents) - 1 > MAX_NESTING:
+                    raise LayoutError("nesting", token.line, token.column)
+            elif kind in _CLOSERS:
+                if not self.brackets:
+                    raise LayoutError("unopened", token.line, token.column, detail=str(token))
+                opener = self.brackets.pop()
+                if _OPENERS[opener.type] != _CLOSERS[kind]:
+                    raise LayoutError(
+                        "mismatched", token.line, token.column,
+                        detail=f"{opener}|{opener.line}|{opener.column}|{token}",
+                    )
+            yield token
+        line, column = _end_of(last)
+        while len(self.indents) > 1:
+            self.indents.pop()
+            yield Token("_DEDENT", "", 0, line, column, line, column, 0)
+
+    def _newline(self, token: Token, last: Token | None) -> Iterator[Token]:
+        # Layout tokens are placed, zero-width, right after the line's last real token,
+        # so a statement's span ends where its text ends (not on the next line, not
+        # after a trailing comment).
+        at_line, at_column = _end_of(last) if last is not None else (token.line or 1, token.column or 1)
+        yield Token("_NEWLINE", str(token), token.start_pos, at_line, at_column, at_line, at_column, token.start_pos)
+        text = str(token)
+        indent_text = text.rsplit("\n", 1)[1]
+        line = (token.end_line or 1)
+        if "\t" in indent_text:
+            raise LayoutError("tab", line, indent_text.index("\t") + 1)
+        indent = len(indent_text)
+        if indent > self.indents[-1]:
+            self.indents.append(indent)
+            if len(self.indents) - 1 + len(self.brackets) > MAX_NESTING:
+                raise LayoutError("nesting", line, indent + 1)
+            yield Token("_INDENT", indent_text, token.end_pos, line, 1, line, indent + 1, token.end_pos)
+            return
+        levels = ",".join(str(level) for level in self.indents)
+        while indent < self.indents[-1]:
+            self.indents.pop()
+            yield Token("_DEDENT", indent_text, token.start_pos, at_line, at_column, at_line, at_column, token.start_pos)
+        if indent != self.indents[-1]:
+            raise LayoutError(
+                "dedent", line, 1, width=max(indent, 1),
+                detail=levels,
+            )
+
+
+def _end_of(token: Token | None) -> tuple[int, int]:
+    """(line, column) just after `token` (1-based); the start of the file without one."""
+    if token is None:
+        return 1, 1
+    return token.end_line or token.line or 1, token.end_column or token.column or 1

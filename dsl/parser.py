@@ -1,0 +1,278 @@
+"""Text → syntax tree: decoding, size and layout checks, parsing with recovery, tree building.
+
+`parse` returns a `Module` or raises `ScriptError` carrying every diagnostic
+found; `parse_source` returns both, for tools that also want warnings.
+Nothing from Lark escapes this module: its trees and exceptions stop here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import attrs
+from lark import UnexpectedInput
+from lark.exceptions import LarkError
+
+from dsl import nodes as n
+from dsl._build import TreeBuilder
+from dsl._indent import LayoutError
+from dsl._lark import parser, postlexer
+from dsl._syntax_errors import describe_token, diagnose
+from dsl.diagnostics import Diagnostic, Severity
+from dsl.errors import InternalError, ScriptError
+from dsl.source import Source, Span
+
+#: Scripts are small; refusing huge inputs keeps every check well under a second.
+MAX_SOURCE_BYTES = 1_000_000
+#: After this many syntax errors the rest of the file is not worth reading.
+MAX_SYNTAX_ERRORS = 20
+
+_INDENTED = re.compile(r"[ \t]+")
+
+
+@attrs.frozen
+class ParseResult:
+    """The outcome of parsing one file: the tree (None when there were errors) and all diagnostics."""
+
+    source: Source
+    module: n.Module | None
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.module is not None and not any(d.is_error for d in self.diagnostics)
+
+
+def parse(text: str | bytes, filename: str = "<script>") -> n.Module:
+    """Parse a script; raise `ScriptError` (with rendered diagnostics) if it has errors."""
+    result = parse_source(text, filename)
+    if not result.ok or result.module is None:
+        raise ScriptError(result.diagnostics, {filename: result.source})
+    return result.module
+
+
+def parse_source(text: str | bytes, filename: str = "<script>") -> ParseResult:
+    """Parse a script and return its tree with every diagnostic (errors and warnings)."""
+    decoded = _decode(text, filename)
+    if isinstance(decoded, ParseResult):
+        return decoded
+    source = decoded
+    if not source.text.strip():
+        warning = Diagnostic(
+            "P003", "the script is empty", source.point(1, 1), severity=Severity.WARNING,
+            label="nothing here", help="write a statement, e.g. `agent writer:` … or `print \"hello\"`",
+        )
+        return ParseResult(source, n.Module(body=(), span=source.point(1, 1)), (warning,))
+    try:
+        return _parse(source)
+    except RecursionError:
+        span = source.point(1, 1)
+        return ParseResult(source, None, (Diagnostic("P106", "the script is nested too deeply", span),))
+    except (LarkError, AssertionError) as error:  # a Lark failure we did not foresee is our bug
+        raise InternalError(f"parser failed on {filename}: {error!r}") from error
+
+
+def parse_path(path: str | os.PathLike[str], display: str | None = None) -> ParseResult:
+    """Read and parse a script file; `display` is the name shown in diagnostics (default: the path)."""
+    name = display if display is not None else os.fspath(path)
+    size = os.stat(path).st_size
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_SOURCE_BYTES + 1)
+    if size > MAX_SOURCE_BYTES:
+        return _too_large(name, size)
+    return parse_source(data, name)
+
+
+def parse_expression(text: str, filename: str = "<expression>") -> n.Expr:
+    """Parse a single expression (as used by the REPL and by interpolation)."""
+    source = Source(filename, text)
+    diagnostics: list[Diagnostic] = []
+    expr = _parse_expr_at(source, diagnostics, text, 1, 1)
+    if expr is None or diagnostics:
+        raise ScriptError(diagnostics, {filename: source})
+    return expr
+
+
+def _decode(text: str | bytes, filename: str) -> Source | ParseResult:
+    size = len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else len(text)
+    if size > MAX_SOURCE_BYTES:
+        return _too_large(filename, size)
+    if isinstance(text, bytes):
+        if b"\0" in text:
+            line = text.count(b"\n", 0, text.index(b"\0")) + 1
+            return _fail(Source(filename, ""), Diagnostic(
+                "P002", "this looks like a binary file, not a script", Span(filename, line, 1, line, 1),
+                label="", help="Parley scripts are UTF-8 text files (usually named *.agent)",
+            ))
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as error:
+            good = text[: error.start].decode("utf-8")
+            line = good.count("\n") + 1
+            column = len(good) - (good.rfind("\n") + 1) + 1
+            source = Source(filename, good + text[error.start:].decode("utf-8", "replace"))
+            return _fail(source, Diagnostic(
+                "P001", f"the file is not valid UTF-8 (byte 0x{text[error.start]:02x})",
+                source.point(line, column), label="invalid byte", help="save the file as UTF-8",
+            ))
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        return _fail(Source(filename, ""), Diagnostic(
+            "P002", "this looks like a binary file, not a script", Span(filename, line, 1, line, 1),
+            help="Parley scripts are UTF-8 text files (usually named *.agent)",
+        ))
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    return Source(filename, text)
+
+
+def _too_large(filename: str, size: int) -> ParseResult:
+    return _fail(Source(filename, ""), Diagnostic(
+        "P004", f"the file is too large for a script ({size / 1_000_000:.1f} MB; the limit is 1 MB)",
+        Span(filename, 1, 1, 1, 1), help="is this the right file? Split big scripts with `import`",
+    ))
+
+
+def _fail(source: Source, diagnostic: Diagnostic) -> ParseResult:
+    return ParseResult(source, None, (diagnostic,))
+
+
+def _parse(source: Source) -> ParseResult:
+    diagnostics: list[Diagnostic] = []
+    lines = list(source.lines)
+    first = _first_code_line(lines)
+    if first is not None and _INDENTED.match(lines[first]):
+        indent = len(lines[first]) - len(lines[first].lstrip())
+        diagnostics.append(Diagnostic(
+            "P102", "unexpected indentation", source.point(first + 1, 1, indent), label="unexpected indent",
+            help="the first statement of a script starts at column 1",
+        ))
+        lines[first] = lines[first].lstrip()
+    tree = None
+    seen: set[tuple[int, int]] = set()
+    while len(diagnostics) < MAX_SYNTAX_ERRORS:
+        try:
+            tree = parser().parse("\n".join(lines) + "\n", start="start")
+            break
+        except (UnexpectedInput, LayoutError) as error:
+            diagnostic = diagnose(error, source)
+            key = (diagnostic.span.line, diagnostic.span.column)
+            if key in seen:
+                break
+            seen.add(key)
+            diagnostics.append(diagnostic)
+            if not _mask(lines, diagnostic, error):
+                break
+    if len(diagnostics) >= MAX_SYNTAX_ERRORS:
+        diagnostics.append(Diagnostic(
+            "P199", f"too many syntax errors; stopped after {MAX_SYNTAX_ERRORS}", diagnostics[-1].span,
+            severity=Severity.WARNING, help="fix the errors above and check again",
+        ))
+    if diagnostics or tree is None:
+        return ParseResult(source, None, tuple(diagnostics))
+    builder = TreeBuilder(source.name, diagnostics, _expr_parser(source, diagnostics))
+    module = builder.transform(tree)
+    if any(d.is_error for d in diagnostics):
+        return ParseResult(source, None, tuple(diagnostics))
+    return ParseResult(source, module, tuple(diagnostics))
+
+
+def _first_code_line(lines: list[str]) -> int | None:
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            return index
+    return None
+
+
+def _mask(lines: list[str], diagnostic: Diagnostic, error: Exception) -> bool:
+    """Blank out the failing statement so parsing can resume; False when recovery is hopeless.
+
+    The failing line goes, with the block it heads; when that empties an
+    enclosing block, its header goes too, so masking never creates new errors.
+    """
+    if diagnostic.code in ("P103", "P106", "P111", "P004") or postlexer().brackets:
+        return False
+    if isinstance(error, UnexpectedInput) and getattr(error, "token", None) is not None:
+        if error.token.type == "$END":  # type: ignore[attr-defined]
+            return False
+    index = diagnostic.span.line - 1
+    if not 0 <= index < len(lines):
+        return False
+    while True:
+        indent = _indent_of(lines[index])
+        end = index + 1
+        while end < len(lines) and (not lines[end].strip() or _indent_of(lines[end]) > indent
+                                     or (diagnostic.code == "P102" and _indent_of(lines[end]) >= indent)):
+            end += 1
+        for i in range(index, end):
+            lines[i] = ""
+        header = _header_of(lines, index, indent)
+        if header is None or _block_has_code(lines, header):
+            return True
+        index = header
+
+
+def _indent_of(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t")) if line.strip() else 0
+
+
+def _header_of(lines: list[str], index: int, indent: int) -> int | None:
+    """The nearest line above `index` indented less than `indent` (the block's header)."""
+    if indent == 0:
+        return None
+    for i in range(index - 1, -1, -1):
+        if lines[i].strip() and not lines[i].lstrip().startswith("#") and _indent_of(lines[i]) < indent:
+            return i
+    return None
+
+
+def _block_has_code(lines: list[str], header: int) -> bool:
+    indent = _indent_of(lines[header])
+    for line in lines[header + 1:]:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        return _indent_of(line) > indent
+    return False
+
+
+def _expr_parser(source: Source, diagnostics: list[Diagnostic]):  # type: ignore[no-untyped-def]
+    def parse_expr(text: str, line: int, column: int) -> n.Expr | None:
+        return _parse_expr_at(source, diagnostics, text, line, column)
+
+    return parse_expr
+
+
+def _parse_expr_at(
+    source: Source, diagnostics: list[Diagnostic], text: str, line: int, column: int
+) -> n.Expr | None:
+    """Parse `text` as one expression placed at `line`:`column` of `source`."""
+    try:
+        tree = parser().parse(text, start="expr")
+    except (UnexpectedInput, LayoutError) as error:
+        diagnostic = _interpolation_error(error, source, text, line, column)
+        diagnostics.append(diagnostic)
+        return None
+    builder = TreeBuilder(source.name, diagnostics, _expr_parser(source, diagnostics), line, column)
+    return builder.transform(tree)  # type: ignore[no-any-return]
+
+
+def _interpolation_error(error: Exception, source: Source, text: str, line: int, column: int) -> Diagnostic:
+    err_line = getattr(error, "line", 1) or 1
+    err_column = getattr(error, "column", 1) or 1
+    token = getattr(error, "token", None)
+    if token is not None and token.type == "$END":
+        err_line, err_column = 1, len(text) + 1
+    at_line = line + err_line - 1
+    at_column = err_column + (column - 1 if err_line == 1 else 0)
+    if token is not None and token.type == "$END":
+        message = "the expression inside `{…}` is incomplete"
+    elif token is not None:
+        message = f"invalid expression inside `{{…}}`: unexpected {describe_token(token)}"
+    else:
+        message = f"invalid expression inside `{{…}}`: unexpected `{getattr(error, 'char', '?')}`"
+    return Diagnostic(
+        "P125", message, source.point(at_line, at_column),
+        label="here", help="an interpolation holds one expression, like {topic} or {review.last}; "
+        "write `{{` and `}}` for literal braces",
+    )
