@@ -281,7 +281,16 @@ class TreeBuilder:
         return n.Name(id=str(token).lstrip("@").rstrip("?"), span=self.span(token))
 
     def assign(self, span: Span, c: list[Any]) -> n.Assign:
-        return n.Assign(target=self.name(c[0]), annotation=None, value=c[1], span=span)
+        return n.Assign(target=c[0], annotation=None, value=c[1], span=span)
+
+    def name_target(self, span: Span, c: list[Any]) -> n.Name:
+        return self.name(c[0])
+
+    def index_target(self, span: Span, c: list[Any]) -> n.Index:
+        return self.index(span, c)
+
+    def attribute_target(self, span: Span, c: list[Any]) -> n.Attribute:
+        return self.attribute(span, c)
 
     def annotated_assign(self, span: Span, c: list[Any]) -> n.Assign:
         return n.Assign(target=self.name(c[0]), annotation=c[1], value=c[2], span=span)
@@ -359,7 +368,7 @@ class TreeBuilder:
     # --- conversations -------------------------------------------------------
 
     def conversation(self, span: Span, c: list[Any]) -> n.Conversation:
-        target = c.pop(0) if isinstance(c[0], Token) else None
+        target = c.pop(0) if not isinstance(c[0], str) else None
         kind, *members, body = c
         opening, clauses = body
         until = select = manager = None
@@ -383,7 +392,7 @@ class TreeBuilder:
             else:
                 flow.extend(value)
         return n.Conversation(
-            kind=kind, target=self.name(target) if target else None,
+            kind=kind, target=target,
             members=tuple(self.name(m) for m in members), opening=opening, until=until,
             select=select, flow=tuple(flow), manager=manager, span=span,
         )
@@ -530,7 +539,7 @@ class TreeBuilder:
         return n.Name(id=str(c[0]), span=span)
 
     def int_literal(self, span: Span, c: list[Any]) -> n.Literal:
-        return n.Literal(value=int(c[0]), span=span)
+        return n.Literal(value=int(c[0]), span=span)  # int() accepts the `_` digit groups
 
     def float_literal(self, span: Span, c: list[Any]) -> n.Literal:
         return n.Literal(value=float(c[0]), span=span)

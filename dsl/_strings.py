@@ -29,7 +29,12 @@ def string_template(token: Token, builder: TreeBuilder) -> n.Template:
     text = str(token)
     span = builder.span(token)
     if token.type == "RAW_STRING":
-        return n.Template(parts=(text[2:-1],), kind="raw", span=span)
+        quote = 3 if text[1:4] in ('"""', "\'\'\'") else 1
+        content = text[1 + quote:-quote]
+        parts: tuple[str | n.Interpolation, ...] = (content,) if content else ()
+        if quote == 3:
+            parts = _dedent(parts, content)
+        return n.Template(parts=parts, kind="raw", span=span)
     quote = 3 if token.type == "LONG_STRING" else 1
     content = text[quote:-quote]
     splitter = _Splitter(token, builder, offset=quote, escapes=True)
@@ -102,7 +107,8 @@ class _Splitter:
                 return _ESCAPES[char]
             self.builder.error(
                 "P122", f"unknown escape `\\{char}`", self.span_at(index + match.start(), 2),
-                "not an escape", "escapes are \\n \\t \\r \\0 \\\\ \\\" \\'; write \\\\ for a backslash",
+                "not an escape", "escapes are \\n \\t \\r \\0 \\\\ \\\" \\'; write \\\\ for a backslash, "
+                "or use a raw string r\"…\" for patterns and paths",
             )
             return match.group()
 

@@ -46,6 +46,19 @@ def _statement_keywords() -> tuple[str, ...]:
     return tuple(sorted(set(_keywords().values()) | {"says", "turns", "select", "flow", "manager", "reply"}))
 
 
+@functools.cache
+def _line_start_keywords() -> tuple[str, ...]:
+    """Keywords that can begin a line: those a statement starts with, and the block clauses.
+
+    A misspelt first word is only compared with these (`const` is not `cost`).
+    """
+    table = parser().parser.parser.parser.parse_table
+    keywords = _keywords()
+    starts = {keywords[t] for t in table.states[table.start_states["start"]] if t in keywords}
+    starts -= {"true", "false", "none", "not"}
+    return tuple(sorted(starts | {"elif", "else", "until", "select", "flow", "manager", "reply"}))
+
+
 def describe_terminal(name: str) -> str:
     """How a terminal is named in messages: `if`, `:`, a name, end of line…"""
     if name in _NAMED_TERMINALS:
@@ -97,6 +110,10 @@ class _ExampleParser:
 
     def __call__(self, text: str) -> None:
         if text not in self._failures:
+            # Parsing an example resets the shared post-lexer, whose open brackets
+            # the caller still needs to explain (and recover from) the real error.
+            layout = postlexer()
+            brackets, indents = layout.brackets, layout.indents
             try:
                 parser().parse(text, start="start")
                 self._failures[text] = None
@@ -105,6 +122,8 @@ class _ExampleParser:
                 self._failures[text] = error
             except LayoutError:
                 self._failures[text] = None
+            finally:
+                layout.brackets, layout.indents = brackets, indents
         failure = self._failures[text]
         if failure is not None:
             raise failure
@@ -153,6 +172,26 @@ def _text_before(token: Token, source: Source) -> str:
         return source.text
     lines = source.lines[: token.line - 1]
     return "\n".join((*lines, source.line_text(token.line)[: (token.column or 1) - 1]))
+
+
+_EXPRESSION_STARTS = frozenset({"NAME", "string", "number", "AGENT", "AGENT_QUESTION"})
+
+
+def _after_expression(error: UnexpectedToken) -> str | None:
+    """A word, number or string right after a complete expression, in a state no example covers.
+
+    Inside brackets a `,` is missing between items; elsewhere two expressions
+    stand side by side. (Which items came before changes the parser state, so
+    the examples cannot cover every case.)
+    """
+    accepts = error.accepts or error.expected
+    if _token_kind(error.token) not in _EXPRESSION_STARTS or "PLUS" not in accepts:
+        return None
+    if postlexer().brackets and "COMMA" in accepts:
+        return "missing-comma"
+    if "_NEWLINE" in accepts and not postlexer().brackets:
+        return "juxtaposed"
+    return None
 
 
 def _token_kind(token: Token | None) -> str:
@@ -230,7 +269,7 @@ def _token(error: UnexpectedToken, source: Source) -> Diagnostic:
     suggestion = _did_you_mean(error, source)
     if suggestion is not None:
         return suggestion
-    label = match_mistake(error, _text_before(token, source))
+    label = match_mistake(error, _text_before(token, source)) or _after_expression(error)
     found = describe_token(token)
     if label is not None:
         mistake = MISTAKES[label]
@@ -247,11 +286,14 @@ def _token(error: UnexpectedToken, source: Source) -> Diagnostic:
         message, help = mistake.message, mistake.help
         for placeholder, value in replacements.items():
             message, help = message.replace(placeholder, value), help.replace(placeholder, value)
+        if label == "unknown-statement" and previous is not None and _declares_agent(source, previous[0]):
+            help = f"`{previous[0]}` is an agent: to ask it, write `@{previous[0]}` and the message"
         return Diagnostic(mistake.code, message, span, label=mistake.label, help=help)
     expected = sorted({describe_terminal(name) for name in error.accepts or error.expected})
     shown = ", ".join(expected[:8]) + (", …" if len(expected) > 8 else "")
+    bare = re.sub(r"^an? ", "", found)  # "unexpected string", not "unexpected a string"
     return Diagnostic(
-        "P100", f"unexpected {found}", span, label="unexpected here", help=f"expected one of: {shown}",
+        "P100", f"unexpected {bare}", span, label="unexpected here", help=f"expected one of: {shown}",
     )
 
 
@@ -275,7 +317,7 @@ def _did_you_mean(error: UnexpectedToken, source: Source) -> Diagnostic | None:
     column = len(line) - len(line.lstrip()) + 1
     if word in _statement_keywords() or (token.column or 0) <= column:
         return None
-    close = difflib.get_close_matches(word, _statement_keywords(), n=1, cutoff=0.75)
+    close = difflib.get_close_matches(word, _line_start_keywords(), n=1, cutoff=0.75)
     if not close:
         return None
     return Diagnostic(
@@ -285,14 +327,18 @@ def _did_you_mean(error: UnexpectedToken, source: Source) -> Diagnostic | None:
 
 
 def _previous_word(source: Source, token: Token) -> tuple[str, Span] | None:
-    """The word just before `token` on its line, with its span (for `{previous}`)."""
+    """The word or operator just before `token` on its line, with its span (for `{previous}`)."""
     if token.type == "$END" or not token.line:
         return None
     before = source.line_text(token.line)[: (token.column or 1) - 1].rstrip()
-    match = re.search(r"[A-Za-z_][A-Za-z0-9_]*$", before)
+    match = re.search(r"(?:[A-Za-z_][A-Za-z0-9_]*|[-+*/%<>=!.,:(\[{|]+)$", before)
     if match is None:
         return None
     return match.group(), source.point(token.line, match.start() + 1, len(match.group()))
+
+
+def _declares_agent(source: Source, name: str) -> bool:
+    return re.search(rf"^[ \t]*agent[ \t]+{re.escape(name)}\b", source.text, re.M) is not None
 
 
 def _last_agent(source: Source, token: Token) -> str | None:
@@ -324,7 +370,8 @@ def _character_at(line: int, column: int, char: str, source: Source) -> Diagnost
     if char in "\"'":
         return Diagnostic(
             "P110", "string is never closed", source.point(line, column, len(rest.rstrip()) or 1),
-            label="unterminated string", help=f"end the string with {char} on the same line, or use triple quotes for several lines",
+            label="unterminated string",
+            help=f"end the string with {char} on the same line, or use triple quotes for several lines",
         )
     if char == "@":
         return Diagnostic(
@@ -335,15 +382,27 @@ def _character_at(line: int, column: int, char: str, source: Source) -> Diagnost
         return Diagnostic(
             "P113", "`$` starts an amount of money", span, label="amount expected", help="write an amount like `$0.50`",
         )
-    hints = {
-        "&": "write `and` instead of `&&`", "|": "write `or` instead of `||`", "!": "write `not x` or `x != y`",
-        ";": "put each statement on its own line", "\\": "lines continue inside brackets; there is no `\\` continuation",
-        "`": "strings use double or single quotes", "?": "a yes/no ask is written `@agent? \"question\"`",
+    # The characters people bring from other languages: say what Parley writes instead.
+    explained = {
+        "&": ("Parley writes `and`, not `&&`", "write `a and b`"),
+        "|": ("Parley writes `or`, not `||`", "write `a or b`"),
+        "!": ("Parley writes `not`, not `!`", "write `not done`; `!` only appears in `!=`"),
+        "^": ("Parley writes `**` for powers, not `^`", "write `2 ** 10`"),
+        ";": ("`;` does not separate statements in Parley", "put each statement on its own line"),
+        "\\": ("there is no `\\` line continuation in Parley",
+                "a line continues by itself inside brackets; long text can use triple quotes"),
+        "`": ("backticks do not quote strings in Parley", 'use double or single quotes: `"text"`'),
+        "?": ("`?` only follows an agent's name, in a yes/no ask",
+              'write `@you? "Publish it?"`; a choice is `b if a else c`, an optional type `str | none`'),
     }
+    if char in explained:
+        message, help = explained[char]
+        width = 2 if rest.startswith(char * 2) and char in "&|" else 1
+        return Diagnostic("P114", message, source.point(line, column, width), label="not valid here", help=help)
     shown = char if char.isprintable() and not char.isspace() else repr(char)
     return Diagnostic(
         "P114", f"unexpected character `{shown}`", span, label="not valid here",
-        help=hints.get(char, "remove it, or put it inside a string"),
+        help="remove it, or put it inside a string",
     )
 
 

@@ -436,9 +436,12 @@ class BudgetStmt:
 
 @node
 class Assign:
-    """`target [: annotation] = value`; an annotation makes an ask typed."""
+    """`target [: annotation] = value`; an annotation makes an ask typed.
 
-    target: Name
+    `target` is a name, an item (`scores[name]`) or a field (`report.title`).
+    """
+
+    target: Name | Index | Attribute
     annotation: TypeExpr | None
     value: Expr
     span: Span
@@ -614,7 +617,7 @@ class Conversation:
     """
 
     kind: Lit["chat", "group"]
-    target: Name | None
+    target: Name | Index | Attribute | None
     members: tuple[Name, ...]
     opening: Expr
     until: Condition | None

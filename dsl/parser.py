@@ -58,9 +58,9 @@ def parse_source(text: str | bytes, filename: str = "<script>") -> ParseResult:
     if isinstance(decoded, ParseResult):
         return decoded
     source = decoded
-    if not source.text.strip():
+    if _first_code_line(list(source.lines)) is None:
         warning = Diagnostic(
-            "P003", "the script is empty", source.point(1, 1), severity=Severity.WARNING,
+            "P003", "the script is empty" if not source.text.strip() else "the script has no statements", source.point(1, 1), severity=Severity.WARNING,
             label="nothing here", help="write a statement, e.g. `agent writer:` … or `print \"hello\"`",
         )
         return ParseResult(source, n.Module(body=(), span=source.point(1, 1)), (warning,))
@@ -108,10 +108,11 @@ def _decode(text: str | bytes, filename: str) -> Source | ParseResult:
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as error:
-            good = text[: error.start].decode("utf-8")
+            good = text[: error.start].decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
             line = good.count("\n") + 1
             column = len(good) - (good.rfind("\n") + 1) + 1
-            source = Source(filename, good + text[error.start:].decode("utf-8", "replace"))
+            rest = text[error.start:].decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+            source = Source(filename, good + rest)
             return _fail(source, Diagnostic(
                 "P001", f"the file is not valid UTF-8 (byte 0x{text[error.start]:02x})",
                 source.point(line, column), label="invalid byte", help="save the file as UTF-8",
@@ -191,7 +192,7 @@ def _mask(lines: list[str], diagnostic: Diagnostic, error: Exception) -> bool:
     The failing line goes, with the block it heads; when that empties an
     enclosing block, its header goes too, so masking never creates new errors.
     """
-    if diagnostic.code in ("P103", "P106", "P111", "P004") or postlexer().brackets:
+    if diagnostic.code in ("P103", "P106", "P111", "P004"):
         return False
     if isinstance(error, UnexpectedInput) and getattr(error, "token", None) is not None:
         if error.token.type == "$END":  # type: ignore[attr-defined]
@@ -199,18 +200,38 @@ def _mask(lines: list[str], diagnostic: Diagnostic, error: Exception) -> bool:
     index = diagnostic.span.line - 1
     if not 0 <= index < len(lines):
         return False
+    last = index
+    brackets = postlexer().brackets
+    if brackets:
+        # The statement spans lines inside brackets: blank it from its first line,
+        # and the continuation lines (deeper, or starting with a closing bracket).
+        index = min(index, brackets[0].line - 1)
     while True:
         indent = _indent_of(lines[index])
-        end = index + 1
-        while end < len(lines) and (not lines[end].strip() or _indent_of(lines[end]) > indent
-                                     or (diagnostic.code == "P102" and _indent_of(lines[end]) >= indent)):
+        end = max(index, last) + 1
+        while end < len(lines) and (
+            not lines[end].strip()
+            or _indent_of(lines[end]) > indent
+            or (brackets and lines[end].lstrip()[:1] in ")]}")
+            or (diagnostic.code == "P102" and _indent_of(lines[end]) >= indent)
+        ):
             end += 1
+        header = _header_of(lines, index, indent)
         for i in range(index, end):
             lines[i] = ""
-        header = _header_of(lines, index, indent)
+        if header is not None and _CONVERSATION_HEADER.search(lines[header]) and not _block_has_code(
+            lines[: index + 1], header
+        ):
+            # The opening message went: keep the block valid with an empty one.
+            lines[index] = " " * indent + '""'
+            return True
         if header is None or _block_has_code(lines, header):
             return True
-        index = header
+        index = last = header
+        brackets = []
+
+
+_CONVERSATION_HEADER = re.compile(r"^\s*(?:\S.*=\s*)?(?:chat|group)\b.*:\s*(?:#.*)?$")
 
 
 def _indent_of(line: str) -> int:
@@ -272,7 +293,13 @@ def _interpolation_error(error: Exception, source: Source, text: str, line: int,
     else:
         message = f"invalid expression inside `{{…}}`: unexpected `{getattr(error, 'char', '?')}`"
     return Diagnostic(
-        "P125", message, source.point(at_line, at_column),
+        "P125", message, source.point(at_line, at_column, _token_width(token)),
         label="here", help="an interpolation holds one expression, like {topic} or {review.last}; "
         "write `{{` and `}}` for literal braces",
     )
+
+
+def _token_width(token: object) -> int:
+    if token is None or getattr(token, "type", "") == "$END":
+        return 1
+    return max(len(str(token).split("\n", 1)[0]), 1)

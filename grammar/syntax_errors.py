@@ -64,7 +64,8 @@ MISTAKES: dict[str, Mistake] = {
     "colon-while": _colon("while", "while x max 3\n    print x\n"),
     "colon-repeat": _colon("repeat", "repeat 3\n    print 1\n"),
     "colon-parallel": _colon("parallel", "parallel\n    print 1\n"),
-    "colon-def": _colon("def", "def f()\n    return 1\n", "def f(x) -> str\n    return x\n"),
+    "colon-def": _colon("def", "def f()\n    return 1\n", "def f(x) -> str\n    return x\n",
+                        "def f(a, b)\n    return a\n"),
     "colon-agent": _colon("agent", "agent writer\n    model: smart\n"),
     "colon-type": _colon("type", "type Verdict\n    score: int\n"),
     "colon-chat": _colon("chat", 'chat a, b\n    "hi"\n', 'r = chat a, b\n    "hi"\n'),
@@ -79,13 +80,16 @@ MISTAKES: dict[str, Mistake] = {
     "indent-unexpected": Mistake(
         "P102", "unexpected indentation",
         "indent a line only at the start of a block (after a line ending in `:`)", "unexpected indent",
-        ("x = 1\n    y = 2\n", "print 1\n  print 2\n"),
+        ("x = 1\n    y = 2\n", "print 1\n  print 2\n", "for x in xs:\n    print x\n        print 2\n",
+         "agent w:\n    model: m\n        tools: t\n"),
     ),
     # --- statements that need a partner --------------------------------------
     "else-without-if": Mistake(
         "P133", "{found} without a matching `if`",
         "`elif` and `else` come right after an `if` block, at the same indentation", "no `if` before this",
-        ("else:\n    print 1\n", "elif x:\n    print 1\n", "x = 1\nelse:\n    print 1\n"),
+        ("else:\n    print 1\n", "elif x:\n    print 1\n", "x = 1\nelse:\n    print 1\n",
+         "if x:\n    print 1\n    else:\n        print 2\n",
+         "for x in xs:\n    print 1\n    elif y:\n        print 2\n"),
     ),
     "else-if": Mistake(
         "P134", "`else if` is written `elif` in Parley", "write `elif CONDITION:`", "write `elif`",
@@ -123,7 +127,7 @@ MISTAKES: dict[str, Mistake] = {
     ),
     "tell-message": Mistake(
         "P152", "`tell` needs an agent and a message", 'write `tell critic "Be strict about facts."`',
-        "message expected", ("tell critic\n",),
+        "message expected", ("tell critic\n", "tell\n"),
     ),
     "tell-prose": Mistake(
         "P153", "the message of `tell` is a string", 'write `tell critic "Be strict about facts."`',
@@ -141,8 +145,15 @@ MISTAKES: dict[str, Mistake] = {
     "chat-opening": Mistake(
         "P156", "a conversation starts with its opening message",
         'put the opening first in the block, as a string: `"Improve this draft: {draft}"`', "opening expected",
-        ('chat a, b:\n    until 3 turns\n', 'group a, b:\n    select auto\n    "hi"\n'),
-        at_previous=True, context=_first_in_chat(r"(?:(?:select|flow|manager)\b|$)"),
+        ('chat a, b:\n    until 3 turns\n', 'group a, b:\n\n    until anyone says "DONE"\n'),
+    ),
+    # `select auto` as the first line reads as the expression `select`, then a stray word.
+    "chat-opening-clause": Mistake(
+        "P156", "a conversation starts with its opening message",
+        'put the opening first in the block, as a string: `"Improve this draft: {draft}"`', "opening expected",
+        ('group a, b:\n    select auto\n    "hi"\n', 'group a, b:\n    manager smart\n',
+         'group a, b:\n    flow a -> b\n'),
+        at_previous=True, context=_first_in_chat(r"(?:select|flow|manager)\b"),
     ),
     "chat-opening-prose": Mistake(
         "P157", "the opening message of a conversation is a string", 'quote it: `"Discuss the plan."`',
@@ -150,7 +161,8 @@ MISTAKES: dict[str, Mistake] = {
         exact=True, at_previous=True, context=_first_in_chat(),
     ),
     "until-turns": Mistake(
-        "P158", "a number in `until` counts turns: write `N turns`", "write `until 8 turns` (or `until critic says \"DONE\" or 8 turns`)",
+        "P158", "a number in `until` counts turns: write `N turns`",
+        "write `until 8 turns` (or `until critic says \"DONE\" or 8 turns`)",
         "expected `turns`", ('chat a, b:\n    "hi"\n    until 8\n', 'chat a, b:\n    "hi"\n    until 8 rounds\n'),
     ),
     "until-says": Mistake(
@@ -167,6 +179,12 @@ MISTAKES: dict[str, Mistake] = {
         "P161", "`until` needs a condition",
         'write `until 8 turns`, `until critic says "OK"`, `until "the plan is agreed"`, or combine them with `or`',
         "condition expected", ('chat a, b:\n    "hi"\n    until\n',),
+    ),
+    "until-dangling": Mistake(
+        "P186", "expected a condition after {previous}",
+        'complete it, e.g. `until critic says "DONE" or 8 turns`', "condition expected",
+        ('chat a, b:\n    "hi"\n    until 8 turns or\n', 'chat a, b:\n    "hi"\n    until a says "X" and\n',
+         'chat a, b:\n    "hi"\n    until a says "X" or or 3 turns\n'),
     ),
     "flow-arrow": Mistake(
         "P162", "a flow edge is written `a -> b`", "write `flow planner -> coder, coder -> tester | planner`",
@@ -188,15 +206,17 @@ MISTAKES: dict[str, Mistake] = {
         ("agent you human\n",),
     ),
     "setting-colon": Mistake(
-        "P166", "an agent setting is written `key: value`", "write `model: smart`", "expected `:`",
-        ("agent w:\n    model smart\n", "agent w:\n    temperature 0.2\n"),
+        "P166", "an agent setting is written `key: value`", "put `:` after the setting's name: `{previous_text}: …`",
+        "expected `:`", ("agent w:\n    model smart\n", "agent w:\n    temperature 0.2\n",
+                         "agent w:\n    model = smart\n"),
     ),
     "reply-by": Mistake(
         "P167", "`reply by` names the def that computes the agent's replies", "write `reply by review_loop`",
         "def name expected", ("agent w:\n    reply review\n", "agent w:\n    reply by\n"),
     ),
     "field-type": Mistake(
-        "P168", "a record field needs a type: `name: type`", "write `score: int` (types: str int float bool list[T] dict[str, T])",
+        "P168", "a record field needs a type: `name: type`",
+        "write `score: int` (types: str int float bool list[T] dict[str, T])",
         "type expected", ("type T:\n    score\n", "type T:\n    score int\n", "type T:\n    score:\n"),
     ),
     "input-type": Mistake(
@@ -204,7 +224,8 @@ MISTAKES: dict[str, Mistake] = {
         ('input topic = "x"\n', "input topic\n"),
     ),
     "budget-unit": Mistake(
-        "P170", "say what the budget counts", "write `budget 20000 tokens`, `budget 40 turns`, `budget $1.00` or `budget 10m`",
+        "P170", "a budget needs a unit: `tokens`, `turns`, a `$` amount or a duration",
+        "write `budget 20000 tokens`, `budget 40 turns`, `budget $1.00` or `budget 10m`",
         "expected `tokens` or `turns`", ("budget 100\n", "budget 100 dollars\n"),
     ),
     "import-path": Mistake(
@@ -215,6 +236,13 @@ MISTAKES: dict[str, Mistake] = {
     "import-names": Mistake(
         "P172", "`from … import` needs the names to import", 'write `from "roles.agent" import writer, critic`',
         "names expected", ('from "roles.agent" import\n', 'from "roles.agent"\n', 'from python "math"\n'),
+    ),
+    "type-expected": Mistake(
+        "P187", "expected a type after {previous}",
+        "types are str, int, float, bool, list[T], dict[str, T], a record type's name, "
+        'or literal strings: `"a" | "b"`',
+        "type expected", ("type T =\n", 'input t: = "x"\n', "x: = 3\n", 'type T:\n    x: "a" |\n',
+                          "def f(a:):\n    return a\n", "def f() ->:\n    return 1\n"),
     ),
     "def-parens": Mistake(
         "P173", "a def lists its parameters in parentheses", "write `def summarize(text):` (or `def greet():`)",
@@ -233,24 +261,40 @@ MISTAKES: dict[str, Mistake] = {
     ),
     # --- expressions ------------------------------------------------------------
     "dangling-operator": Mistake(
-        "P177", "expected an expression after the operator", "complete the expression, e.g. `total = a + b`",
-        "operand expected", ("x = 1 +\n", "x = a and\n", "x = not\n", "x = a ==\n", "x = a *\n", "x = -\n",
-                             "if a or:\n    print 1\n", "x = a if\n"),
+        "P177", "expected an expression after {previous}", "complete it, e.g. `total = price + tax`",
+        "expression expected", ("x = 1 +\n", "x = a and\n", "x = not\n", "x = a ==\n", "x = a *\n", "x = -\n",
+                                "if a or:\n    print 1\n", "x = a if\n", "x =\n", "x +=\n", "print\n", "output\n",
+                                "if:\n    print 1\n", "if x:\n    print 1\nelif:\n    print 2\n",
+                                "for x in:\n    print x\n", "x = a **\n", "x = a is\n", "x = a[]\n",
+                                'x = {"a": }\n', "x = [1,, 2]\n", "x = f(a=)\n", 'input t: str =\n',
+                                "x = ()\n", "return -\n"),
     ),
     "assign-compare": Mistake(
         "P178", "`=` assigns; to compare, use `==`", "write `if x == 3:`", "did you mean `==`?",
         ("if x = 3:\n    print x\n", "while x = 3 max 2:\n    print x\n"), exact=True,
     ),
     "assign-target": Mistake(
-        "P179", "only a name can be assigned to",
-        "there is no assignment to an attribute or an index; assign to a new name: `total = …`",
-        "the left side of `=` is not a name",
-        ("x.y = 3\n", "x[0] = 3\n", "f() = 3\n", "1 = x\n", '"a" = x\n'),
+        "P179", "only a name, an item or a field can be assigned to",
+        "assign to a name (`total = …`), an item (`scores[name] = …`) or a field (`report.title = …`)",
+        "the left side of `=` cannot be assigned to",
+        ("f() = 3\n", "1 = x\n", '"a" = x\n', "x = 1\nf(x) = 2\n"), exact=True,
     ),
     "missing-comma": Mistake(
         "P180", "expected `,` between items", "separate items with commas: `[a, b]`, `f(a, b)`", "expected `,`",
         ("x = [1 2]\n", "x = f(a b)\n", "x = {\"a\": 1 \"b\": 2}\n", 'x = f("a" b)\n',
-         'model m = openai("gpt-4o" temperature=0.2)\n', 'x = ["a" "b"]\n'), exact=True,
+         'model m = openai("gpt-4o" temperature=0.2)\n', 'x = ["a" "b"]\n', "def f(a b):\n    return a\n",
+         "agent w:\n    tools: search save\n"),
+        exact=True,
+    ),
+    "tuple": Mistake(
+        "P188", "parentheses hold one expression: Parley has no tuples",
+        'use a list, `[a, b]`, or one string to show several values: `print "{a} {b}"`', "expected `)`",
+        ('print("a", "b")\n', "x = (1, 2)\n"), exact=True,
+    ),
+    "keyword-argument": Mistake(
+        "P189", "a keyword argument is written `name=value`",
+        'write `name=value`, as in `openai("gpt-4o", temperature=0.2)` or `select random(seed=7)`',
+        "expected `=`", ('model m = openai("x", temperature: 0.2)\n', "x = f(a: 1)\n"), exact=True,
     ),
     "dict-colon": Mistake(
         "P181", "a dict entry is written `key: value`", 'write `{"name": "Ada"}`', "expected `:`",
@@ -260,7 +304,8 @@ MISTAKES: dict[str, Mistake] = {
         "P182", "{found} is a reserved word and cannot be used as a name", "choose another name, e.g. `{found_text}_`",
         "reserved word", ("agent if:\n    model: m\n", "for in in xs:\n    print 1\n",
                           "def print():\n    return 1\n", "input output: str\n", "x = [if]\n",
-                          "type model:\n    x: int\n", "model type = openai(\"x\")\n", "for x, in in xs:\n    print 1\n",
+                          "type model:\n    x: int\n", "model type = openai(\"x\")\n",
+                          "for x, in in xs:\n    print 1\n",
                           "def f(input):\n    return 1\n", "agent you is human\nforget output\n",
                           "type T:\n    input: str\n", "type T:\n    x: int\n    output: str\n",
                           "agent w:\n    type: x\n", "agent w:\n    model: m\n    input: x\n"),
@@ -281,14 +326,46 @@ MISTAKES: dict[str, Mistake] = {
         ("break 3\n", "continue x\n", "for x in xs:\n    break now\n"),
     ),
     "juxtaposed": Mistake(
-        "P184", "two expressions next to each other", 'join text with `+`, or write one string: `"{a} {b}"`',
+        "P184", "two values next to each other, with no operator between them",
+        'join text with `+`, or write one string: `"{a} {b}"`',
         "expected an operator or end of line", ('x = "a" "b"\n', "x = a b\n", "print a b\n", "x = 1 2\n",
-                                                 'x = "Hello, " name\n'),
+                                                 'x = "Hello, " name\n', "x = 1 abc\n"),
         exact=True,
+    ),
+    "unknown-statement": Mistake(
+        "P190", "{previous} does not start a Parley statement",
+        "variables need no declaration (`x = 3`), a function is `def name(params):`, "
+        "and an ask names its agent with `@`: `@writer Draft a title.`", "not a statement",
+        ("let x = 3\n", "func f(x):\n    return x\n", "x = 1\nvar y = 2\n", "if x:\n    let y = 2\n",
+         "writer Draft a title.\n"),
+        exact=True, at_previous=True, context=r"(?:^|\n)[ \t]*[A-Za-z_][A-Za-z0-9_]*[ \t]+$",
+    ),
+    "f-string": Mistake(
+        "P191", "Parley strings need no `f` prefix: every string interpolates `{…}`",
+        'remove the `f`: `"hello {name}"`', "remove the `f`",
+        ('print(f"hello {x}")\n', 'x = f"hi {y}"\n', 'print f"hi"\n', 'x = [f"a"]\n'),
+        exact=True, at_previous=True, context=r"(?:^|[^A-Za-z0-9_])f$",
+    ),
+    "inline-block": Mistake(
+        "P192", "a block starts on the next line", "put the statement on its own line below, indented by 4 spaces",
+        "move this to the next line",
+        ("if x: print x\n", "if x:\n    print 1\nelif y: print 2\n", "if x:\n    print 1\nelse: print 2\n",
+         "for x in xs: print x\n", "while x max 3: print x\n", "repeat 3: print 1\n", "def f(): return 1\n",
+         "parallel: print 1\n", "agent w: model: m\n", "type T: x: int\n", 'chat a, b: "hi"\n'),
+    ),
+    "angle-generic": Mistake(
+        "P193", "a generic type is written with brackets: `list[str]`", "write `list[str]` or `dict[str, int]`",
+        "write `[`", ("type T:\n    x: list<str>\n", "input xs: list<str>\n", "x: dict<str, int> = {}\n"),
+        exact=True,
+    ),
+    "model-id-unquoted": Mistake(
+        "P194", "the model's name is a string", 'quote it: `model smart = openai("gpt-4o-mini")`', "quote the name",
+        ("model smart = openai(gpt-4o)\n", "model smart = openai(gpt-4o-mini, temperature=0)\n"),
+        exact=True, context=_line_starts("model"),
     ),
     "pipe-or": Mistake(
         "P185", "Parley writes `or`, not `||` or `|`", "write `a or b` (and `a and b`, not `&&`); "
         "`|` only separates the choices of a type or of a flow edge", "write `or`",
-        ("x = a || b\n", "if a | b:\n    print 1\n", "x = 1 | 2\n", 'x = "a" | "b"\n'),
+        ("x = a || b\n", "if a | b:\n    print 1\n", "x = 1 | 2\n", 'x = "a" | "b"\n'), exact=True,
     ),
 }

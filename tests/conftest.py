@@ -1,26 +1,13 @@
-"""Shared test helpers: parsing to plain data, rendering diagnostics, the examples folder."""
+"""Fixtures shared by the tests (plain helpers live in `helpers.py`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from dsl.diagnostics import render_all
 from dsl.parser import ParseResult, parse_source
+from helpers import EXAMPLES, ROOT, example_files, rendered
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = ROOT / "examples"
-
-
-def example_files() -> list[Path]:
-    """Every runnable example and every library script it imports."""
-    return sorted(EXAMPLES.rglob("*.agent"))
-
-
-def rendered(result: ParseResult) -> str:
-    """All diagnostics of a parse, rendered as the user sees them (no colour)."""
-    return render_all(result.diagnostics, {result.source.name: result.source})
+__all__ = ["EXAMPLES", "ROOT", "example_files", "rendered"]
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ to fix it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from dsl.parser import MAX_SYNTAX_ERRORS, parse_path
 
 ERRORS = Path(__file__).resolve().parent / "errors"
 FILES = sorted(ERRORS.glob("*.agent"))
+PLACEHOLDER = re.compile(r"\{(found|found_text|agent|previous|previous_text)\}")
 
 
 def test_golden_folder_is_populated() -> None:
@@ -39,4 +41,5 @@ def test_errors(path: Path, snapshot) -> None:  # type: ignore[no-untyped-def]
     for diagnostic in result.diagnostics:
         assert render(diagnostic, result.source).startswith(f"{path.name}:")
     assert len([d for d in result.diagnostics if d.is_error]) <= MAX_SYNTAX_ERRORS
+    assert not PLACEHOLDER.search(text), f"{path.name}: a message placeholder was left in:\n{text}"
     assert text == snapshot

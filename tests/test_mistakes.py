@@ -125,3 +125,49 @@ def test_mistake_is_found_whatever_the_words(label: str, other: str) -> None:
     assert first.code == MISTAKES[label].code, (
         f"{label}: {other!r} gave {first.code} ({first.message}) instead of {MISTAKES[label].code}"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("x = f(1 2)\n", "P180"),
+        ("x = [a b]\n", "P180"),
+        ('x = {"a": x "b": 2}\n', "P180"),
+        ("x = f(a=1 b=2)\n", "P180"),
+        ("x = f(g(1) 2)\n", "P180"),
+        ("x = [x[0] 2]\n", "P180"),
+        ("x = a.b c\n", "P184"),
+        ("x = g(1) 2\n", "P184"),
+    ],
+)
+def test_a_missing_separator_is_found_after_any_expression(text: str, code: str) -> None:
+    """After any complete expression: a missing `,` inside brackets, two expressions side by side outside."""
+    result = parse_source(text, "mistake.agent")
+    assert [d.code for d in result.diagnostics][:1] == [code]
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("x = (1 + 2]\n", "P108"),  # the lexer rejects `]` before the bracket matcher sees it
+        ("total = sum(scores]\n", "P108"),
+        ("x = f(a, b))\n", "P107"),
+        ("print x]\n", "P107"),
+        ('x = {"a": 1}\n', None),
+    ],
+)
+def test_closing_brackets_are_explained(text: str, code: str | None) -> None:
+    result = parse_source(text, "mistake.agent")
+    assert [d.code for d in result.diagnostics][:1] == ([code] if code else [])
+
+
+def test_unterminated_triple_quotes_point_at_the_opening() -> None:
+    result = parse_source('agent w:\n    """You write.\n    model: m\n', "mistake.agent")
+    first = result.diagnostics[0]
+    assert (first.code, first.span.line, first.span.column, first.span.end_column) == ("P111", 2, 5, 7)
+
+
+def test_a_stray_word_that_is_an_agent_suggests_the_at_sign() -> None:
+    result = parse_source('agent writer:\n    """You write."""\n\nwriter Draft a title.\n', "mistake.agent")
+    first = result.diagnostics[0]
+    assert first.code == "P190" and "`@writer`" in (first.help or "")

@@ -99,6 +99,8 @@ CONSTRUCTS: dict[str, str] = {
         'c = "escapes \\t \\" \\\\ {{literal}}"\n'
         'd = "nested {join(xs, \', \')} and {d[\'k\']}"\n'
     ),
+    "assign-targets": 'scores[name] = 3\nreport.title = "Q3"\nresults[i] = chat a, b:\n    "Go."\n',
+    "numbers-and-raw-triple": 'n = 20_000\npattern = r"""\n    INV-\\d{4}\n    """\n',
     "call-statement": 'save(report, path="out.md")\n',
     "comments": "# a comment\nx = 1  # trailing\n\n    # indented comment line\ny = 2\n",
     "multiline-brackets": "xs = [\n    1,\n    2,\n]\nf(\n  a,\n  b=2,\n)\n",

@@ -1,0 +1,5 @@
+"""`python -m dsl` runs the `parley` command line."""
+
+from dsl.cli import main
+
+main()

@@ -1,0 +1,84 @@
+"""`parley check`: output, exit status, JSON, and the installed console script."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from dsl.cli import main
+from helpers import EXAMPLES, ROOT
+
+BAD = "agent writer:\n    model smart\n\nwhile not done:\n    print 1\n"
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_check_examples_is_clean() -> None:
+    files = [str(p) for p in sorted(EXAMPLES.rglob("*.agent"))]
+    code, output = run("check", *files)
+    assert code == 0, output
+    assert output.strip() == f"checked {len(files)} files: no problems"
+
+
+def test_check_reports_every_error_and_fails(tmp_path: Path) -> None:
+    script = tmp_path / "bad.agent"
+    script.write_text(BAD)
+    code, output = run("check", str(script))
+    assert code == 1
+    assert f"{script}:2:11: error[P166]: an agent setting is written `key: value`" in output
+    assert f"{script}:4:15: error[P135]: `while` needs a bound: `max N`" in output
+    assert output.rstrip().endswith("checked 1 file: 2 errors")
+
+
+def test_check_json(tmp_path: Path) -> None:
+    script = tmp_path / "bad.agent"
+    script.write_text(BAD)
+    code, output = run("check", "--json", str(script))
+    assert code == 1
+    payload = json.loads(output)
+    assert payload["errors"] == 2 and payload["warnings"] == 0 and payload["files"] == 1
+    first = payload["diagnostics"][0]
+    assert set(first) == {"code", "severity", "message", "span", "label", "help"}
+    assert first["span"] == {"file": str(script), "line": 2, "column": 11, "end_line": 2, "end_column": 15}
+
+
+def test_warnings_fail_only_with_strict(tmp_path: Path) -> None:
+    script = tmp_path / "empty.agent"
+    script.write_text("# nothing yet\n")
+    assert run("check", str(script))[0] == 0
+    assert run("check", "--strict", str(script))[0] == 1
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert run("check")[0] == 2
+    assert run("check", str(tmp_path / "missing.agent"))[0] == 2
+    assert run("check", "--no-such-flag", str(EXAMPLES / "review.agent"))[0] == 2
+
+
+def test_readme_error_example_is_true(tmp_path: Path) -> None:
+    """The README shows real output: rebuild its script and compare."""
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split("$ parley check review.agent\n", 1)[1].split("```", 1)[0].rstrip()
+    lines = ["agent writer:", '    """Writes."""', "", "approved = false", "", "", "",
+             "while not approved:", '    approved = @writer? "Done?"']
+    (tmp_path / "review.agent").write_text("\n".join(lines) + "\n")
+    completed = subprocess.run(
+        [sys.executable, "-m", "dsl", "check", "review.agent"], cwd=tmp_path, capture_output=True, text=True,
+        env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin"},
+    )
+    assert completed.returncode == 1
+    assert completed.stdout.startswith(shown)
+
+
+def test_console_script_is_installed() -> None:
+    parley = shutil.which("parley") or str(Path(sys.executable).parent / "parley")
+    completed = subprocess.run([parley, "--version"], capture_output=True, text=True)
+    assert completed.returncode == 0 and completed.stdout.startswith("parley, version")
