@@ -44,6 +44,14 @@ ExprParser = Callable[[str, int, int], "n.Expr | None"]
 Position = tuple[int, int, int, int]
 
 
+class DepthGuard:
+    """Expression depths for one file, shared with the builders of its `{…}` interpolations."""
+
+    def __init__(self) -> None:
+        self.depths: dict[int, int] = {}
+        self.reported = False
+
+
 class TreeBuilder:
     """Builds nodes for one parse of one file (or of one interpolated expression).
 
@@ -58,14 +66,14 @@ class TreeBuilder:
         parse_expr: ExprParser,
         line: int = 1,
         column: int = 1,
+        guard: DepthGuard | None = None,
     ) -> None:
         self.file = file
         self.diagnostics = diagnostics
         self.parse_expr = parse_expr
         self.line0 = line - 1
         self.column0 = column - 1
-        self._too_deep = False
-        self._depth: dict[int, int] = {}
+        self.guard = guard if guard is not None else DepthGuard()
 
     def transform(self, tree: Tree) -> Any:
         """Build nodes bottom-up without recursion."""
@@ -133,10 +141,11 @@ class TreeBuilder:
 
     def deep(self, node: Any, *children: Any) -> Any:
         """Track expression depth so pathological chains are refused before anything recurses."""
-        depth = 1 + max((self._depth.get(id(c), 0) for c in children), default=0)
-        self._depth[id(node)] = depth
-        if depth > MAX_EXPRESSION_DEPTH and not self._too_deep:
-            self._too_deep = True
+        depths = self.guard.depths
+        depth = 1 + max((depths.get(id(c), 0) for c in children), default=0)
+        depths[id(node)] = depth
+        if depth > MAX_EXPRESSION_DEPTH and not self.guard.reported:
+            self.guard.reported = True
             self.error(
                 "P150", "expression is nested too deeply", node.span,
                 f"more than {MAX_EXPRESSION_DEPTH} levels", "split it into several assignments",
@@ -430,10 +439,10 @@ class TreeBuilder:
         return "manager", self.name(c[0]), span
 
     def condition_or(self, span: Span, c: list[Any]) -> n.BoolCondition:
-        return n.BoolCondition(op="or", left=c[0], right=c[1], span=span)
+        return self.deep(n.BoolCondition(op="or", left=c[0], right=c[1], span=span), *c)
 
     def condition_and(self, span: Span, c: list[Any]) -> n.BoolCondition:
-        return n.BoolCondition(op="and", left=c[0], right=c[1], span=span)
+        return self.deep(n.BoolCondition(op="and", left=c[0], right=c[1], span=span), *c)
 
     def turns_condition(self, span: Span, c: list[Any]) -> n.TurnsCondition:
         return n.TurnsCondition(count=int(c[0]), span=span)

@@ -41,7 +41,8 @@ def string_template(token: Token, builder: TreeBuilder) -> n.Template:
     parts = splitter.split(content)
     if quote == 3:
         parts = _dedent(parts, content)
-    return n.Template(parts=parts, kind="string", span=span)
+    template = n.Template(parts=parts, kind="string", span=span)
+    return builder.deep(template, *parts)  # type: ignore[no-any-return]
 
 
 def prose_template(token: Token, builder: TreeBuilder) -> n.Template:
@@ -50,7 +51,7 @@ def prose_template(token: Token, builder: TreeBuilder) -> n.Template:
     width = len(text)
     span = builder.rel_span(token.line, token.column, token.line, token.column + width - 1)
     parts = _Splitter(token, builder, offset=0, escapes=False).split(text)
-    return n.Template(parts=parts, kind="prose", span=span)
+    return builder.deep(n.Template(parts=parts, kind="prose", span=span), *parts)  # type: ignore[no-any-return]
 
 
 class _Splitter:
@@ -129,7 +130,7 @@ class _Splitter:
             expr = self.builder.parse_expr(inner, line, column)
         if expr is None:
             expr = n.Literal(value=None, span=span)
-        return n.Interpolation(expr=expr, span=span)
+        return self.builder.deep(n.Interpolation(expr=expr, span=span), expr)  # type: ignore[no-any-return]
 
     def brace_error(self, index: int, message: str, label: str, help: str) -> None:
         self.builder.error("P124", message, self.span_at(index, 1), label, help)
@@ -160,7 +161,7 @@ def _simple_reference(text: str, line: int, column: int, file: str) -> n.Expr | 
     if match is None:
         return None
     words = match.group(2).split(".")
-    if any(word in RESERVED for word in words):
+    if len(words) > 16 or any(word in RESERVED for word in words):
         return None
     start = column + len(match.group(1))
     expr: n.Expr = n.Name(id=words[0], span=Span(file, line, start, line, start + len(words[0]) - 1))

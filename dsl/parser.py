@@ -15,7 +15,7 @@ from lark import UnexpectedInput
 from lark.exceptions import LarkError
 
 from dsl import nodes as n
-from dsl._build import TreeBuilder
+from dsl._build import DepthGuard, ExprParser, TreeBuilder
 from dsl._indent import LayoutError
 from dsl._lark import parser, postlexer
 from dsl._syntax_errors import describe_token, diagnose
@@ -108,7 +108,8 @@ def _decode(text: str | bytes, filename: str) -> Source | ParseResult:
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as error:
-            good = text[: error.start].decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+            good = text[: error.start].decode("utf-8").removeprefix("\ufeff")
+            good = good.replace("\r\n", "\n").replace("\r", "\n")
             line = good.count("\n") + 1
             column = len(good) - (good.rfind("\n") + 1) + 1
             rest = text[error.start:].decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
@@ -171,11 +172,25 @@ def _parse(source: Source) -> ParseResult:
         ))
     if diagnostics or tree is None:
         return ParseResult(source, None, tuple(diagnostics))
-    builder = TreeBuilder(source.name, diagnostics, _expr_parser(source, diagnostics))
+    guard = DepthGuard()
+    builder = TreeBuilder(source.name, diagnostics, _expr_parser(source, diagnostics, guard), guard=guard)
     module = builder.transform(tree)
     if any(d.is_error for d in diagnostics):
-        return ParseResult(source, None, tuple(diagnostics))
+        return ParseResult(source, None, _capped(diagnostics))
     return ParseResult(source, module, tuple(diagnostics))
+
+
+def _capped(diagnostics: list[Diagnostic]) -> tuple[Diagnostic, ...]:
+    """In file order, at most MAX_SYNTAX_ERRORS errors, then a note saying the rest were left out."""
+    ordered = sorted(diagnostics, key=lambda d: (d.span.line, d.span.column))
+    if len(ordered) <= MAX_SYNTAX_ERRORS:
+        return tuple(ordered)
+    kept = ordered[:MAX_SYNTAX_ERRORS]
+    note = Diagnostic(
+        "P199", f"too many errors; showing the first {MAX_SYNTAX_ERRORS} of {len(ordered)}", kept[-1].span,
+        severity=Severity.WARNING, help="fix the errors above and check again",
+    )
+    return (*kept, note)
 
 
 def _first_code_line(lines: list[str]) -> int | None:
@@ -257,24 +272,29 @@ def _block_has_code(lines: list[str], header: int) -> bool:
     return False
 
 
-def _expr_parser(source: Source, diagnostics: list[Diagnostic]):  # type: ignore[no-untyped-def]
+def _expr_parser(source: Source, diagnostics: list[Diagnostic], guard: DepthGuard) -> ExprParser:
     def parse_expr(text: str, line: int, column: int) -> n.Expr | None:
-        return _parse_expr_at(source, diagnostics, text, line, column)
+        return _parse_expr_at(source, diagnostics, text, line, column, guard)
 
     return parse_expr
 
 
 def _parse_expr_at(
-    source: Source, diagnostics: list[Diagnostic], text: str, line: int, column: int
+    source: Source, diagnostics: list[Diagnostic], text: str, line: int, column: int,
+    guard: DepthGuard | None = None,
 ) -> n.Expr | None:
     """Parse `text` as one expression placed at `line`:`column` of `source`."""
+    guard = guard if guard is not None else DepthGuard()
     try:
         tree = parser().parse(text, start="expr")
-    except (UnexpectedInput, LayoutError) as error:
-        diagnostic = _interpolation_error(error, source, text, line, column)
-        diagnostics.append(diagnostic)
+    except LayoutError as error:
+        where = source.point(line + error.line - 1, error.column + (column - 1 if error.line == 1 else 0))
+        diagnostics.append(attrs.evolve(diagnose(error, Source(source.name, text)), span=where))
         return None
-    builder = TreeBuilder(source.name, diagnostics, _expr_parser(source, diagnostics), line, column)
+    except UnexpectedInput as error:
+        diagnostics.append(_interpolation_error(error, source, text, line, column))
+        return None
+    builder = TreeBuilder(source.name, diagnostics, _expr_parser(source, diagnostics, guard), line, column, guard)
     return builder.transform(tree)  # type: ignore[no-any-return]
 
 

@@ -156,12 +156,49 @@ def check(data: str | bytes, filename: str = FILENAME) -> dsl.nodes.Module | Non
 
 
 def check_tree(module: dsl.nodes.Module, lines: list[str], filename: str = FILENAME) -> None:
-    """The tree dumps to JSON-compatible data, and every node span lies inside the file."""
+    """The tree dumps to JSON-compatible data, and every node span lies inside the file.
+
+    Two more properties of a right tree: a name's span covers the name as written
+    (`@writer` for an agent reference), and a node's span covers its children's.
+    """
     json.dumps(dump(module))
     problems = [
         p for where, span in node_spans(module) if (p := span_problem(span, lines, where, filename)) is not None
     ]
     assert not problems, "\n".join(problems[:10])
+    for node in nodes_of(module):
+        if isinstance(node, dsl.nodes.Name) and node.span.line == node.span.end_line:
+            written = lines[node.span.line - 1][node.span.column - 1:node.span.end_column]
+            assert written in (node.id, f"@{node.id}", f"@{node.id}?"), f"{node} covers {written!r}"
+        for child in children_of(node):
+            outer, inner = node.span, child.span
+            assert (outer.line, outer.column) <= (inner.line, inner.column) and (
+                (inner.end_line, inner.end_column) <= (outer.end_line, outer.end_column)
+            ), f"{type(child).__name__} at {inner} lies outside its {type(node).__name__} at {outer}"
+
+
+def nodes_of(module: dsl.nodes.Module):  # type: ignore[no-untyped-def]
+    """Every node of a tree, without recursion."""
+    pending: list[object] = [module]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, tuple | list):
+            pending.extend(current)
+        elif attrs.has(type(current)) and not isinstance(current, Span):
+            yield current
+            pending.extend(getattr(current, field.name) for field in attrs.fields(type(current)))
+
+
+def children_of(node: object) -> list:  # type: ignore[type-arg]
+    """The nodes directly under `node` (through tuples), those that have a span."""
+    found, pending = [], [getattr(node, field.name) for field in attrs.fields(type(node))]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, tuple | list):
+            pending.extend(current)
+        elif attrs.has(type(current)) and isinstance(getattr(current, "span", None), Span):
+            found.append(current)
+    return found
 
 
 # --- hypothesis settings -----------------------------------------------------------
