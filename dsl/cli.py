@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
+from compiler import compile_path
 from dsl.diagnostics import Diagnostic, Severity, render
-from dsl.parser import parse_path
 
 
 def _use_color(stream: object) -> bool:
@@ -31,7 +31,7 @@ def main(ctx: click.Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print diagnostics as JSON (for editors).")
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
 def check(files: tuple[str, ...], as_json: bool, strict: bool) -> None:
-    """Check scripts for errors without running them.
+    """Check scripts (syntax, names, types, bounds) without running them.
 
     Exit status: 0 when clean, 1 when a script has errors (or warnings with
     --strict), 2 on wrong usage.
@@ -40,9 +40,11 @@ def check(files: tuple[str, ...], as_json: bool, strict: bool) -> None:
     color = _use_color(sys.stdout)
     blocks: list[str] = []
     for file in files:
-        result = parse_path(Path(file), display=file)
-        found.extend(result.diagnostics)
-        blocks.extend(render(d, result.source, color) for d in result.diagnostics)
+        result = compile_path(Path(file), display=file)
+        for diagnostic in result.diagnostics:
+            if diagnostic not in found:
+                found.append(diagnostic)
+                blocks.append(render(diagnostic, result.sources.get(diagnostic.span.file), color))
     errors = sum(d.severity is Severity.ERROR for d in found)
     warnings = len(found) - errors
     if as_json:
@@ -59,6 +61,32 @@ def check(files: tuple[str, ...], as_json: bool, strict: bool) -> None:
         click.echo(_summary(len(files), errors, warnings))
     if errors or (strict and warnings):
         sys.exit(1)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "output_format", type=click.Choice(["tree", "json", "mermaid", "dot"]), default="tree",
+              show_default=True, help="How to show the plan.")
+@click.option("--verbose", is_flag=True, help="In the tree, show what each step reads and writes.")
+def plan(file: str, output_format: str, verbose: bool) -> None:
+    """Compile a script and show its conversation plan."""
+    from compiler import draw
+    from compiler.serialize import plan_to_json
+
+    result = compile_path(Path(file), display=file)
+    color = _use_color(sys.stderr)
+    for diagnostic in result.diagnostics:
+        click.echo(render(diagnostic, result.sources.get(diagnostic.span.file), color) + "\n", err=True)
+    if result.plan is None:
+        sys.exit(1)
+    if output_format == "json":
+        click.echo(plan_to_json(result.plan))
+    elif output_format == "mermaid":
+        click.echo(draw.plan_mermaid(result.plan))
+    elif output_format == "dot":
+        click.echo(draw.plan_dot(result.plan))
+    else:
+        click.echo(draw.plan_tree(result.plan, verbose=verbose))
 
 
 def _summary(files: int, errors: int, warnings: int) -> str:

@@ -1,0 +1,50 @@
+"""Concurrency: consecutive independent steps grouped so the runtime may run them at once.
+
+Two steps are independent when neither writes what the other reads or
+writes (variables, `@agent` threads, and the I/O and tool resources). Only
+straight-line steps are grouped; control flow keeps its place. Running a
+group's steps in any order, or together, gives what running them in order
+gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from compiler import plan as p
+from compiler.scope import Effects
+
+_GROUPABLE = (p.AskStep, p.AssignStep, p.TellStep, p.ForgetStep, p.ChatStep, p.GroupStep, p.CallStep)
+
+
+def group_independent(steps: Sequence[Any]) -> tuple[Any, ...]:
+    """`steps`, with each run of two or more independent groupable steps wrapped in a `ConcurrentStep`."""
+    result: list[Any] = []
+    run: list[Any] = []
+    run_effects = Effects()
+
+    def close() -> None:
+        if len(run) >= 2:
+            reads, writes = run_effects.frozen()
+            span = run[0].span.to(run[-1].span)
+            result.append(p.ConcurrentStep(id="", span=span, reads=reads, writes=writes, steps=tuple(run)))
+        else:
+            result.extend(run)
+        run.clear()
+
+    for step in steps:
+        effects = Effects(set(step.reads), set(step.writes))
+        if isinstance(step, _GROUPABLE) and not effects.conflicts(run_effects):
+            run.append(step)
+            run_effects.merge(effects)
+            continue
+        close()
+        run_effects = Effects()
+        if isinstance(step, _GROUPABLE):
+            run.append(step)
+            run_effects.merge(effects)
+        else:
+            result.append(step)
+    close()
+    return tuple(result)

@@ -1,0 +1,303 @@
+"""Declarations: what each name of a script (and of the scripts it imports) means.
+
+A `Namespace` maps the names one file can use to plan names; the `Registry`
+holds every declaration of the compilation under its plan name. Names
+declared in the main script keep their names; those of an imported file are
+qualified by the file's stem (`roles.coder`), whatever they are imported as.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from compiler import plan as p
+from compiler._context import Context, did_you_mean
+from compiler.python_tools import PythonFunction, PythonImportError, resolve
+from compiler.types import PRIMITIVES
+from dsl import nodes as n
+from dsl.source import Span
+
+#: Loads an imported script: path → (syntax tree or None when it does not parse).
+Loader = Callable[[Path, Context], "n.Module | None"]
+
+PROVIDERS: dict[str, tuple[bool, tuple[str, ...]]] = {
+    # provider → (takes a model id or file as first argument, keyword options)
+    "openai": (True, ("base_url", "api_key_env", "temperature", "top_p", "max_tokens", "seed", "timeout",
+                      "max_retries", "price_input", "price_output", "cache", "json_schema")),
+    "local": (False, ("path", "temperature", "top_p", "max_tokens", "seed", "context")),
+    "scripted": (True, ("temperature", "seed")),
+}
+
+
+@attrs.define
+class Namespace:
+    """The names one file can use, mapped to plan names (types map to their `TypeRef`)."""
+
+    file: str
+    path: Path | None
+    qualifier: str
+    agents: dict[str, str] = attrs.Factory(dict)
+    models: dict[str, str] = attrs.Factory(dict)
+    types: dict[str, p.TypeRef] = attrs.Factory(dict)
+    defs: dict[str, str] = attrs.Factory(dict)
+    tools: dict[str, str] = attrs.Factory(dict)
+    prefixes: dict[str, Namespace] = attrs.Factory(dict)
+    spans: dict[str, Span] = attrs.Factory(dict)
+    aliases: dict[str, n.TypeAlias] = attrs.Factory(dict)
+
+    def plan_name(self, name: str) -> str:
+        return f"{self.qualifier}.{name}" if self.qualifier else name
+
+    def declared(self) -> set[str]:
+        """Every declared name (for duplicate checks and "did you mean")."""
+        return {*self.agents, *self.models, *self.types, *self.defs, *self.tools, *self.prefixes}
+
+    def kind_of(self, name: str) -> str | None:
+        for kind, table in (("agent", self.agents), ("model", self.models), ("type", self.types),
+                            ("def", self.defs), ("tool", self.tools), ("import", self.prefixes)):
+            if name in table:
+                return kind
+        return None
+
+
+@attrs.define
+class Registry:
+    """Every declaration of the compilation, by plan name."""
+
+    models: dict[str, p.ModelDecl] = attrs.Factory(dict)
+    agents: dict[str, tuple[n.AgentDecl, Namespace]] = attrs.Factory(dict)
+    records: dict[str, tuple[n.TypeDecl, Namespace]] = attrs.Factory(dict)
+    defs: dict[str, tuple[n.Def, Namespace]] = attrs.Factory(dict)
+    tools: dict[str, PythonFunction] = attrs.Factory(dict)
+    tool_spans: dict[str, Span] = attrs.Factory(dict)
+    loaded: dict[Path, Namespace] = attrs.Factory(dict)
+    stems: set[str] = attrs.Factory(set)
+    default_model: str | None = None
+
+
+class Collector:
+    """Walks the top level of each file, registering its declarations and following imports."""
+
+    def __init__(self, ctx: Context, registry: Registry, loader: Loader) -> None:
+        self.ctx = ctx
+        self.registry = registry
+        self.loader = loader
+
+    # --- files -----------------------------------------------------------------
+
+    def collect(self, module: n.Module, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
+        for statement in module.body:
+            handler = getattr(self, f"_{type(statement).__name__}", None)
+            if handler is not None:
+                handler(statement, ns, chain, main)
+
+    def _declare(self, table: dict[str, Any], ns: Namespace, name: n.Name, value: Any, what: str) -> bool:
+        if name.id in ns.declared():
+            first = ns.spans.get(name.id)
+            self.ctx.error(
+                "P210", f"`{name.id}` is declared twice", name.span, f"second {what} named `{name.id}`",
+                f"the first is at {first}; give one of them another name" if first else "rename one of them",
+            )
+            return False
+        table[name.id] = value
+        ns.spans[name.id] = name.span
+        return True
+
+    # --- declarations --------------------------------------------------------
+
+    def _ModelDecl(self, decl: n.ModelDecl, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
+        plan_name = ns.plan_name(decl.name.id)
+        if not self._declare(ns.models, ns, decl.name, plan_name, "model"):
+            return
+        provider = decl.provider.id
+        if provider not in PROVIDERS:
+            self.ctx.error(
+                "P206", f"unknown model provider `{provider}`", decl.provider.span, "not a provider",
+                did_you_mean(provider, PROVIDERS) or "providers are openai(\"model-id\", …), local() and scripted(\"file\")",
+            )
+            return
+        takes_id, allowed = PROVIDERS[provider]
+        model_id = None
+        if decl.args:
+            first = decl.args[0]
+            if not takes_id or not isinstance(first, n.Template) or first.text is None:
+                self.ctx.error(
+                    "P223", "the model id is a plain string", first.span, "expected a string",
+                    f'write `{provider}("gpt-4o-mini")`' if takes_id else f"`{provider}()` takes only keyword options",
+                )
+            else:
+                model_id = first.text
+            for extra in decl.args[1:]:
+                self.ctx.error("P220", f"`{provider}(…)` takes one positional argument", extra.span, "extra argument",
+                               "give other options as `name=value`")
+        elif takes_id:
+            example = '"gpt-4o-mini"' if provider == "openai" else '"replies.rules"'
+            self.ctx.error("P220", f"`{provider}(…)` needs the model id", decl.provider.span, "which model?",
+                           f"write `{provider}({example})`")
+        options = []
+        for keyword in decl.keywords:
+            if keyword.name.id not in allowed:
+                self.ctx.error(
+                    "P222", f"unknown option `{keyword.name.id}` for `{provider}`", keyword.name.span, "unknown option",
+                    did_you_mean(keyword.name.id, allowed) or f"options of {provider}: {', '.join(allowed)}",
+                )
+                continue
+            value = constant(keyword.value)
+            if value is _NOT_CONSTANT:
+                self.ctx.error("P223", "model options are constants", keyword.value.span, "not a constant",
+                               "write a literal value: a string, number, `true`/`false` or an amount like $0.50")
+                continue
+            options.append(p.Option(name=keyword.name.id, value=value))
+        self.registry.models[plan_name] = p.ModelDecl(
+            name=plan_name, provider=provider, model_id=model_id, options=tuple(options), span=decl.span
+        )
+
+    def _DefaultModel(self, decl: n.DefaultModel, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
+        if main:
+            self.registry.default_model = decl.model.id  # resolved once every model is known
+
+    def _AgentDecl(self, decl: n.AgentDecl, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
+        plan_name = ns.plan_name(decl.name.id)
+        if self._declare(ns.agents, ns, decl.name, plan_name, "agent"):
+            self.registry.agents[plan_name] = (decl, ns)
+
+    def _TypeDecl(self, decl: n.TypeDecl, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
+        plan_name = ns.plan_name(decl.name.id)
+        if decl.name.id in PRIMITIVES or decl.name.id in ("list", "dict"):
+            self.ctx.error("P210", f"`{decl.name.id}` is a built-in type", decl.name.span, "built-in",
+                           "give the record type another name")
+            return
+        if self._declare(ns.types, ns, decl.name, p.NamedType(name=plan_name), "type"):
+            self.registry.records[plan_name] = (decl, ns)
+
+    def _TypeAlias(self, decl: n.TypeAlias, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
+        if self._declare(ns.types, ns, decl.name, p.NamedType(name="any"), "type"):
+            ns.aliases[decl.name.id] = decl  # resolved on first use, so aliases may refer forward
+
+    def _Def(self, decl: n.Def, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
+        plan_name = ns.plan_name(decl.name.id)
+        if self._declare(ns.defs, ns, decl.name, plan_name, "def"):
+            self.registry.defs[plan_name] = (decl, ns)
+
+    def _PythonImport(self, decl: n.PythonImport, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
+        module = decl.module.text
+        if module is None:
+            self.ctx.error("P272", "the module name is a plain string", decl.module.span, "no `{…}` here",
+                           'write `from python "math" import sqrt`')
+            return
+        folder = str(ns.path.parent) if ns.path is not None else None
+        for item in decl.names:
+            local = item.alias or item.name
+            try:
+                function = resolve(module, item.name.id, folder)
+            except PythonImportError as error:
+                missing_module = str(error).startswith(("cannot import", "python module `" + module + "` failed"))
+                self.ctx.error(
+                    "P272" if missing_module else "P273", str(error),
+                    decl.module.span if missing_module else item.name.span,
+                    "not found" if missing_module else "not in this module",
+                    "install the module or put it beside the script" if missing_module
+                    else "check the function's name in the module",
+                )
+                continue
+            plan_name = ns.plan_name(local.id)
+            if self._declare(ns.tools, ns, local, plan_name, "tool"):
+                self.registry.tools[plan_name] = function
+                self.registry.tool_spans[plan_name] = item.span
+
+    # --- imports -------------------------------------------------------------
+
+    def _ImportAgent(self, decl: n.ImportAgent, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
+        imported = self._load(decl.path, ns, chain)
+        if imported is None:
+            return
+        prefix = decl.alias or n.Name(id=Path(decl.path.text or "").stem, span=decl.path.span)
+        self._declare(ns.prefixes, ns, prefix, imported, "import")
+
+    def _FromImport(self, decl: n.FromImport, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
+        imported = self._load(decl.path, ns, chain)
+        if imported is None:
+            return
+        for item in decl.names:
+            local = item.alias or item.name
+            kind = imported.kind_of(item.name.id)
+            if kind is None or kind == "import":
+                self.ctx.error(
+                    "P275", f"`{decl.path.text}` declares no `{item.name.id}`", item.name.span, "not found there",
+                    did_you_mean(item.name.id, imported.declared() - set(imported.prefixes))
+                    or "import agents, models, types and defs declared in that file",
+                )
+                continue
+            table = {"agent": ns.agents, "model": ns.models, "type": ns.types, "def": ns.defs, "tool": ns.tools}[kind]
+            source = {"agent": imported.agents, "model": imported.models, "type": imported.types,
+                      "def": imported.defs, "tool": imported.tools}[kind]
+            if kind == "type" and item.name.id in imported.aliases:
+                ns.aliases[local.id] = imported.aliases[item.name.id]
+            self._declare(table, ns, local, source[item.name.id], kind)
+
+    def _load(self, path_text: n.Template, ns: Namespace, chain: tuple[Path, ...]) -> Namespace | None:
+        relative = path_text.text
+        if relative is None:
+            self.ctx.error("P270", "an import path is a plain string", path_text.span, "no `{…}` here",
+                           'write `import "lib/roles.agent"`')
+            return None
+        base = ns.path.parent if ns.path is not None else Path.cwd()
+        path = (base / relative).resolve()
+        if path in chain:
+            cycle = " → ".join(p.name for p in (*chain[chain.index(path):], path))
+            self.ctx.error("P271", "imports form a cycle", path_text.span, "imported again here",
+                           f"the chain is {cycle}; move what both need into a third file")
+            return None
+        if path in self.registry.loaded:
+            return self.registry.loaded[path]
+        if not path.is_file():
+            self.ctx.error("P270", f"cannot find `{relative}`", path_text.span, "no such file",
+                           f"paths are relative to the importing script's folder ({base})")
+            return None
+        module = self.loader(path, self.ctx)
+        if module is None:
+            return None
+        stem = path.stem
+        qualifier, number = stem, 2
+        while qualifier in self.registry.stems:
+            qualifier, number = f"{stem}{number}", number + 1
+        self.registry.stems.add(qualifier)
+        imported = Namespace(file=module.span.file, path=path, qualifier=qualifier)
+        self.registry.loaded[path] = imported
+        self.collect(module, imported, (*chain, path), main=False)
+        return imported
+
+
+class _NotConstant:
+    def __repr__(self) -> str:
+        return "<not constant>"
+
+
+_NOT_CONSTANT: Any = _NotConstant()
+
+
+def constant(expr: n.Expr) -> Any:
+    """The value of a literal expression (plain JSON data), or `_NOT_CONSTANT`."""
+    if isinstance(expr, n.Literal):
+        return expr.value
+    if isinstance(expr, n.Template):
+        return expr.text if expr.text is not None else _NOT_CONSTANT
+    if isinstance(expr, n.Money):
+        return str(expr.amount)
+    if isinstance(expr, n.Duration):
+        return expr.seconds
+    if isinstance(expr, n.UnaryOp) and expr.op == "-" and isinstance(expr.operand, n.Literal):
+        value = expr.operand.value
+        return -value if isinstance(value, int | float) and not isinstance(value, bool) else _NOT_CONSTANT
+    if isinstance(expr, n.ListExpr):
+        items = [constant(item) for item in expr.items]
+        return _NOT_CONSTANT if any(i is _NOT_CONSTANT for i in items) else items
+    return _NOT_CONSTANT
+
+
+def is_constant(value: Any) -> bool:
+    return value is not _NOT_CONSTANT

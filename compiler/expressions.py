@@ -1,0 +1,268 @@
+"""Expressions: checked against the scope and the declarations, lowered to plan expressions.
+
+Every lowering records what the expression reads (variables, threads) and
+writes (threads, through asks) into an `Effects`.
+"""
+
+from __future__ import annotations
+
+from compiler import plan as p
+from compiler._context import did_you_mean
+from compiler.builtins import BUILTINS
+from compiler.declarations import Namespace
+from compiler.scope import IO, Effects, Scope, Variable, thread
+from compiler.types import REPLY, REPLY_ATTRIBUTES, THREAD, THREAD_ATTRIBUTES, field_type, literal_values
+from compiler.unit import Unit
+from dsl import nodes as n
+from dsl.source import Span
+
+_THREAD_HELP = "a conversation's value has " + ", ".join(f".{a}" for a in THREAD_ATTRIBUTES)
+
+
+class ExpressionLowerer:
+    """Lowers the expressions of one body (the script's, or one def's)."""
+
+    def __init__(self, unit: Unit, ns: Namespace, scope: Scope) -> None:
+        self.unit = unit
+        self.ctx = unit.ctx
+        self.ns = ns
+        self.scope = scope
+
+    # --- names ---------------------------------------------------------------
+
+    def variable(self, name: n.Name, fx: Effects) -> p.Expr:
+        found = self.scope.lookup(name.id)
+        if found is not None:
+            found.used = True
+            fx.reads.add(name.id)
+            return p.Var(name=name.id)
+        hidden = self.scope.hidden.get(name.id)
+        kind = self.ns.kind_of(name.id)
+        if hidden is not None:
+            self.ctx.error(
+                "P212", f"`{name.id}` is a script variable, which a def cannot see", name.span, "not visible here",
+                f"pass it as a parameter: add `{name.id}` to the def's parameters and to its calls",
+            )
+        elif kind == "agent":
+            self.ctx.error("P216", f"`{name.id}` is an agent, not a value", name.span, "an agent",
+                           f"ask it with `@{name.id} …`, or use a conversation's value")
+        elif kind in ("def", "tool") or name.id in BUILTINS:
+            self.ctx.error("P215", f"`{name.id}` is a function: call it", name.span, "not called",
+                           f"write `{name.id}(…)`")
+        elif kind is not None:
+            self.ctx.error("P216", f"`{name.id}` is a {kind}, not a value", name.span, f"a {kind}",
+                           "use a variable or an input here")
+        else:
+            known = {**self.scope.variables, **self.scope.inputs}
+            self.ctx.error(
+                "P201", f"unknown name `{name.id}`", name.span, "not defined before this line",
+                did_you_mean(name.id, known, {k: v.span for k, v in known.items()})
+                or "assign it first (`name = …`), or declare it as an input (`input name: str`)",
+            )
+        return p.Var(name=name.id)
+
+    def agent(self, name: n.Name) -> str | None:
+        """The plan name of the agent `name` refers to, or None (with a diagnostic)."""
+        found = self.ns.agents.get(name.id)
+        if found is not None:
+            return found
+        kind = self.ns.kind_of(name.id)
+        if kind is not None or self.scope.lookup(name.id) is not None:
+            what = kind or "variable"
+            self.ctx.error("P230", f"`{name.id}` is a {what}, not an agent", name.span, "not an agent",
+                           did_you_mean(name.id, self.ns.agents, self.ns.spans) or "declare it with `agent NAME:`")
+        else:
+            self.ctx.error("P202", f"unknown agent `{name.id}`", name.span, "not declared in this script",
+                           did_you_mean(name.id, self.ns.agents, self.ns.spans)
+                           or f"declare it: `agent {name.id}:` with a system message")
+        return None
+
+    # --- expressions ---------------------------------------------------------
+
+    def expr(self, e: n.Expr, fx: Effects) -> p.Expr:
+        if isinstance(e, n.Name):
+            return self.variable(e, fx)
+        if isinstance(e, n.Literal):
+            return p.Const(value=e.value)
+        if isinstance(e, n.Template):
+            return self.template(e, fx)
+        if isinstance(e, n.Money):
+            return p.Money(amount=str(e.amount))
+        if isinstance(e, n.Duration):
+            return p.Duration(seconds=e.seconds)
+        if isinstance(e, n.ListExpr):
+            return p.ListOf(items=tuple(self.expr(i, fx) for i in e.items))
+        if isinstance(e, n.DictExpr):
+            return p.DictOf(keys=tuple(self.expr(x.key, fx) for x in e.entries),
+                            values=tuple(self.expr(x.value, fx) for x in e.entries))
+        if isinstance(e, n.Attribute):
+            return self.attribute(e, fx)
+        if isinstance(e, n.Index):
+            return p.GetItem(value=self.expr(e.value, fx), index=self.expr(e.index, fx))
+        if isinstance(e, n.Call):
+            return self.call(e, fx)
+        if isinstance(e, n.UnaryOp):
+            return p.Unary(op=e.op, operand=self.expr(e.operand, fx))
+        if isinstance(e, n.BinaryOp):
+            return p.Binary(op=e.op, left=self.expr(e.left, fx), right=self.expr(e.right, fx))
+        if isinstance(e, n.Compare):
+            return self.compare(e, fx)
+        if isinstance(e, n.Conditional):
+            return p.IfElse(test=self.expr(e.test, fx), body=self.expr(e.body, fx), orelse=self.expr(e.orelse, fx))
+        if isinstance(e, n.Ask):
+            return self.ask(e, fx, None)
+        raise AssertionError(f"unhandled expression {type(e).__name__}")  # pragma: no cover
+
+    def template(self, t: n.Template, fx: Effects) -> p.Text:
+        parts: list[str | p.Expr] = []
+        for part in t.parts:
+            parts.append(part if isinstance(part, str) else self.expr(part.expr, fx))
+        return p.Text(parts=tuple(parts))
+
+    def ask(self, e: n.Ask, fx: Effects, type_ref: p.TypeRef | None) -> p.Ask:
+        agent = self.agent(e.agent)
+        message = self.template(e.message, fx)
+        if agent is not None:
+            self.ask_effects(agent, fx)
+        return p.Ask(agent=agent or e.agent.id, message=message, yes_no=e.yes_no, type=type_ref, span=e.span)
+
+    def ask_effects(self, agent: str, fx: Effects) -> None:
+        fx.reads.add(thread(agent))
+        fx.writes.add(thread(agent))
+        if self.unit.agent_effects is not None:
+            fx.merge(self.unit.agent_effects(agent))
+
+    def attribute(self, e: n.Attribute, fx: Effects) -> p.Expr:
+        if isinstance(e.value, n.Name) and e.value.id in self.ns.prefixes and self.scope.lookup(e.value.id) is None:
+            self.ctx.error("P215", f"`{e.value.id}.{e.attr}` is in an imported script: call it", e.span,
+                           "not called", f"write `{e.value.id}.{e.attr}(…)`; import values with `from … import`")
+            return p.Const(value=None)
+        known = self.static_type(e.value)
+        if known == THREAD and e.attr not in THREAD_ATTRIBUTES:
+            self.ctx.error("P250", f"a conversation has no `.{e.attr}`", e.attr_span, "unknown property",
+                           did_you_mean(e.attr, THREAD_ATTRIBUTES) or _THREAD_HELP)
+        elif known == REPLY and e.attr not in REPLY_ATTRIBUTES:
+            self.ctx.error("P250", f"a reply has no `.{e.attr}`", e.attr_span, "unknown property",
+                           did_you_mean(e.attr, REPLY_ATTRIBUTES) or "a reply is text with .tokens, .cost and .agent")
+        elif isinstance(known, p.NamedType) and known.name in self.unit.records:
+            fields = [f.name for f in self.unit.records[known.name].fields]
+            if e.attr not in fields:
+                self.ctx.error(
+                    "P250", f"type `{known.name}` has no field `{e.attr}`", e.attr_span, "unknown field",
+                    did_you_mean(e.attr, fields) or f"its fields are: {', '.join(fields)}",
+                )
+        return p.GetAttr(value=self.expr(e.value, fx), name=e.attr)
+
+    def call(self, e: n.Call, fx: Effects) -> p.Expr:
+        args = tuple(self.expr(a, fx) for a in e.args)
+        keywords = tuple(p.KeywordArg(name=k.name.id, value=self.expr(k.value, fx)) for k in e.keywords)
+        callee = self.callee(e.func)
+        if callee is None:
+            return p.Call(callee="?", callee_kind="builtin", args=args, keywords=keywords)
+        kind, name = callee
+        self.check_arity(e, kind, name)
+        if kind == "def":
+            fx.merge(self.unit.effects_of_def(name))
+        elif kind == "tool":
+            fx.writes.add("python")
+        return p.Call(callee=name, callee_kind=kind, args=args, keywords=keywords)
+
+    def callee(self, func: n.Expr) -> tuple[str, str] | None:
+        ns, name = self.ns, func
+        if isinstance(func, n.Attribute) and isinstance(func.value, n.Name) and func.value.id in self.ns.prefixes:
+            ns, name = self.ns.prefixes[func.value.id], n.Name(id=func.attr, span=func.attr_span)
+        if not isinstance(name, n.Name):
+            self.ctx.error("P217", "only functions can be called", func.span, "not a function",
+                           "call a built-in, a def or a Python function by its name, e.g. `len(items)`")
+            return None
+        if name.id in ns.defs:
+            return "def", ns.defs[name.id]
+        if name.id in ns.tools:
+            return "tool", ns.tools[name.id]
+        if name.id in BUILTINS and ns is self.ns:
+            return "builtin", name.id
+        known = [*ns.defs, *ns.tools, *(BUILTINS if ns is self.ns else ())]
+        self.ctx.error(
+            "P205", f"unknown function `{name.id}`", name.span, "not a def, tool or built-in",
+            did_you_mean(name.id, known, ns.spans)
+            or "declare it with `def`, import it with `from python \"module\" import …`, or see the built-ins",
+        )
+        return None
+
+    def check_arity(self, e: n.Call, kind: str, name: str) -> None:
+        given = len(e.args)
+        if kind == "builtin":
+            builtin = BUILTINS[name]
+            low, high, allowed, signature = builtin.min_args, builtin.max_args, builtin.keywords, builtin.signature()
+            required: tuple[str, ...] = ()
+        elif kind == "tool":
+            tool = self.unit.registry.tools[name]
+            low, high, allowed, signature = tool.min_args, tool.max_args, tool.keywords, tool.describe()
+            required = ()
+        else:
+            decl, _ = self.unit.registry.defs[name]
+            low = sum(1 for q in decl.params if q.default is None)
+            high, allowed = len(decl.params), tuple(q.name.id for q in decl.params)
+            signature = f"{name}({', '.join(q.name.id for q in decl.params)})"
+            required = tuple(q.name.id for q in decl.params if q.default is None)
+        for keyword in e.keywords:
+            if allowed is not None and keyword.name.id not in allowed:
+                self.ctx.error(
+                    "P221", f"`{name}` has no parameter `{keyword.name.id}`", keyword.name.span, "unknown keyword",
+                    did_you_mean(keyword.name.id, allowed) or f"its signature is {signature}",
+                )
+        named = {k.name.id for k in e.keywords}
+        if kind == "def":
+            missing = [r for r in required[given:] if r not in named]
+            if given > high or missing:
+                self._arity_error(e, name, signature, f"missing {', '.join(f'`{m}`' for m in missing)}"
+                                  if missing else f"takes at most {high}")
+            return
+        count = given + (len(named & set(allowed or ())) if kind == "tool" else 0)
+        if given > (high if high is not None else given) or count < low:
+            expected = f"{low}" if low == high else (f"{low} to {high}" if high is not None else f"at least {low}")
+            self._arity_error(e, name, signature, f"takes {expected} argument{'s' if high != 1 else ''}, given {given}")
+
+    def _arity_error(self, e: n.Call, name: str, signature: str, detail: str) -> None:
+        self.ctx.error("P220", f"wrong number of arguments for `{name}`: {detail}", e.span, "this call",
+                       f"its signature is {signature}")
+
+    def compare(self, e: n.Compare, fx: Effects) -> p.Compare:
+        operands = (e.left, *e.comparators)
+        for index, op in enumerate(e.ops):
+            if op not in ("==", "!="):
+                continue
+            for known, other in ((operands[index], operands[index + 1]), (operands[index + 1], operands[index])):
+                allowed = literal_values(self.static_type(known))
+                if allowed and isinstance(other, n.Template) and other.text is not None and other.text not in allowed:
+                    self.ctx.error(
+                        "P251", f"`\"{other.text}\"` can never equal this value", other.span, "not one of its values",
+                        did_you_mean(other.text, allowed)
+                        or f"its type allows only {' | '.join(chr(34) + a + chr(34) for a in allowed)}",
+                    )
+        return p.Compare(left=self.expr(e.left, fx), ops=e.ops, comparators=tuple(self.expr(c, fx) for c in e.comparators))
+
+    # --- static types --------------------------------------------------------
+
+    def static_type(self, e: n.Expr) -> p.TypeRef | None:
+        """What the checks know of an expression's type (None: unknown)."""
+        if isinstance(e, n.Name):
+            found: Variable | None = self.scope.lookup(e.id)
+            return found.type if found is not None else None
+        if isinstance(e, n.Attribute):
+            return field_type(self.static_type(e.value), e.attr, self.unit.records)
+        if isinstance(e, n.Ask):
+            return p.NamedType(name="bool") if e.yes_no else REPLY
+        if isinstance(e, n.Template):
+            return p.NamedType(name="str")
+        return None
+
+
+def io_of(unit: Unit, agent: str) -> set[str]:
+    """Human agents talk through the run's I/O."""
+    decl = unit.registry.agents.get(agent)
+    return {IO} if decl is not None and decl[0].kind == "human" else set()
+
+
+def span_of(e: n.Expr | n.Stmt) -> Span:
+    return e.span

@@ -1,0 +1,133 @@
+"""Plans as JSON and back, exactly: `plan_from_json(plan_to_json(p)) == p`.
+
+Records are written as objects with their `kind` first; tuples as arrays;
+spans as objects. Reading is driven by the records' type hints, so a field
+typed `Any` (a tool's JSON Schema, an option's value) stays plain JSON.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import types
+import typing
+from typing import Any
+
+import attrs
+
+from compiler import plan as p
+from dsl.source import Span
+
+
+class PlanFormatError(ValueError):
+    """A JSON document is not a valid plan of this version."""
+
+
+def _records() -> dict[str, type]:
+    found: dict[str, type] = {}
+    for value in vars(p).values():
+        if isinstance(value, type) and attrs.has(value) and isinstance(getattr(value, "kind", None), str):
+            assert value.kind not in found, f"two plan records share the kind {value.kind!r}"
+            found[value.kind] = value
+    return found
+
+
+RECORDS = _records()
+
+
+def to_data(value: Any) -> Any:
+    """A plan (or any part of one) as JSON-compatible data."""
+    if isinstance(value, Span):
+        return attrs.asdict(value)
+    if attrs.has(type(value)):
+        data: dict[str, Any] = {"kind": value.kind}
+        for field in attrs.fields(type(value)):
+            data[field.name] = to_data(getattr(value, field.name))
+        return data
+    if isinstance(value, tuple | list):
+        return [to_data(item) for item in value]
+    if isinstance(value, dict):
+        return {key: to_data(item) for key, item in value.items()}
+    return value
+
+
+def plan_to_json(plan: p.Plan, indent: int | None = 2) -> str:
+    """The plan as JSON text (stable: same plan, same text)."""
+    return json.dumps(to_data(plan), indent=indent, ensure_ascii=False)
+
+
+def plan_from_json(text: str) -> p.Plan:
+    """Read a plan written by `plan_to_json`; `PlanFormatError` when it is not one."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PlanFormatError(f"not JSON: {error}") from error
+    if not isinstance(data, dict) or data.get("kind") != "plan":
+        raise PlanFormatError("not a Parley plan (no `\"kind\": \"plan\"` at the top)")
+    if data.get("version") != p.PLAN_VERSION:
+        raise PlanFormatError(f"plan version {data.get('version')!r}; this Parley reads version {p.PLAN_VERSION}")
+    plan = from_data(data, p.Plan)
+    assert isinstance(plan, p.Plan)
+    return plan
+
+
+def from_data(data: Any, hint: Any) -> Any:
+    """Rebuild a value of type `hint` from its JSON data."""
+    if hint is Any:
+        return data
+    if hint is Span:
+        if not isinstance(data, dict):
+            raise PlanFormatError(f"expected a span, found {data!r}")
+        return Span(**data)
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        item = typing.get_args(hint)[0]
+        if not isinstance(data, list):
+            raise PlanFormatError(f"expected a list, found {data!r}")
+        return tuple(from_data(x, item) for x in data)
+    if origin in (typing.Union, types.UnionType):
+        return _from_union(data, typing.get_args(hint))
+    if isinstance(hint, type) and attrs.has(hint):
+        return _from_record(data, hint)
+    if hint in (str, int, float, bool, type(None)):
+        if hint is float and isinstance(data, int) and not isinstance(data, bool):
+            return float(data)
+        if not isinstance(data, hint):
+            raise PlanFormatError(f"expected {hint.__name__}, found {data!r}")
+        return data
+    raise PlanFormatError(f"cannot read a value of type {hint!r}")  # pragma: no cover
+
+
+def _from_union(data: Any, options: tuple[Any, ...]) -> Any:
+    if isinstance(data, dict) and "kind" in data:
+        cls = RECORDS.get(data["kind"])
+        if cls is None or cls not in options:
+            raise PlanFormatError(f"unexpected record kind {data.get('kind')!r}")
+        return _from_record(data, cls)
+    for option in options:
+        if option is type(None) and data is None:
+            return None
+        if option in (str, int, float, bool) and isinstance(data, option) and not (
+            option is int and isinstance(data, bool)
+        ):
+            return data
+    if isinstance(data, int) and float in options and not isinstance(data, bool):
+        return float(data)
+    raise PlanFormatError(f"unexpected value {data!r}")
+
+
+def _from_record(data: Any, cls: type) -> Any:
+    if not isinstance(data, dict) or data.get("kind") != cls.kind:  # type: ignore[attr-defined]
+        raise PlanFormatError(f"expected a {cls.kind!r} record, found {data!r}")  # type: ignore[attr-defined]
+    hints = _hints(cls)
+    values = {}
+    for field in attrs.fields(cls):
+        if field.name not in data:
+            raise PlanFormatError(f"{cls.kind!r} record lacks {field.name!r}")  # type: ignore[attr-defined]
+        values[field.name] = from_data(data[field.name], hints[field.name])
+    return cls(**values)
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls, vars(p))

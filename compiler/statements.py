@@ -1,0 +1,465 @@
+"""Statements → plan steps, with the checks that need control flow and scopes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from compiler import plan as p
+from compiler._context import did_you_mean
+from compiler.concurrency import group_independent
+from compiler.declarations import constant, is_constant
+from compiler.expressions import ExpressionLowerer, io_of
+from compiler.resolve import resolve_type
+from compiler.scope import IO, Effects, Variable, thread
+from compiler.types import THREAD, item_type
+from dsl import nodes as n
+
+_DECLARATIONS = (n.ModelDecl, n.DefaultModel, n.AgentDecl, n.ImportAgent, n.FromImport, n.PythonImport,
+                 n.TypeDecl, n.TypeAlias, n.InputDecl, n.BudgetStmt, n.Def)
+_ESCAPES = (n.Return, n.Break, n.Continue)
+#: The plan's kind of step for each construct that only declares (nothing to run).
+Steps = list[Any]
+
+
+class BodyLowerer(ExpressionLowerer):
+    """Lowers the statements of the script's body or of a def's body."""
+
+    loops = 0
+    in_def = False
+
+    def block(self, body: tuple[n.Stmt, ...], top: bool = False) -> tuple[Any, ...]:
+        steps: Steps = []
+        escaped: n.Stmt | None = None
+        warned = False
+        for statement in body:
+            if isinstance(statement, _DECLARATIONS):
+                if not top:
+                    self.ctx.error(
+                        "P246", "declarations belong at the top level of a script", statement.span,
+                        "inside a block", "move it out of the block, to the left margin",
+                    )
+                continue
+            if escaped is not None and not warned:
+                warned = True  # one warning per block is enough
+                self.ctx.warning(
+                    "P242", "this code never runs", statement.span, "unreachable",
+                    f"it follows `{type(escaped).__name__.lower()}` on line {escaped.span.line}; remove it or move it up",
+                )
+            steps.extend(self.statement(statement))
+            if isinstance(statement, _ESCAPES) and escaped is None:
+                escaped = statement
+        return group_independent(steps)
+
+    def statement(self, s: n.Stmt) -> Steps:
+        method = getattr(self, f"_{type(s).__name__}", None)
+        if method is None:  # pragma: no cover - every statement class has a method
+            raise AssertionError(f"unhandled statement {type(s).__name__}")
+        return method(s)  # type: ignore[no-any-return]
+
+    def _step(self, cls: type, s: n.Stmt, fx: Effects, **fields: Any) -> Any:
+        reads, writes = fx.frozen()
+        return cls(id="", span=s.span, reads=reads, writes=writes, **fields)  # numbered once the plan is built
+
+    # --- assignment ----------------------------------------------------------
+
+    def _Assign(self, s: n.Assign) -> Steps:
+        fx = Effects()
+        type_ref = resolve_type(s.annotation, self.ns, self.unit) if s.annotation is not None else None
+        if s.annotation is not None and not isinstance(s.target, n.Name):
+            self.ctx.error("P253", "only a plain name can have a type annotation", s.target.span, "annotated",
+                           "annotate a new variable: `v: Verdict = @critic …`")
+        if isinstance(s.value, n.Ask) and not s.value.yes_no:
+            agent = self.agent(s.value.agent)
+            message = self.template(s.value.message, fx)
+            if agent is not None:
+                self.ask_effects(agent, fx)
+                fx.writes |= io_of(self.unit, agent)
+            target = self.target(s.target, fx, type_ref if type_ref is not None else _reply())
+            return [self._step(p.AskStep, s, fx, agent=agent or s.value.agent.id, message=message,
+                               target=target, type=type_ref)]
+        value = self.expr(s.value, fx)
+        self._human_io(s.value, fx)
+        inferred = type_ref if type_ref is not None else self.static_type(s.value)
+        target = self.target(s.target, fx, inferred)
+        return [self._step(p.AssignStep, s, fx, target=target, value=value)]
+
+    def _AugAssign(self, s: n.AugAssign) -> Steps:
+        fx = Effects()
+        current = self.variable(s.target, fx)
+        value = p.Binary(op=s.op, left=current, right=self.expr(s.value, fx))
+        self._human_io(s.value, fx)
+        target = self.target(s.target, fx, None)
+        return [self._step(p.AssignStep, s, fx, target=target, value=value)]
+
+    def target(self, t: n.Name | n.Index | n.Attribute, fx: Effects, type_ref: p.TypeRef | None) -> p.Target:
+        if isinstance(t, n.Index):
+            value = self.expr(t.value, fx)
+            fx.writes |= fx.reads & _root_names(t.value)
+            return p.ItemTarget(value=value, index=self.expr(t.index, fx))
+        if isinstance(t, n.Attribute):
+            value = self.expr(t.value, fx)
+            fx.writes |= fx.reads & _root_names(t.value)
+            return p.AttrTarget(value=value, name=t.attr)
+        self.bind(t, "variable", type_ref)
+        fx.writes.add(t.id)
+        return p.VarTarget(name=t.id)
+
+    def bind(self, name: n.Name, kind: str, type_ref: p.TypeRef | None) -> None:
+        """Make `name` a variable from here on (checking it does not hide a declaration or an input)."""
+        declared = self.ns.kind_of(name.id)
+        if declared is not None:
+            self.ctx.error(
+                "P211", f"`{name.id}` is already {_article(declared)} {declared}", name.span, f"hides the {declared}",
+                f"choose another name for the variable (the {declared} is declared at {self.ns.spans.get(name.id)})",
+            )
+            return
+        if name.id in self.scope.inputs:
+            self.ctx.error("P213", f"`{name.id}` is an input, and inputs cannot be assigned", name.span,
+                           "an input", f"use a new variable: `my_{name.id} = …`")
+            return
+        existing = self.scope.variables.get(name.id)
+        if existing is None:
+            self.scope.variables[name.id] = Variable(name.id, name.span, kind, type_ref)
+        elif existing.type != type_ref:
+            existing.type = None  # assigned different kinds of value: nothing static is known
+
+    def _human_io(self, e: n.Expr, fx: Effects) -> None:
+        for ask in _asks(e):
+            agent = self.ns.agents.get(ask.agent.id)
+            if agent is not None:
+                fx.writes |= io_of(self.unit, agent)
+
+    # --- simple statements ---------------------------------------------------
+
+    def _ExprStmt(self, s: n.ExprStmt) -> Steps:
+        fx = Effects()
+        if isinstance(s.expr, n.Ask) and not s.expr.yes_no:
+            agent = self.agent(s.expr.agent)
+            message = self.template(s.expr.message, fx)
+            if agent is not None:
+                self.ask_effects(agent, fx)
+                fx.writes |= io_of(self.unit, agent)
+            return [self._step(p.AskStep, s, fx, agent=agent or s.expr.agent.id, message=message,
+                               target=None, type=None)]
+        expr = self.expr(s.expr, fx)
+        self._human_io(s.expr, fx)
+        return [self._step(p.CallStep, s, fx, expr=expr)]
+
+    def _Tell(self, s: n.Tell) -> Steps:
+        fx = Effects()
+        agent = self.agent(s.agent)
+        message = self.expr(s.message, fx)
+        if agent is not None:
+            fx.writes.add(thread(agent))
+        return [self._step(p.TellStep, s, fx, agent=agent or s.agent.id, message=message)]
+
+    def _Forget(self, s: n.Forget) -> Steps:
+        fx = Effects()
+        agents = []
+        for name in s.agents:
+            agent = self.agent(name)
+            if agent is not None:
+                fx.writes.add(thread(agent))
+                agents.append(agent)
+        return [self._step(p.ForgetStep, s, fx, agents=tuple(agents))]
+
+    def _Print(self, s: n.Print) -> Steps:
+        fx = Effects(writes={IO})
+        if isinstance(s.value, n.Ask):
+            return self._ask_value(s, s.value, fx, p.PrintStep)
+        value = self.expr(s.value, fx)
+        return [self._step(p.PrintStep, s, fx, value=value)]
+
+    def _OutputStmt(self, s: n.OutputStmt) -> Steps:
+        if self.in_def:
+            self.ctx.error("P245", "`output` belongs to the script, not to a def", s.span, "inside a def",
+                           "return the value from the def, and `output` it where the def is called")
+        fx = Effects(writes={"output"})
+        if isinstance(s.value, n.Ask):
+            return self._ask_value(s, s.value, fx, p.OutputStep)
+        value = self.expr(s.value, fx)
+        return [self._step(p.OutputStep, s, fx, value=value)]
+
+    def _Return(self, s: n.Return) -> Steps:
+        if not self.in_def:
+            self.ctx.error("P241", "`return` outside a def", s.span, "not in a def",
+                           "use `output` for the script's result, or put this code in a def")
+        fx = Effects()
+        if isinstance(s.value, n.Ask):
+            return self._ask_value(s, s.value, fx, p.ReturnStep)
+        value = self.expr(s.value, fx) if s.value is not None else None
+        return [self._step(p.ReturnStep, s, fx, value=value)]
+
+    def _ask_value(self, s: n.Stmt, ask: n.Ask, fx: Effects, cls: type) -> Steps:
+        value = self.ask(ask, fx, None)
+        fx.writes |= io_of(self.unit, value.agent)
+        return [self._step(cls, s, fx, value=value)]
+
+    def _Break(self, s: n.Break) -> Steps:
+        if self.loops == 0:
+            self.ctx.error("P240", "`break` outside a loop", s.span, "no loop to leave",
+                           "`break` leaves the innermost `for`, `repeat` or `while`")
+        return [self._step(p.BreakStep, s, Effects())]
+
+    def _Continue(self, s: n.Continue) -> Steps:
+        if self.loops == 0:
+            self.ctx.error("P240", "`continue` outside a loop", s.span, "no loop to continue",
+                           "`continue` starts the next iteration of the innermost loop")
+        return [self._step(p.ContinueStep, s, Effects())]
+
+    # --- control flow --------------------------------------------------------
+
+    def _If(self, s: n.If) -> Steps:
+        fx = Effects()
+        branches = []
+        for branch in s.branches:
+            test = self.expr(branch.test, fx)
+            self._human_io(branch.test, fx)
+            body = self.block(branch.body)
+            branches.append(p.Branch(test=test, body=body))
+        orelse = self.block(s.orelse)
+        for step in _all_steps((*(b.body for b in branches), orelse)):
+            fx.reads.update(step.reads)
+            fx.writes.update(step.writes)
+        return [self._step(p.IfStep, s, fx, branches=tuple(branches), orelse=orelse)]
+
+    def _For(self, s: n.For) -> Steps:
+        fx = Effects()
+        iterable = self.expr(s.iterable, fx)
+        element = item_type(self.static_type(s.iterable))
+        for position, name in enumerate(s.targets):
+            self.bind(name, "loop", element if len(s.targets) == 1 else (element if position == 1 else None))
+            fx.writes.add(name.id)
+        body = self._loop_body(s.body, fx)
+        return [self._step(p.LoopStep, s, fx, loop="for", variables=tuple(t.id for t in s.targets),
+                           iterable=iterable, count=None, test=None, limit=None, body=body)]
+
+    def _Repeat(self, s: n.Repeat) -> Steps:
+        fx = Effects()
+        count = self.expr(s.count, fx)
+        self.check_bound(s.count, "`repeat`", allow_zero=True)
+        body = self._loop_body(s.body, fx)
+        return [self._step(p.LoopStep, s, fx, loop="repeat", variables=(), iterable=None, count=count,
+                           test=None, limit=None, body=body)]
+
+    def _While(self, s: n.While) -> Steps:
+        fx = Effects()
+        test = self.expr(s.test, fx)
+        self._human_io(s.test, fx)
+        limit = self.expr(s.limit, fx)
+        self.check_bound(s.limit, "`max`", allow_zero=False)
+        body = self._loop_body(s.body, fx)
+        return [self._step(p.LoopStep, s, fx, loop="while", variables=(), iterable=None, count=None,
+                           test=test, limit=limit, body=body)]
+
+    def _loop_body(self, body: tuple[n.Stmt, ...], fx: Effects) -> tuple[Any, ...]:
+        self.loops += 1
+        try:
+            steps = self.block(body)
+        finally:
+            self.loops -= 1
+        for step in _all_steps((steps,)):
+            fx.reads.update(step.reads)
+            fx.writes.update(step.writes)
+        return steps
+
+    def check_bound(self, e: n.Expr, what: str, allow_zero: bool) -> None:
+        value = constant(e)
+        if not is_constant(value):
+            return
+        low = 0 if allow_zero else 1
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            self.ctx.error(
+                "P261", f"{what} needs a whole number of at least {low}", e.span, "not a valid bound",
+                "write a positive whole number, like `max 10`" if not allow_zero else "write a count, like `repeat 3:`",
+            )
+
+    def _Parallel(self, s: n.Parallel) -> Steps:
+        fx = Effects()
+        loops, self.loops = self.loops, 0  # a branch cannot break out of the enclosing loop
+        try:
+            branches = [self.block((statement,)) for statement in s.body]
+        finally:
+            self.loops = loops
+        effects = []
+        for statement, steps in zip(s.body, branches):
+            branch = Effects()
+            for step in _all_steps((steps,)):
+                branch.reads.update(step.reads)
+                branch.writes.update(step.writes)
+            effects.append((statement, branch))
+            fx.merge(branch)
+        self.check_parallel(effects)
+        flat = tuple(step for steps in branches for step in steps)
+        return [self._step(p.ParallelStep, s, fx, branches=flat)]
+
+    def check_parallel(self, branches: list[tuple[n.Stmt, Effects]]) -> None:
+        for index, (statement, effects) in enumerate(branches):
+            for earlier, other in branches[:index]:
+                shared = {r for r in effects.conflicts(other) if r not in (IO, "python", "exec", "output")}
+                if shared:
+                    names = ", ".join(f"`{x}`" for x in sorted(shared))
+                    self.ctx.error(
+                        "P280", f"branches of `parallel` both use {names}, and one of them changes it",
+                        statement.span, "conflicts with line " + str(earlier.span.line),
+                        "branches run at the same time: give each its own variables and agents, "
+                        "or move this statement after the block",
+                    )
+
+    # --- conversations -------------------------------------------------------
+
+    def _Conversation(self, s: n.Conversation) -> Steps:
+        fx = Effects()
+        members = []
+        seen: set[str] = set()
+        for member in s.members:
+            if member.id in seen:
+                self.ctx.error("P225", f"`{member.id}` is listed twice", member.span, "again",
+                               "list each member once")
+                continue
+            seen.add(member.id)
+            agent = self.agent(member)
+            if agent is not None:
+                members.append(agent)
+                fx.writes |= io_of(self.unit, agent)
+                if self.unit.agent_effects is not None:
+                    fx.merge(self.unit.agent_effects(agent))
+        if s.kind == "chat" and len(s.members) != 2:
+            self.ctx.error("P226", f"a chat has exactly two members, not {len(s.members)}", s.members[2].span,
+                           "third member", "use `group` for three or more agents")
+        if s.kind == "chat":
+            for clause, node in (("select", s.select), ("manager", s.manager), ("flow", s.flow[:1] or None)):
+                if node:
+                    span = node.span if not isinstance(node, tuple) else node[0].span
+                    self.ctx.error("P227", f"`{clause}` is for groups; a chat alternates its two members", span,
+                                   "not for a chat", f"write `group …:` to use `{clause}`")
+        opening = self.expr(s.opening, fx)
+        self._human_io(s.opening, fx)
+        until = self.condition(s.until, fx, {m.id: a for m, a in zip(s.members, members)}) if s.until else None
+        max_turns = self.turn_limit(s)
+        target = self.target(s.target, fx, THREAD) if s.target is not None else None
+        common = dict(members=tuple(members), opening=opening, until=until, max_turns=max_turns, target=target)
+        if s.kind == "chat":
+            return [self._step(p.ChatStep, s, fx, **common)]
+        select, seed = self.select(s)
+        if select == "manual":
+            fx.writes.add(IO)  # a person picks each next speaker
+        flow = self.flow(s, set(seen))
+        manager = None
+        if s.manager is not None:
+            manager = self.ns.models.get(s.manager.id)
+            if manager is None:
+                self.ctx.error("P203", f"unknown model `{s.manager.id}`", s.manager.span, "not a model",
+                               did_you_mean(s.manager.id, self.ns.models, self.ns.spans) or "declare it with `model`")
+        return [self._step(p.GroupStep, s, fx, **common, select=select, seed=seed, flow=flow, manager=manager)]
+
+    def select(self, s: n.Conversation) -> tuple[str, int | None]:
+        if s.select is None:
+            return "auto", None
+        seed = None
+        for arg in s.select.args:
+            self.ctx.error("P221", "`select` options are written `name=value`", arg.span, "positional",
+                           "write `select random(seed=7)`")
+        for keyword in s.select.keywords:
+            value = constant(keyword.value)
+            if s.select.mode.id == "random" and keyword.name.id == "seed" and isinstance(value, int):
+                seed = value
+            else:
+                self.ctx.error("P221", f"`select {s.select.mode.id}` has no option `{keyword.name.id}`",
+                               keyword.span, "unknown option", "only `select random(seed=N)` takes an option")
+        return s.select.mode.id, seed
+
+    def flow(self, s: n.Conversation, members: set[str]) -> tuple[p.FlowEdge, ...]:
+        edges = []
+        for edge in s.flow:
+            names = []
+            for name in (edge.source, *edge.targets):
+                if name.id not in members:
+                    self.ctx.error(
+                        "P224", f"`{name.id}` is not a member of this group", name.span, "not a member",
+                        did_you_mean(name.id, members) or f"the members are {', '.join(sorted(members))}",
+                    )
+                names.append(self.ns.agents.get(name.id, name.id))
+            edges.append(p.FlowEdge(source=names[0], targets=tuple(names[1:])))
+        return tuple(edges)
+
+    def turn_limit(self, s: n.Conversation) -> int:
+        limits = _turn_limits(s.until) if s.until is not None else []
+        for condition in limits:
+            if condition.count < 1:
+                self.ctx.error("P261", "a turn limit must be at least 1", condition.span, "no turns",
+                               "write `until … or 8 turns`")
+        if limits:
+            return max(1, min(c.count for c in limits))
+        if s.until is None:
+            self.ctx.warning(
+                "P260", f"this {s.kind} stops only at the default limit of {p.DEFAULT_MAX_TURNS} turns",
+                s.span, "no `until`", f"say when it is done: `until critic says \"APPROVED\" or {p.DEFAULT_MAX_TURNS} turns`",
+            )
+        return p.DEFAULT_MAX_TURNS
+
+    def condition(self, c: n.Condition, fx: Effects, members: dict[str, str]) -> p.Condition:
+        if isinstance(c, n.TurnsCondition):
+            return p.TurnsCondition(count=c.count)
+        if isinstance(c, n.SaysCondition):
+            agent = None
+            if c.agent is not None:
+                if c.agent.id not in members:
+                    self.ctx.error(
+                        "P224", f"`{c.agent.id}` is not a member of this conversation", c.agent.span, "not a member",
+                        did_you_mean(c.agent.id, members) or f"the members are {', '.join(members)}",
+                    )
+                agent = members.get(c.agent.id, c.agent.id)
+            return p.SaysCondition(agent=agent, text=self.template(c.text, fx))
+        if isinstance(c, n.ProseCondition):
+            return p.ProseCondition(text=self.template(c.text, fx))
+        if isinstance(c, n.UsageCondition):
+            return p.UsageCondition(metric=c.metric, limit=self.expr(c.limit, fx))
+        return p.BoolCondition(op=c.op, left=self.condition(c.left, fx, members),
+                               right=self.condition(c.right, fx, members))
+
+
+def _reply() -> p.TypeRef:
+    from compiler.types import REPLY
+
+    return REPLY
+
+
+def _turn_limits(c: n.Condition) -> list[n.TurnsCondition]:
+    """Turn limits that bound the conversation: reachable through `or` only."""
+    if isinstance(c, n.TurnsCondition):
+        return [c]
+    if isinstance(c, n.BoolCondition) and c.op == "or":
+        return _turn_limits(c.left) + _turn_limits(c.right)
+    if isinstance(c, n.BoolCondition):  # `a and N turns`: N is a minimum, not a limit
+        return []
+    return []
+
+
+def _root_names(e: n.Expr) -> set[str]:
+    while isinstance(e, n.Index | n.Attribute):
+        e = e.value
+    return {e.id} if isinstance(e, n.Name) else set()
+
+
+def _asks(e: n.Expr) -> list[n.Ask]:
+    found: list[n.Ask] = []
+    pending: list[object] = [e]
+    while pending:
+        current = pending.pop()
+        if isinstance(current, n.Ask):
+            found.append(current)
+        elif isinstance(current, tuple):
+            pending.extend(current)
+        elif hasattr(current, "__attrs_attrs__"):
+            pending.extend(getattr(current, a.name) for a in current.__attrs_attrs__)  # type: ignore[attr-defined]
+    return found
+
+
+def _all_steps(bodies: tuple[tuple[Any, ...], ...]) -> list[Any]:
+    """The steps of these bodies, top level only (a compound step already sums its own body)."""
+    return [step for body in bodies for step in body]
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"

@@ -1,0 +1,98 @@
+"""Types: from syntax to `TypeRef`, to JSON Schema, and the little inference the checks need."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from compiler import plan as p
+
+PRIMITIVES = ("str", "int", "float", "bool", "none", "any")
+
+#: Static kinds the checks know besides TypeRefs: the value of a chat/group, and of an ask.
+THREAD = p.NamedType(name="thread")
+REPLY = p.NamedType(name="reply")
+THREAD_ATTRIBUTES = ("messages", "last", "summary", "turns", "tokens", "cost", "stop_reason", "members")
+REPLY_ATTRIBUTES = ("text", "tokens", "cost", "agent")
+
+
+def json_schema(type_ref: p.TypeRef, records: Mapping[str, p.RecordDecl]) -> dict[str, Any]:
+    """The JSON Schema a value of `type_ref` must satisfy (records expanded inline, strict)."""
+    if isinstance(type_ref, p.NamedType):
+        simple = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "none": "null"}
+        if type_ref.name in simple:
+            return {"type": simple[type_ref.name]}
+        if type_ref.name in records:
+            record = records[type_ref.name]
+            return {
+                "type": "object",
+                "properties": {f.name: json_schema(f.type, records) for f in record.fields},
+                "required": [f.name for f in record.fields if f.default is None],
+                "additionalProperties": False,
+            }
+        return {}
+    if isinstance(type_ref, p.ListType):
+        return {"type": "array", "items": json_schema(type_ref.item, records)}
+    if isinstance(type_ref, p.DictType):
+        return {"type": "object", "additionalProperties": json_schema(type_ref.value, records)}
+    if isinstance(type_ref, p.LiteralType):
+        return {"type": "string", "enum": [type_ref.value]}
+    literals = [o.value for o in type_ref.options if isinstance(o, p.LiteralType)]
+    if len(literals) == len(type_ref.options):
+        return {"type": "string", "enum": literals}
+    return {"anyOf": [json_schema(o, records) for o in type_ref.options]}
+
+
+def type_source(type_ref: p.TypeRef) -> str:
+    """The type as written in a script."""
+    if isinstance(type_ref, p.NamedType):
+        return type_ref.name
+    if isinstance(type_ref, p.ListType):
+        return f"list[{type_source(type_ref.item)}]"
+    if isinstance(type_ref, p.DictType):
+        return f"dict[str, {type_source(type_ref.value)}]"
+    if isinstance(type_ref, p.LiteralType):
+        return f'"{type_ref.value}"'
+    return " | ".join(type_source(o) for o in type_ref.options)
+
+
+def literal_values(type_ref: p.TypeRef | None) -> tuple[str, ...] | None:
+    """The allowed strings when `type_ref` is a literal or a union of literals, else None."""
+    if isinstance(type_ref, p.LiteralType):
+        return (type_ref.value,)
+    if isinstance(type_ref, p.UnionType) and all(isinstance(o, p.LiteralType) for o in type_ref.options):
+        return tuple(o.value for o in type_ref.options)  # type: ignore[union-attr]
+    return None
+
+
+def field_type(type_ref: p.TypeRef | None, name: str, records: Mapping[str, p.RecordDecl]) -> p.TypeRef | None:
+    """The type of `.name` on a value of `type_ref`, when known."""
+    if isinstance(type_ref, p.NamedType) and type_ref.name in records:
+        for field in records[type_ref.name].fields:
+            if field.name == name:
+                return field.type
+    if type_ref == THREAD and name == "last":
+        return REPLY
+    return None
+
+
+def item_type(type_ref: p.TypeRef | None) -> p.TypeRef | None:
+    """The type of an element when iterating over or indexing a value of `type_ref`."""
+    if isinstance(type_ref, p.ListType):
+        return type_ref.item
+    if isinstance(type_ref, p.DictType):
+        return p.NamedType(name="str")
+    return None
+
+
+def walk_names(type_ref: p.TypeRef, visit: Callable[[str], None]) -> None:
+    """Call `visit` with every named type `type_ref` mentions."""
+    if isinstance(type_ref, p.NamedType):
+        visit(type_ref.name)
+    elif isinstance(type_ref, p.ListType):
+        walk_names(type_ref.item, visit)
+    elif isinstance(type_ref, p.DictType):
+        walk_names(type_ref.value, visit)
+    elif isinstance(type_ref, p.UnionType):
+        for option in type_ref.options:
+            walk_names(option, visit)

@@ -1,0 +1,32 @@
+"""The state of one compilation, shared by every pass."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from compiler import plan as p
+from compiler._context import Context
+from compiler.declarations import Namespace, Registry
+from compiler.scope import Effects
+
+
+@attrs.define
+class Unit:
+    """Diagnostics, declarations, lowered defs and their effects, and the step numbering."""
+
+    ctx: Context
+    registry: Registry
+    main: Namespace
+    records: dict[str, p.RecordDecl] = attrs.Factory(dict)
+    defs: dict[str, p.DefDecl] = attrs.Factory(dict)
+    def_effects: dict[str, Effects] = attrs.Factory(dict)
+    lowering: list[str] = attrs.Factory(list)
+    lower_def: Callable[[str], None] | None = None
+    agent_effects: Callable[[str], Effects] | None = None
+    def effects_of_def(self, plan_name: str) -> Effects:
+        """A def's effects on threads and resources (its variables are its own); lowers it if needed."""
+        if plan_name not in self.def_effects and plan_name not in self.lowering and self.lower_def is not None:
+            self.lower_def(plan_name)
+        return self.def_effects.get(plan_name, Effects())

@@ -1,0 +1,108 @@
+"""The compiler on the examples and through the public API: plans pinned by snapshots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import dsl
+from compiler import compile_path, compile_source
+from compiler import plan as p
+from compiler.serialize import plan_from_json, plan_to_json, to_data
+from helpers import EXAMPLES, ROOT
+
+PROGRAMS = sorted(EXAMPLES.glob("*.agent"))
+
+
+def _relative(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+@pytest.fixture(autouse=True)
+def _run_from_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)  # imported files are shown relative to the working folder
+
+
+@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.name)
+def test_example_compiles_clean(path: Path) -> None:
+    result = compile_path(path, display=_relative(path))
+    assert result.ok
+    assert [d for d in result.diagnostics] == []
+
+
+@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.name)
+def test_example_plan_json(path: Path, snapshot) -> None:
+    result = compile_path(path, display=_relative(path))
+    assert result.plan is not None
+    assert to_data(result.plan) == snapshot
+    assert plan_from_json(plan_to_json(result.plan)) == result.plan
+
+
+def test_public_api_compiles_text_and_paths() -> None:
+    program = dsl.compile('agent a:\n    """Hi."""\nx = @a Hello.\nprint x\n', "t.agent")
+    assert isinstance(program.plan, p.Plan)
+    assert [s.kind for s in program.plan.body] == ["ask", "print"]
+    loaded = dsl.load(EXAMPLES / "review.agent")
+    assert loaded.plan.file.endswith("review.agent")
+    assert dsl.compile(EXAMPLES / "review.agent").plan.body == loaded.plan.body
+
+
+def test_compile_errors_raise_one_script_error() -> None:
+    with pytest.raises(dsl.ScriptError) as caught:
+        dsl.compile("x = @writr Hi.\nprint y\n", "bad.agent")
+    text = str(caught.value)
+    assert "bad.agent:1:5: error[P202]: unknown agent `writr`" in text
+    assert "bad.agent:2:7: error[P201]: unknown name `y`" in text
+    assert [d.code for d in caught.value.diagnostics if d.is_error] == ["P202", "P201"]
+
+
+def test_warnings_do_not_stop_compilation() -> None:
+    program = dsl.compile('agent a:\n    """Hi."""\nagent b:\n    """Ho."""\nt = chat a, b:\n    "Go."\nprint t.last\n')
+    assert [d.code for d in program.warnings] == ["P260"]
+    chat = program.plan.body[0]
+    assert isinstance(chat, p.ChatStep) and chat.max_turns == p.DEFAULT_MAX_TURNS
+
+
+def test_load_missing_file_is_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(dsl.UsageError):
+        dsl.load(tmp_path / "missing.agent")
+
+
+def test_turn_limit_comes_from_until() -> None:
+    source = (
+        'agent a:\n    """A."""\nagent b:\n    """B."""\n'
+        't = chat a, b:\n    "Go."\n    until b says "OK" or 4 turns or 7 turns\n'
+        'u = chat a, b:\n    "Go."\n    until ("done" and 2 turns) or 6 turns\n'
+        'print "{t} {u}"\n'
+    )
+    plan = compile_source(source).plan
+    assert plan is not None
+    assert [s.max_turns for s in plan.body[0].steps] == [4, 6]  # type: ignore[attr-defined]
+
+
+def test_independent_asks_are_grouped_and_dependent_ones_are_not() -> None:
+    source = (
+        'agent a:\n    """A."""\nagent b:\n    """B."""\n'
+        "x = @a One.\ny = @b Two.\nz = @a Three {x}.\nprint \"{y} {z}\"\n"
+    )
+    plan = compile_source(source).plan
+    assert plan is not None
+    kinds = [s.kind for s in plan.body]
+    assert kinds == ["concurrent", "ask", "print"]
+    group = plan.body[0]
+    assert isinstance(group, p.ConcurrentStep)
+    assert [s.agent for s in group.steps] == ["a", "b"]  # type: ignore[attr-defined]
+
+
+def test_imports_resolve_relative_to_the_importing_file(tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "roles.agent").write_text('agent helper:\n    """Helps."""\n\ndef greet(name):\n    return @helper Greet {name}.\n')
+    main = tmp_path / "main.agent"
+    main.write_text('from "lib/roles.agent" import helper, greet\nprint greet("Ada")\nx = @helper Hi.\nprint x\n')
+    result = compile_path(main, display="main.agent")
+    assert result.ok, [d.message for d in result.diagnostics]
+    assert result.plan is not None
+    assert [a.name for a in result.plan.agents] == ["roles.helper"]
+    assert [d.name for d in result.plan.defs] == ["roles.greet"]
