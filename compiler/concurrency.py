@@ -4,7 +4,9 @@ Two steps are independent when neither writes what the other reads or
 writes (variables, `@agent` threads, and the I/O and tool resources). Only
 straight-line steps are grouped; control flow keeps its place. Running a
 group's steps in any order, or together, gives what running them in order
-gives.
+gives. A group is only worth making when at least two of its steps wait on
+something (a model, a tool, a conversation); a run of plain assignments stays
+as it is.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ def group_independent(steps: Sequence[Any]) -> tuple[Any, ...]:
     run_effects = Effects()
 
     def close() -> None:
-        if len(run) >= 2:
+        if sum(1 for step in run if _slow(step)) >= 2:
             reads, writes = run_effects.frozen()
             span = run[0].span.to(run[-1].span)
             result.append(p.ConcurrentStep(id="", span=span, reads=reads, writes=writes, steps=tuple(run)))
@@ -48,3 +50,10 @@ def group_independent(steps: Sequence[Any]) -> tuple[Any, ...]:
             result.append(step)
     close()
     return tuple(result)
+
+
+def _slow(step: Any) -> bool:
+    """Whether a step waits on something outside the script: a model, a tool, code execution."""
+    if isinstance(step, p.AskStep | p.ChatStep | p.GroupStep):
+        return True
+    return any(w.startswith("@") or w in ("python", "exec") for w in step.writes)

@@ -8,9 +8,9 @@ once by walking the steps in the order they run; only the final printing differs
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import NoReturn, Union
+from typing import NoReturn
 
 import attrs
 
@@ -22,14 +22,12 @@ from dsl.source import Span
 # Binding strength, loosest first, as in grammar/parley.lark. An operand is
 # parenthesised only when it binds more loosely than its place requires.
 _TERNARY, _OR, _AND, _NOT, _COMPARE, _SUM, _TERM, _FACTOR, _POWER, _POSTFIX = range(1, 11)
-# op: (its strength, left operand's place, right operand's place)
-_BINARY = {
-    "or": (_OR, _OR, _AND), "and": (_AND, _AND, _NOT),
-    "+": (_SUM, _SUM, _TERM), "-": (_SUM, _SUM, _TERM),
+_BINARY = {  # op: (its strength, left operand's place, right operand's place)
+    "or": (_OR, _OR, _AND), "and": (_AND, _AND, _NOT), "+": (_SUM, _SUM, _TERM), "-": (_SUM, _SUM, _TERM),
     "*": (_TERM, _TERM, _FACTOR), "/": (_TERM, _TERM, _FACTOR), "//": (_TERM, _TERM, _FACTOR),
     "%": (_TERM, _TERM, _FACTOR), "**": (_POWER, _POSTFIX, _FACTOR),
 }
-_Q = '"'  # the quote strings are drawn with (interpolations inside use the other)
+_Q = '"'  # strings are drawn in double quotes; an interpolation inside one uses single quotes
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0", "{": "{{", "}": "}}"}
 
 
@@ -43,13 +41,13 @@ def expr_source(expr: p.Expr) -> str:
     return _expr(expr, 0, _Q)
 
 
-def _expr(expr: p.Expr, place: int, quote: str) -> str:
-    text, strength = _expr_strength(expr, quote)
+def _expr(expr: p.Expr, place: int, q: str) -> str:
+    text, strength = _expr_strength(expr, q)
     return f"({text})" if strength < place else text
 
 
 def _expr_strength(e: p.Expr, q: str) -> tuple[str, int]:
-    """Source text of `e` and how tightly it binds; `q` is the quote strings use here."""
+    """Source text of `e` and how tightly it binds; `q` is the quote its strings use."""
     match e:
         case p.Const(value=value):
             return _const(value, q)
@@ -64,8 +62,7 @@ def _expr_strength(e: p.Expr, q: str) -> tuple[str, int]:
         case p.ListOf(items=items):
             return "[" + ", ".join(_expr(item, 0, q) for item in items) + "]", _POSTFIX
         case p.DictOf(keys=keys, values=values):
-            pairs = (f"{_expr(k, 0, q)}: {_expr(v, 0, q)}" for k, v in zip(keys, values))
-            return "{" + ", ".join(pairs) + "}", _POSTFIX
+            return "{" + ", ".join(f"{_expr(k, 0, q)}: {_expr(v, 0, q)}" for k, v in zip(keys, values)) + "}", _POSTFIX
         case p.GetAttr(value=value, name=name):
             return f"{_expr(value, _POSTFIX, q)}.{name}", _POSTFIX
         case p.GetItem(value=value, index=index):
@@ -82,22 +79,20 @@ def _expr_strength(e: p.Expr, q: str) -> tuple[str, int]:
             strength, left_place, right_place = _BINARY.get(op, (_SUM, _SUM, _TERM))
             return f"{_expr(left, left_place, q)} {op} {_expr(right, right_place, q)}", strength
         case p.Compare(left=left, ops=ops, comparators=comparators):
-            text = _expr(left, _SUM, q)
-            for op, right in zip(ops, comparators):
-                text += f" {op} {_expr(right, _SUM, q)}"
-            return text, _COMPARE
+            rest = "".join(f" {op} {_expr(right, _SUM, q)}" for op, right in zip(ops, comparators))
+            return _expr(left, _SUM, q) + rest, _COMPARE
         case p.IfElse(test=test, body=body, orelse=orelse):
             return f"{_expr(body, _OR, q)} if {_expr(test, _OR, q)} else {_expr(orelse, _TERNARY, q)}", _TERNARY
         case p.Ask(agent=agent, message=message, yes_no=yes_no, type=type_):
             # Looser than a postfix, so `(@a "…").last` keeps its parentheses. A typed ask has no
-            # expression syntax; `as T` is the drawing's notation for it.
+            # expression syntax: `as T` is the drawing's notation for it.
             text = f"@{agent}{'?' if yes_no else ''} {_text(message, q)}"
-            return (text + f" as {type_source(type_)}", _TERNARY) if type_ else (text, _POWER)
+            return (f"{text} as {type_source(type_)}", _TERNARY) if type_ else (text, _POWER)
         case _:
             _unhandled(e)
 
 
-def _const(value: str | int | float | bool | None, q: str) -> tuple[str, int]:
+def _const(value: str | float | bool | None, q: str) -> tuple[str, int]:
     if isinstance(value, str):
         return _quoted(value, q), _POSTFIX
     if value is None or isinstance(value, bool):
@@ -116,20 +111,19 @@ def _duration(seconds: float) -> str:
     return f"{int(millis)}ms" if millis == int(millis) else f"{seconds}s"
 
 
-def _quoted(text: str, q: str) -> str:
+def _quoted(text: str, q: str = _Q) -> str:
     """A string literal (every Parley string interpolates, so braces are doubled)."""
     return q + "".join(_ESCAPES.get(c, "\\" + c if c == q else c) for c in text) + q
 
 
-def _text(text: p.Text, q: str) -> str:
-    inner_q = "'" if q == _Q else _Q  # an interpolation cannot contain its string's own quote
+def _text(text: p.Text, q: str = _Q) -> str:
     out = []
     for part in text.parts:
         if isinstance(part, str):
             out.append(_quoted(part, q)[1:-1])
-        else:
-            source = _expr(part, 0, inner_q)
-            pad = " " if source[0] == "{" or source[-1] == "}" else ""  # `{ {…} }`: `{{` is a brace
+        else:  # an interpolation cannot contain its string's own quote, and `{{` would read as a brace
+            source = _expr(part, 0, "'" if q == _Q else _Q)
+            pad = " " if source[0] == "{" or source[-1] == "}" else ""
             out.append("{" + pad + source + pad + "}")
     return q + "".join(out) + q
 
@@ -144,7 +138,7 @@ def type_source(t: p.TypeRef) -> str:
         case p.DictType(value=value):
             return f"dict[str, {type_source(value)}]"
         case p.LiteralType(value=value):
-            return _quoted(value, _Q)
+            return _quoted(value)
         case p.UnionType(options=options):
             return " | ".join(type_source(o) for o in options)
         case _:
@@ -157,15 +151,15 @@ def condition_source(c: p.Condition, place: int = 0) -> str:
         case p.TurnsCondition(count=count):
             return f"{count} turns"
         case p.SaysCondition(agent=agent, text=text):
-            return f"{agent or 'anyone'} says {_text(text, _Q)}"
+            return f"{agent or 'anyone'} says {_text(text)}"
         case p.ProseCondition(text=text):
-            return _text(text, _Q)
+            return _text(text)
         case p.UsageCondition(metric=metric, limit=limit):
             return f"{metric} > {_expr(limit, _SUM, _Q)}"
         case p.BoolCondition(op=op, left=left, right=right):
             strength = 2 if op == "and" else 1
-            text = f"{condition_source(left, strength)} {op} {condition_source(right, strength + 1)}"
-            return f"({text})" if strength < place else text
+            both = f"{condition_source(left, strength)} {op} {condition_source(right, strength + 1)}"
+            return f"({both})" if strength < place else both
         case _:
             _unhandled(c)
 
@@ -182,15 +176,15 @@ def _target(t: p.Target) -> str:
             _unhandled(t)
 
 
-def _param(param: p.Param) -> str:
-    text = param.name + (f": {type_source(param.type)}" if param.type else "")
-    return text + (f" = {expr_source(param.default)}" if param.default else "")
+def _param(name: str, type_: p.TypeRef | None, default: p.Expr | None) -> str:
+    """A parameter or field: `name[: type][ = default]`."""
+    return name + (f": {type_source(type_)}" if type_ else "") + (f" = {expr_source(default)}" if default else "")
 
 
 def _value(value: object) -> str:
     """An option's constant value (plain JSON data) as source."""
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_value(v) for v in value) + "]"
+        return "[" + ", ".join(map(_value, value)) + "]"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{_value(k)}: {_value(v)}" for k, v in value.items()) + "}"
     if value is None or isinstance(value, (str, int, float, bool)):
@@ -198,18 +192,22 @@ def _value(value: object) -> str:
     return repr(value)
 
 
+def _some(*texts: object) -> list[str]:
+    """The texts that are there: `cond and text` leaves out what does not apply."""
+    return [text for text in texts if isinstance(text, str) and text]
+
+
 # --- one step in words -----------------------------------------------------------
 
-Conversation = Union[p.ChatStep, p.GroupStep]
+_Conversation = p.ChatStep | p.GroupStep
 
 
 def _summary(step: p.Step) -> str:
     """The step's own line, as close to its source as the plan allows (its keyword is its kind)."""
     match step:
         case p.AskStep(agent=agent, message=message, target=target, type=type_):
-            lead = (_target(target) + (f": {type_source(type_)}" if type_ else "") + " = ") if target else ""
-            tail = f" as {type_source(type_)}" if type_ and not target else ""
-            return f"{lead}@{agent} {_text(message, _Q)}{tail}"
+            lead = f"{_target(target)}{f': {type_source(type_)}' if type_ else ''} = " if target else ""
+            return f"{lead}@{agent} {_text(message)}" + (f" as {type_source(type_)}" if type_ and not target else "")
         case p.AssignStep(target=target, value=value):
             return f"{_target(target)} = {expr_source(value)}"
         case p.TellStep(agent=agent, message=message):
@@ -237,7 +235,8 @@ def _summary(step: p.Step) -> str:
             _unhandled(step)
 
 
-def _loop_head(step: p.LoopStep) -> str:
+def _loop_head(step: p.LoopStep, bound_only: bool = False) -> str:
+    """`for x in xs`, `repeat n`, `while test max n`; `bound_only` keeps just what bounds it."""
     def show(e: p.Expr | None) -> str:
         return expr_source(e) if e else "?"
 
@@ -246,33 +245,18 @@ def _loop_head(step: p.LoopStep) -> str:
     if step.loop == "repeat":
         return f"repeat {show(step.count)}"
     if step.loop == "while":
-        return f"while {show(step.test)} max {show(step.limit)}"
+        return ("" if bound_only else f"while {show(step.test)} ") + f"max {show(step.limit)}"
     return step.loop
 
 
-def _loop_bound(step: p.LoopStep) -> str:
-    """What bounds a loop, for its back edge."""
-    if step.loop == "while":
-        return f"max {expr_source(step.limit) if step.limit else '?'}"
-    return _loop_head(step)
-
-
-def _clauses(step: Conversation) -> list[str]:
+def _clauses(step: _Conversation) -> list[str]:
     """A chat's or group's clauses, one per line, as written under it."""
     lines = []
     if isinstance(step, p.GroupStep):
-        lines.append(f"select {step.select}" + (f"(seed={step.seed})" if step.seed is not None else ""))
-        if step.flow:
-            lines.append("flow " + ", ".join(f"{e.source} -> {' | '.join(e.targets)}" for e in step.flow))
-        if step.manager:
-            lines.append(f"manager {step.manager}")
-    if step.until:
-        lines.append(f"until {condition_source(step.until)}")
-    return lines + [f"max {step.max_turns} turns"]
-
-
-def _kind(step: p.Step) -> str:
-    return step.kind + ":" if isinstance(step, (p.ParallelStep, p.ConcurrentStep)) else step.kind
+        lines = _some(f"select {step.select}" + (f"(seed={step.seed})" if step.seed is not None else ""),
+                      step.flow and "flow " + ", ".join(f"{e.source} -> {' | '.join(e.targets)}" for e in step.flow),
+                      step.manager and f"manager {step.manager}")
+    return lines + _some(step.until and f"until {condition_source(step.until)}", f"max {step.max_turns} turns")
 
 
 # --- the tree --------------------------------------------------------------------
@@ -283,51 +267,46 @@ def _row(line: int | None, depth: int, kind: str, text: str) -> str:
     return f"{line if line is not None else '':>4}  {'  ' * depth}{kind:<7} {text}".rstrip()
 
 
-def _some(*texts: str | None) -> list[str]:
-    return [text for text in texts if text]
-
-
 def plan_tree(plan: p.Plan, verbose: bool = False) -> str:
     """The plan as an indented tree (`parley plan --format tree`); `verbose` adds reads and writes."""
     lines = _some(f"plan {plan.file} (version {plan.version})",
                   plan.default_model and f"default model {plan.default_model}", "declarations:")
 
-    def decl(span: Span, kind: str, head: str, *more: str | None) -> None:
+    def decl(span: Span, kind: str, head: str, *more: object) -> None:
         """A declaration's line; one imported from another script says where its line numbers are."""
         elsewhere = span.file != plan.file and f"from {span.file}"
         lines.extend([_row(span.line, 0, kind, head), *(_row(None, 0, "", text) for text in _some(elsewhere, *more))])
 
     for m in plan.models:
-        args = _some(m.model_id is not None and _quoted(m.model_id, _Q)) + [
+        args = ([_quoted(m.model_id)] if m.model_id is not None else []) + [
             f"{o.name}={_value(o.value)}" for o in m.options]
         decl(m.span, "model", f"{m.name} = {m.provider}({', '.join(args)})")
     for a in plan.agents:
-        facts = _some(a.agent_kind + (f" {_quoted(a.target, _Q)}" if a.target else ""), a.model and f"model {a.model}",
+        facts = _some(a.agent_kind + (f" {_quoted(a.target)}" if a.target else ""), a.model and f"model {a.model}",
                       a.tools and f"tools {', '.join(a.tools)}")
         # The description defaults to the system message's first line: show it only when it says more.
         first = a.system.parts[0].partition("\n")[0] if a.system and isinstance(a.system.parts[0], str) else None
-        decl(a.span, "agent", f"{a.name}: {'; '.join(facts)}", a.system and f"system {_text(a.system, _Q)}",
-             a.description != first and a.description and f"description {_quoted(a.description, _Q)}",
+        decl(a.span, "agent", f"{a.name}: {'; '.join(facts)}", a.system and f"system {_text(a.system)}",
+             a.description != first and a.description and f"description {_quoted(a.description)}",
              *(f"{o.name}: {_value(o.value)}" for o in a.settings), a.reply_by and f"reply by {a.reply_by}")
     for t in plan.tools:
-        where = _quoted(f"{t.module}:{t.function}", _Q)
-        decl(t.span, "tool", f"{t.name}({', '.join(map(_param, t.params))}) = python {where}",
-             t.description and _quoted(t.description, _Q))
+        params = ", ".join(_param(x.name, x.type, x.default) for x in t.params)
+        decl(t.span, "tool", f"{t.name}({params}) = python {_quoted(f'{t.module}:{t.function}')}",
+             t.description and _quoted(t.description))
     for r in plan.types:
-        decl(r.span, "type", r.name, *(_param(p.Param(name=f.name, type=f.type, default=f.default,
-                                                           required=False)) for f in r.fields))
+        decl(r.span, "type", r.name, *(_param(f.name, f.type, f.default) for f in r.fields))
     for i in plan.inputs:
-        decl(i.span, "input", f"{i.name}: {type_source(i.type)}" + (f" = {expr_source(i.default)}"
-                                                                         if i.default else ""))
+        decl(i.span, "input", _param(i.name, i.type, i.default))
     for b in plan.budgets:
         decl(b.span, "budget", _budget(b))
     for d in plan.defs:
-        decl(d.span, "def", _signature(d), d.doc and _quoted(d.doc, _Q))
+        decl(d.span, "def", _signature(d), d.doc and _quoted(d.doc))
         lines.extend(_tree_steps(d.body, 1, verbose))
     return "\n".join([*lines, "body:", *_tree_steps(plan.body, 0, verbose)]) + "\n"
 
 
 def _budget(b: p.Budget) -> str:
+    """As written: `20000 tokens`, `40 turns`, `$1.00`, `10m`."""
     if b.metric == "cost":
         return f"${b.limit}"
     if b.metric == "time" and not isinstance(b.limit, str):
@@ -337,7 +316,7 @@ def _budget(b: p.Budget) -> str:
 
 def _signature(d: p.DefDecl) -> str:
     returns = f" -> {type_source(d.returns)}" if d.returns else ""
-    return f"{d.name}({', '.join(_param(x) for x in d.params)}){returns}"
+    return f"{d.name}({', '.join(_param(x.name, x.type, x.default) for x in d.params)}){returns}"
 
 
 def _tree_steps(steps: Sequence[p.Step], depth: int, verbose: bool) -> list[str]:
@@ -345,13 +324,12 @@ def _tree_steps(steps: Sequence[p.Step], depth: int, verbose: bool) -> list[str]
     for step in steps:
         note = "; ".join(f"{word} {', '.join(names)}" for word, names in (
             ("reads", step.reads), ("writes", step.writes)) if names)
-        summary = _summary(step) + (f"  # {note}" if verbose and note else "")
-        lines.append(_row(step.span.line, depth, _kind(step), summary))
+        kind = step.kind + ":" if isinstance(step, (p.ParallelStep, p.ConcurrentStep)) else step.kind
+        lines.append(_row(step.span.line, depth, kind, _summary(step) + (f"  # {note}" if verbose and note else "")))
         match step:
             case p.IfStep(branches=branches, orelse=orelse):
                 for index, branch in enumerate(branches):
-                    if index:
-                        lines.append(_row(None, depth, "elif", expr_source(branch.test)))
+                    lines += _some(index and _row(None, depth, "elif", expr_source(branch.test)))
                     lines += _tree_steps(branch.body, depth + 1, verbose)
                 if orelse:
                     lines += [_row(None, depth, "else", ""), *_tree_steps(orelse, depth + 1, verbose)]
@@ -386,7 +364,7 @@ class _Cluster:
 # Words a Mermaid id must not be (DOT quotes every id, so any would do there).
 _RESERVED = {"end", "subgraph", "graph", "flowchart", "style", "class", "classDef", "click", "linkStyle", "default",
              "direction"}
-Exits = list[tuple[str, str]]  # (node id, edge label) still to be joined to whatever runs next
+_Exits = list[tuple[str, str]]  # (node id, edge label): ways out of a step, joined to whatever runs next
 
 
 def _short(text: str, width: int = 48) -> str:
@@ -401,11 +379,11 @@ class _Graph:
         self.edges: list[tuple[str, str, str]] = []
         self._open = [self.root]
         self._ids: set[str] = set()
-        self._loops: list[tuple[str, list[str]]] = []  # (loop node, its breaks)
+        self._loops: list[tuple[str, list[str]]] = []  # (loop node, its breaks), innermost last
         self._end = ""  # where `return` goes
 
     def fresh(self, want: str) -> str:
-        """A valid, unused id: letters, digits and `_`, starting with a letter."""
+        """A valid, unused id: ASCII letters, digits and `_`, starting with a letter."""
         base = re.sub(r"\W", "_", want, flags=re.ASCII)
         base = base if re.match(r"[A-Za-z]", base) and base not in _RESERVED else "s" + base
         name, n = base, 1
@@ -415,12 +393,9 @@ class _Graph:
         self._ids.add(name)
         return name
 
-    def add(self, id_: str, shape: str, *lines: str) -> str:
-        self._open[-1].items.append(_Node(id_, shape, list(lines)))
+    def node(self, want: str, shape: str, *lines: str, id_: str = "") -> str:
+        self._open[-1].items.append(_Node(id_ := id_ or self.fresh(want), shape, list(lines)))
         return id_
-
-    def node(self, want: str, shape: str, *lines: str) -> str:
-        return self.add(self.fresh(want), shape, *lines)
 
     @contextmanager
     def cluster(self, want: str, title: str) -> Iterator[None]:
@@ -430,24 +405,23 @@ class _Graph:
         yield
         self._open.pop()
 
-    def link(self, exits: Exits, target: str) -> str:
+    def link(self, exits: _Exits, target: str) -> str:
         self.edges += [(source, target, label) for source, label in exits]
         return target
 
-    def fragment(self, start: str, steps: Sequence[p.Step], end_title: str) -> None:
+    def fragment(self, start: str, steps: Sequence[p.Step], end: str, end_title: str) -> None:
         """A whole body from its start marker to its end marker, `return` included."""
-        self._end = self.fresh(start + "_end")
-        exits = self.flow(steps, [(start, "")])
-        self.link(exits, self.add(self._end, "round", end_title))
+        self._end = self.fresh(end)
+        self.link(self.flow(steps, [(start, "")]), self.node("", "round", end_title, id_=self._end))
 
-    def flow(self, steps: Sequence[p.Step], exits: Exits) -> Exits:
+    def flow(self, steps: Sequence[p.Step], exits: _Exits) -> _Exits:
         for step in steps:
             exits = self.step(step, exits)
         return exits
 
-    def step(self, step: p.Step, into: Exits) -> Exits:
-        """Draw one step entered from `into`; its exits. Edges are added as the steps run."""
-        sid = "s" + step.id if re.fullmatch(r"\d.*", step.id) else step.id
+    def step(self, step: p.Step, into: _Exits) -> _Exits:
+        """Draw one step entered from `into`; its exits."""
+        sid = "s" + step.id if step.id[:1].isdigit() else step.id
         label = _some(step.kind, _short(_summary(step)))
         match step:
             case p.AskStep() | p.AssignStep() | p.TellStep() | p.ForgetStep() | p.CallStep() | p.PrintStep() | \
@@ -458,18 +432,17 @@ class _Graph:
                 return []
             case p.BreakStep() | p.ContinueStep():
                 node = self.link(into, self.node(sid, "box", step.kind))
-                if not self._loops:
+                if not self._loops:  # out of place, but still drawn
                     return [(node, "")]
-                loop, breaks = self._loops[-1]
                 if isinstance(step, p.BreakStep):
-                    breaks.append(node)
+                    self._loops[-1][1].append(node)
                 else:
-                    self.link([(node, "continue")], loop)
+                    self.link([(node, "continue")], self._loops[-1][0])
                 return []
             case p.IfStep(branches=branches, orelse=orelse):
-                one = len(branches) == 1
+                one = len(branches) == 1  # `yes`/`no`; else each edge is labelled with its test
                 node = self.link(into, self.node(sid, "decision", *(label if one else ["if"])))
-                exits: Exits = []
+                exits: _Exits = []
                 for branch in branches:
                     exits += self.flow(branch.body, [(node, "yes" if one else _short(expr_source(branch.test), 30))])
                 exits += self.flow(orelse, [(node, "no" if one else "else")])
@@ -477,22 +450,21 @@ class _Graph:
             case p.LoopStep(body=body):
                 node = self.link(into, self.node(sid, "box", "loop", _short(_loop_head(step))))
                 self._loops.append((node, []))
-                self.edges += [(source, node, _short(_loop_bound(step), 30)) for source, _ in self.flow(
-                    body, [(node, "")])]
+                back = _short(_loop_head(step, bound_only=True), 30)
+                self.link([(source, back) for source, _ in self.flow(body, [(node, "")])], node)
                 return [(node, "done"), *((b, "break") for b in self._loops.pop()[1])]
             case p.ParallelStep(branches=branches) | p.ConcurrentStep(steps=branches):
                 title = "parallel" if isinstance(step, p.ParallelStep) else "concurrent: may run at once"
                 with self.cluster(sid + "_g", title):
                     node = self.link(into, self.node(sid, "round", step.kind, "fork"))
                     exits = [exit for branch in branches for exit in self.step(branch, [(node, "")])]
-                    join = self.link(exits, self.node(sid + "_join", "round", "join"))
-                return [(join, "")]
+                    return [(self.link(exits, self.node(sid + "_join", "round", "join")), "")]
             case p.ChatStep() | p.GroupStep():
                 return self.conversation(sid, step, into)
             case _:
                 _unhandled(step)
 
-    def conversation(self, sid: str, step: Conversation, into: Exits) -> Exits:
+    def conversation(self, sid: str, step: _Conversation, into: _Exits) -> _Exits:
         """Members as nodes: who may speak after whom, from the opening to the stop."""
         flow = step.flow if isinstance(step, p.GroupStep) else ()
         names = dict.fromkeys([*step.members, *(name for e in flow for name in (e.source, *e.targets))])
@@ -504,8 +476,8 @@ class _Graph:
             if isinstance(step, p.GroupStep) and (flow or step.select != "round_robin"):
                 selector = self.node(sid + "_select", "decision", *_clauses(step)[:1],
                                      *_some(step.manager and f"manager {step.manager}"))
-            until = _some(step.until and _short(f"until {condition_source(step.until)}"))
-            stop = self.node(sid + "_stop", "round", "stop", *until, f"max {step.max_turns} turns")
+            stop = self.node(sid + "_stop", "round", "stop", *_some(
+                step.until and _short(f"until {condition_source(step.until)}")), f"max {step.max_turns} turns")
         speakers = [member[name] for name in step.members]
         if selector:  # the selector picks each speaker, among those the flow allows
             self.edges += [(opening, selector, ""), *((selector, m, "") for m in speakers)]
@@ -519,14 +491,33 @@ class _Graph:
 
 def _graph(plan: p.Plan) -> _Graph:
     graph = _Graph()
-    graph.fragment(graph.node("start", "round", "start"), plan.body, "end")
+    graph.fragment(graph.node("start", "round", "start"), plan.body, "finish", "end")
     for d in plan.defs:
-        with graph.cluster("def_" + d.name, "def " + _short(_signature(d))):
-            graph.fragment(graph.node(f"def_{d.name}_start", "round", "def " + d.name), d.body, "return")
+        with graph.cluster(f"def_{d.name}", "def " + _short(_signature(d))):
+            start = graph.node(f"def_{d.name}_start", "round", "def " + d.name)
+            graph.fragment(start, d.body, f"def_{d.name}_return", "return")
     return graph
 
 
-_MERMAID_ESCAPES = str.maketrans({_Q: "#quot;", "#": "#35;", "<": "#lt;", ">": "#gt;", "&": "#amp;", "`": "#96;"})
+def _print(graph: _Graph, head: list[str], cluster: Callable[[_Cluster], str], close: str,
+           node: Callable[[_Node], str], edge: Callable[[str, str, str], str]) -> str:
+    """Clusters (opened by `cluster`, closed by `close`) and nodes, nested, then every edge."""
+    out = list(head)
+
+    def walk(items: list[_Node | _Cluster], pad: str) -> None:
+        for item in items:
+            if isinstance(item, _Cluster):
+                out.append(pad + cluster(item))
+                walk(item.items, pad + "    ")
+                out.append(pad + close)
+            else:
+                out.append(pad + node(item))
+
+    walk(graph.root.items, "    ")
+    return "\n".join(out + ["    " + edge(*e) for e in graph.edges]) + "\n"
+
+
+_MERMAID_ESCAPES = str.maketrans({'"': "#quot;", "#": "#35;", "<": "#lt;", ">": "#gt;", "&": "#amp;", "`": "#96;"})
 _MERMAID_SHAPES = {"box": '{id}["{label}"]', "decision": '{id}{{"{label}"}}', "round": '{id}("{label}")'}
 
 
@@ -536,26 +527,15 @@ def _mermaid_text(*lines: str) -> str:
 
 def plan_mermaid(plan: p.Plan) -> str:
     """The body (and each def) as a Mermaid `flowchart TD`, using only its basic syntax."""
-    graph, out = _graph(plan), ["flowchart TD"]
-
-    def walk(items: list[_Node | _Cluster], depth: int) -> None:
-        for item in items:
-            pad = "    " * depth
-            if isinstance(item, _Cluster):
-                out.append(f'{pad}subgraph {item.id}["{_mermaid_text(item.title)}"]')
-                walk(item.items, depth + 1)
-                out.append(pad + "end")
-            else:
-                out.append(pad + _MERMAID_SHAPES[item.shape].format(id=item.id, label=_mermaid_text(*item.lines)))
-
-    walk(graph.root.items, 1)
-    out += [f'    {a} -->|"{_mermaid_text(label)}"| {b}' if label else f"    {a} --> {b}" for a, b, label in graph.edges]
-    return "\n".join(out) + "\n"
+    return _print(
+        _graph(plan), ["flowchart TD"], lambda c: f'subgraph {c.id}["{_mermaid_text(c.title)}"]', "end",
+        lambda n: _MERMAID_SHAPES[n.shape].format(id=n.id, label=_mermaid_text(*n.lines)),
+        lambda a, b, label: f'{a} -->|"{_mermaid_text(label)}"| {b}' if label else f"{a} --> {b}")
 
 
 def _dot_text(*lines: str) -> str:
-    return _Q + "\\n".join(line.replace("\\", "\\\\").replace(_Q, '\\"').replace("\n", "\\n").replace("\r", "")
-                            for line in lines) + _Q
+    return '"' + "\\n".join(line.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "")
+                            for line in lines) + '"'
 
 
 _DOT_SHAPES = {"box": "shape=box", "decision": "shape=diamond", "round": 'shape=box, style="rounded"'}
@@ -563,21 +543,10 @@ _DOT_SHAPES = {"box": "shape=box", "decision": "shape=diamond", "round": 'shape=
 
 def plan_dot(plan: p.Plan) -> str:
     """The same drawing as `plan_mermaid`, as a Graphviz digraph (clusters for blocks and defs)."""
-    graph = _graph(plan)
-    out = ["digraph plan {", f"    label={_dot_text('plan ' + plan.file)};", "    labelloc=t;",
-           '    graph [fontname="Helvetica"];', '    node [shape=box, fontname="Helvetica"];', '    edge [fontname="Helvetica"];']
-
-    def walk(items: list[_Node | _Cluster], depth: int) -> None:
-        for item in items:
-            pad = "    " * depth
-            if isinstance(item, _Cluster):
-                out.append(f'{pad}subgraph "cluster_{item.id}" {{')
-                out.append(f"{pad}    label={_dot_text(item.title)};")
-                walk(item.items, depth + 1)
-                out.append(pad + "}")
-            else:
-                out.append(f'{pad}"{item.id}" [label={_dot_text(*item.lines)}, {_DOT_SHAPES[item.shape]}];')
-
-    walk(graph.root.items, 1)
-    out += [f'    "{a}" -> "{b}"' + (f" [label={_dot_text(label)}];" if label else ";") for a, b, label in graph.edges]
-    return "\n".join([*out, "}"]) + "\n"
+    head = ["digraph plan {", f"    label={_dot_text('plan ' + plan.file)};", "    labelloc=t;",
+            '    graph [fontname="Helvetica"];', '    node [shape=box, fontname="Helvetica"];',
+            '    edge [fontname="Helvetica"];']
+    return _print(
+        _graph(plan), head, lambda c: f'subgraph "cluster_{c.id}" {{ label={_dot_text(c.title)};', "}",
+        lambda n: f'"{n.id}" [label={_dot_text(*n.lines)}, {_DOT_SHAPES[n.shape]}];',
+        lambda a, b, label: f'"{a}" -> "{b}"' + (f" [label={_dot_text(label)}];" if label else ";")) + "}\n"

@@ -123,10 +123,19 @@ class ExpressionLowerer:
         agent = self.agent(e.agent)
         message = self.template(e.message, fx)
         if agent is not None:
-            self.ask_effects(agent, fx)
+            self.ask_effects(agent, fx, e.span)
         return p.Ask(agent=agent or e.agent.id, message=message, yes_no=e.yes_no, type=type_ref, span=e.span)
 
-    def ask_effects(self, agent: str, fx: Effects) -> None:
+    def ask_effects(self, agent: str, fx: Effects, span: Span | None = None) -> None:
+        declared = self.unit.registry.agents.get(agent)
+        reply_by = declared[0].reply_by if declared is not None else None
+        if reply_by is not None and span is not None:
+            plan_name = declared[1].defs.get(reply_by.id)  # type: ignore[index]
+            if plan_name in self.unit.lowering:
+                self.ctx.error(
+                    "P247", f"asking `{agent}` runs `{plan_name}` (its `reply by`), which is running here",
+                    span, "never ends", "a `reply by` def cannot ask the agent it replies for",
+                )
         fx.reads.add(thread(agent))
         fx.writes.add(thread(agent))
         if self.unit.agent_effects is not None:
@@ -161,6 +170,10 @@ class ExpressionLowerer:
             return p.Call(callee="?", callee_kind="builtin", args=args, keywords=keywords)
         kind, name = callee
         self.check_arity(e, kind, name)
+        if kind == "def" and name in self.unit.lowering:
+            chain = " → ".join((*self.unit.lowering[self.unit.lowering.index(name):], name))
+            self.ctx.error("P247", f"`{name}` calls itself ({chain})", e.span, "recursive call",
+                           "defs cannot recurse: every conversation is bounded; use a loop with `max`")
         if kind == "def":
             fx.merge(self.unit.effects_of_def(name))
         elif kind == "tool":

@@ -163,9 +163,10 @@ def _check_kinds_distinct(members: list[Any]) -> None:
     kinds: dict[str, type] = {}
     for member in members:
         if isinstance(member, type) and attrs.has(member):
-            other = kinds.setdefault(member.kind, member)  # type: ignore[attr-defined]
+            kind: str = member.kind  # type: ignore[attr-defined]
+            other = kinds.setdefault(kind, member)
             if other is not member:
-                raise TypeError(f"{other.__name__} and {member.__name__} share the kind {member.kind!r} in one union")  # type: ignore[attr-defined]
+                raise TypeError(f"{other.__name__} and {member.__name__} share the kind {kind!r} in one union")
 
 
 def _order(name: str) -> int:

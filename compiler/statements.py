@@ -72,7 +72,7 @@ class BodyLowerer(ExpressionLowerer):
             agent = self.agent(s.value.agent)
             message = self.template(s.value.message, fx)
             if agent is not None:
-                self.ask_effects(agent, fx)
+                self.ask_effects(agent, fx, s.value.span)
                 fx.writes |= io_of(self.unit, agent)
             target = self.target(s.target, fx, type_ref if type_ref is not None else _reply())
             return [self._step(p.AskStep, s, fx, agent=agent or s.value.agent.id, message=message,
@@ -137,7 +137,7 @@ class BodyLowerer(ExpressionLowerer):
             agent = self.agent(s.expr.agent)
             message = self.template(s.expr.message, fx)
             if agent is not None:
-                self.ask_effects(agent, fx)
+                self.ask_effects(agent, fx, s.expr.span)
                 fx.writes |= io_of(self.unit, agent)
             return [self._step(p.AskStep, s, fx, agent=agent or s.expr.agent.id, message=message,
                                target=None, type=None)]
