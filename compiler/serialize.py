@@ -2,7 +2,9 @@
 
 Records are written as objects with their `kind` first; tuples as arrays;
 spans as objects. Reading is driven by the records' type hints, so a field
-typed `Any` (a tool's JSON Schema, an option's value) stays plain JSON.
+typed `Any` (a tool's JSON Schema, an option's value) stays plain JSON. It
+accepts exactly what `docs/plan.schema.json` describes and raises
+`PlanFormatError` for anything else, however damaged.
 """
 
 from __future__ import annotations
@@ -53,22 +55,31 @@ def to_data(value: Any) -> Any:
 
 def plan_to_json(plan: p.Plan, indent: int | None = 2) -> str:
     """The plan as JSON text (stable: same plan, same text)."""
-    return json.dumps(to_data(plan), indent=indent, ensure_ascii=False)
+    return json.dumps(to_data(plan), indent=indent, ensure_ascii=False, allow_nan=False)
 
 
 def plan_from_json(text: str) -> p.Plan:
     """Read a plan written by `plan_to_json`; `PlanFormatError` when it is not one."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
+        data = json.loads(text, parse_constant=_not_json)
+    except RecursionError as error:
+        raise PlanFormatError("not a plan: nested too deeply") from error
+    except ValueError as error:  # not JSON, NaN or Infinity, an integer too long to read
         raise PlanFormatError(f"not JSON: {error}") from error
     if not isinstance(data, dict) or data.get("kind") != "plan":
         raise PlanFormatError("not a Parley plan (no `\"kind\": \"plan\"` at the top)")
     if data.get("version") != p.PLAN_VERSION:
         raise PlanFormatError(f"plan version {data.get('version')!r}; this Parley reads version {p.PLAN_VERSION}")
-    plan = from_data(data, p.Plan)
+    try:
+        plan = from_data(data, p.Plan)
+    except RecursionError as error:
+        raise PlanFormatError("not a plan: nested too deeply") from error
     assert isinstance(plan, p.Plan)
     return plan
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON number")
 
 
 def from_data(data: Any, hint: Any) -> Any:
@@ -76,9 +87,7 @@ def from_data(data: Any, hint: Any) -> Any:
     if hint is Any:
         return data
     if hint is Span:
-        if not isinstance(data, dict):
-            raise PlanFormatError(f"expected a span, found {data!r}")
-        return Span(**data)
+        return _from_span(data)
     origin = typing.get_origin(hint)
     if origin is tuple:
         item = typing.get_args(hint)[0]
@@ -90,17 +99,28 @@ def from_data(data: Any, hint: Any) -> Any:
     if isinstance(hint, type) and attrs.has(hint):
         return _from_record(data, hint)
     if hint in (str, int, float, bool, type(None)):
-        if hint is float and isinstance(data, int) and not isinstance(data, bool):
-            return float(data)
-        if not isinstance(data, hint):
+        if hint is float and _is_int(data):
+            return _to_float(data)
+        if not isinstance(data, hint) or (hint is int and isinstance(data, bool)):
             raise PlanFormatError(f"expected {hint.__name__}, found {data!r}")
         return data
     raise PlanFormatError(f"cannot read a value of type {hint!r}")  # pragma: no cover
 
 
+def _is_int(data: Any) -> bool:
+    return isinstance(data, int) and not isinstance(data, bool)
+
+
+def _to_float(data: int) -> float:
+    try:
+        return float(data)
+    except OverflowError as error:
+        raise PlanFormatError(f"number too large: {data}") from error
+
+
 def _from_union(data: Any, options: tuple[Any, ...]) -> Any:
     if isinstance(data, dict) and "kind" in data:
-        cls = RECORDS.get(data["kind"])
+        cls = RECORDS.get(data["kind"]) if isinstance(data["kind"], str) else None
         if cls is None or cls not in options:
             raise PlanFormatError(f"unexpected record kind {data.get('kind')!r}")
         return _from_record(data, cls)
@@ -111,8 +131,8 @@ def _from_union(data: Any, options: tuple[Any, ...]) -> Any:
             option is int and isinstance(data, bool)
         ):
             return data
-    if isinstance(data, int) and float in options and not isinstance(data, bool):
-        return float(data)
+    if _is_int(data) and float in options:
+        return _to_float(data)
     raise PlanFormatError(f"unexpected value {data!r}")
 
 
@@ -120,12 +140,25 @@ def _from_record(data: Any, cls: type) -> Any:
     if not isinstance(data, dict) or data.get("kind") != cls.kind:  # type: ignore[attr-defined]
         raise PlanFormatError(f"expected a {cls.kind!r} record, found {data!r}")  # type: ignore[attr-defined]
     hints = _hints(cls)
+    unknown = data.keys() - hints.keys() - {"kind"}
+    if unknown:
+        raise PlanFormatError(f"{cls.kind!r} record has unknown fields {sorted(unknown)}")  # type: ignore[attr-defined]
     values = {}
     for field in attrs.fields(cls):
         if field.name not in data:
             raise PlanFormatError(f"{cls.kind!r} record lacks {field.name!r}")  # type: ignore[attr-defined]
         values[field.name] = from_data(data[field.name], hints[field.name])
     return cls(**values)
+
+
+def _from_span(data: Any) -> Span:
+    hints = _hints(Span)
+    if not isinstance(data, dict) or data.keys() != hints.keys():
+        raise PlanFormatError(f"expected a span ({', '.join(hints)}), found {data!r}")
+    values = {name: from_data(data[name], hint) for name, hint in hints.items()}
+    if any(value < 1 for value in values.values() if isinstance(value, int)):
+        raise PlanFormatError(f"span positions start at 1, found {data!r}")
+    return Span(**values)
 
 
 @functools.cache

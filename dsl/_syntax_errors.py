@@ -119,6 +119,10 @@ class _ExampleParser:
                 self._failures[text] = None
             except UnexpectedInput as error:
                 error.state = _StateAt(error.state)
+                if isinstance(error, UnexpectedToken):
+                    error.accepts  # noqa: B018 - computed now, so the parser state can go
+                    error.interactive_parser = None  # type: ignore[assignment]
+                error.__traceback__ = None
                 self._failures[text] = error
             except LayoutError:
                 self._failures[text] = None
@@ -127,6 +131,14 @@ class _ExampleParser:
         failure = self._failures[text]
         if failure is not None:
             raise failure
+
+    def forget_frames(self) -> None:
+        """Each re-raise chains the caller's frames onto the stored error: drop them, or every
+        parse that ever failed would stay in memory."""
+        for failure in self._failures.values():
+            if failure is not None:
+                failure.__traceback__ = None
+                failure.__context__ = None
 
 
 _examples = _ExampleParser()
@@ -155,6 +167,8 @@ def match_mistake(error: UnexpectedInput, before: str | None = None) -> str | No
             label = error.match_examples(_examples, examples, token_type_match_fallback=True)
         except UnexpectedInput:  # pragma: no cover - defensive: an example broke the contract
             return None
+        finally:
+            _examples.forget_frames()
         if label is None or not MISTAKES[label].exact or _same_kind_of_token(label, error):
             return label
         del examples[label]

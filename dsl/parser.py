@@ -23,7 +23,8 @@ from dsl.diagnostics import Diagnostic, Severity
 from dsl.errors import InternalError, ScriptError
 from dsl.source import Source, Span
 
-#: Scripts are small; refusing huge inputs keeps every check well under a second.
+#: Scripts are small (the largest example is 2 kB); past this size a file is almost
+#: certainly not a script, and it is refused at once instead of parsed for seconds.
 MAX_SOURCE_BYTES = 1_000_000
 #: After this many syntax errors the rest of the file is not worth reading.
 MAX_SYNTAX_ERRORS = 20
@@ -100,7 +101,7 @@ def _decode(text: str | bytes, filename: str) -> Source | ParseResult:
         return _too_large(filename, size)
     if isinstance(text, bytes):
         if b"\0" in text:
-            line = text.count(b"\n", 0, text.index(b"\0")) + 1
+            line = _line_of(text[: text.index(b"\0")].decode("utf-8", "replace"))
             return _fail(Source(filename, ""), Diagnostic(
                 "P002", "this looks like a binary file, not a script", Span(filename, line, 1, line, 1),
                 label="", help="Parley scripts are UTF-8 text files (usually named *.agent)",
@@ -119,13 +120,18 @@ def _decode(text: str | bytes, filename: str) -> Source | ParseResult:
                 source.point(line, column), label="invalid byte", help="save the file as UTF-8",
             ))
     if "\0" in text:
-        line = text.count("\n", 0, text.index("\0")) + 1
+        line = _line_of(text[: text.index("\0")])
         return _fail(Source(filename, ""), Diagnostic(
             "P002", "this looks like a binary file, not a script", Span(filename, line, 1, line, 1),
             help="Parley scripts are UTF-8 text files (usually named *.agent)",
         ))
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     return Source(filename, text)
+
+
+def _line_of(before: str) -> int:
+    """The line number after `before`, counting `\r\n`, `\r` and `\n` as line ends (as editors do)."""
+    return before.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").count("\n") + 1
 
 
 def _too_large(filename: str, size: int) -> ParseResult:

@@ -203,7 +203,7 @@ def children_of(node: object) -> list:  # type: ignore[type-arg]
 
 # --- hypothesis settings -----------------------------------------------------------
 
-EXAMPLES = int(os.environ.get("PARLEY_FUZZ_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("PARLEY_FUZZ_EXAMPLES", "300"))
 fuzz = settings(
     max_examples=EXAMPLES,
     deadline=None,
