@@ -70,8 +70,13 @@ def _compile(module: n.Module | None, source: Source, parse_diagnostics: tuple[D
 
 
 def _ordered(ctx: Context) -> tuple[Diagnostic, ...]:
+    """Diagnostics in file order, each once (a name checked from two places is reported once)."""
     order = {name: index for index, name in enumerate(ctx.sources)}
-    return tuple(sorted(ctx.diagnostics, key=lambda d: (order.get(d.span.file, 0), d.span.line, d.span.column)))
+    unique = list(dict.fromkeys(ctx.diagnostics))
+    if any(d.is_error for d in unique):
+        # Unused-name warnings on a script that does not compile are mostly echoes of its errors.
+        unique = [d for d in unique if d.code not in ("P243", "P244")]
+    return tuple(sorted(unique, key=lambda d: (order.get(d.span.file, 0), d.span.line, d.span.column)))
 
 
 class Compilation:
@@ -92,6 +97,9 @@ class Compilation:
         collector = Collector(self.ctx, self.unit.registry, self._load)
         collector.collect(self.module, self.ns, (self.path,) if self.path else (), main=True)
         build_records(self.unit)
+        self._check_aliases(self.ns)
+        for imported in self.unit.registry.loaded.values():
+            self._check_aliases(imported)
         input_decls = self._inputs()
         self._agents()
         self.unit.lower_def = self._lower_def
@@ -119,8 +127,7 @@ class Compilation:
             body=body,
         ))
 
-    def _load(self, path: Path, ctx: Context) -> n.Module | None:
-        display = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
+    def _load(self, path: Path, display: str, ctx: Context) -> n.Module | None:
         parsed = parse_path(path, display)
         ctx.sources[parsed.source.name] = parsed.source
         ctx.diagnostics.extend(parsed.diagnostics)
@@ -145,6 +152,14 @@ class Compilation:
             self.inputs[name.id] = Variable(name.id, name.span, "input", type_ref)
             decls.append(p.InputDecl(name=name.id, type=type_ref, default=default, span=statement.span))
         return tuple(decls)
+
+    def _check_aliases(self, ns: Namespace) -> None:
+        """Every alias names known types, used or not (reported once, at its declaration)."""
+        for name, alias in ns.aliases.items():
+            if ns.types.get(name) is not None and alias.span.file == ns.file:
+                resolved = resolve_type(alias.type, ns, self.unit, (name,))
+                if resolved is not None:
+                    ns.types[name] = resolved
 
     def _agents(self) -> None:
         system_scope = Scope(kind="system", inputs=self.inputs)

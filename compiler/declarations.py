@@ -8,6 +8,7 @@ qualified by the file's stem (`roles.coder`), whatever they are imported as.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,8 @@ from compiler.types import PRIMITIVES
 from dsl import nodes as n
 from dsl.source import Span
 
-#: Loads an imported script: path → (syntax tree or None when it does not parse).
-Loader = Callable[[Path, Context], "n.Module | None"]
+#: Loads an imported script: (path, name to show) → syntax tree, or None when it does not parse.
+Loader = Callable[[Path, str, Context], "n.Module | None"]
 
 PROVIDERS: dict[str, tuple[bool, tuple[str, ...]]] = {
     # provider → (takes a model id or file as first argument, keyword options)
@@ -48,6 +49,8 @@ class Namespace:
     prefixes: dict[str, Namespace] = attrs.Factory(dict)
     spans: dict[str, Span] = attrs.Factory(dict)
     aliases: dict[str, n.TypeAlias] = attrs.Factory(dict)
+    failed: set[str] = attrs.Factory(set)  # names whose declaration or import already failed (no cascades)
+    display: str = ""
 
     def plan_name(self, name: str) -> str:
         return f"{self.qualifier}.{name}" if self.qualifier else name
@@ -124,11 +127,12 @@ class Collector:
         model_id = None
         if decl.args:
             first = decl.args[0]
-            if not takes_id or not isinstance(first, n.Template) or first.text is None:
-                self.ctx.error(
-                    "P223", "the model id is a plain string", first.span, "expected a string",
-                    f'write `{provider}("gpt-4o-mini")`' if takes_id else f"`{provider}()` takes only keyword options",
-                )
+            if not takes_id:
+                self.ctx.error("P220", f"`{provider}()` takes no model id", first.span, "unexpected",
+                               f"`{provider}()` takes only keyword options, e.g. `{provider}(temperature=0)`")
+            elif not isinstance(first, n.Template) or first.text is None:
+                self.ctx.error("P223", "the model id is a plain string", first.span, "expected a plain string",
+                               f'write `{provider}("gpt-4o-mini")`')
             else:
                 model_id = first.text
             for extra in decl.args[1:]:
@@ -150,6 +154,13 @@ class Collector:
             if value is _NOT_CONSTANT:
                 self.ctx.error("P223", "model options are constants", keyword.value.span, "not a constant",
                                "write a literal value: a string, number, `true`/`false` or an amount like $0.50")
+                continue
+            from compiler.resolve import range_problem
+
+            problem = range_problem(keyword.name.id, value) if isinstance(value, int | float) else None
+            if problem is not None:
+                self.ctx.error("P223", f"`{keyword.name.id}` must be {problem}", keyword.value.span, "out of range",
+                               f"choose a value {problem}")
                 continue
             options.append(p.Option(name=keyword.name.id, value=value))
         self.registry.models[plan_name] = p.ModelDecl(
@@ -195,6 +206,7 @@ class Collector:
             try:
                 function = resolve(module, item.name.id, folder)
             except PythonImportError as error:
+                ns.failed.add(local.id)
                 missing_module = str(error).startswith(("cannot import", "python module `" + module + "` failed"))
                 self.ctx.error(
                     "P272" if missing_module else "P273", str(error),
@@ -214,6 +226,7 @@ class Collector:
     def _ImportAgent(self, decl: n.ImportAgent, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
         imported = self._load(decl.path, ns, chain)
         if imported is None:
+            ns.failed.add(decl.alias.id if decl.alias else Path(decl.path.text or "").stem)
             return
         prefix = decl.alias or n.Name(id=Path(decl.path.text or "").stem, span=decl.path.span)
         self._declare(ns.prefixes, ns, prefix, imported, "import")
@@ -221,16 +234,19 @@ class Collector:
     def _FromImport(self, decl: n.FromImport, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
         imported = self._load(decl.path, ns, chain)
         if imported is None:
+            ns.failed.update((item.alias or item.name).id for item in decl.names)
             return
         for item in decl.names:
             local = item.alias or item.name
             kind = imported.kind_of(item.name.id)
             if kind is None or kind == "import":
+                names = sorted(imported.declared() - set(imported.prefixes))
                 self.ctx.error(
                     "P275", f"`{decl.path.text}` declares no `{item.name.id}`", item.name.span, "not found there",
-                    did_you_mean(item.name.id, imported.declared() - set(imported.prefixes))
-                    or "import agents, models, types and defs declared in that file",
+                    did_you_mean(item.name.id, names)
+                    or (f"it declares: {', '.join(names)}" if names else "it declares nothing to import"),
                 )
+                ns.failed.add(local.id)
                 continue
             table = {"agent": ns.agents, "model": ns.models, "type": ns.types, "def": ns.defs, "tool": ns.tools}[kind]
             source = {"agent": imported.agents, "model": imported.models, "type": imported.types,
@@ -254,11 +270,12 @@ class Collector:
             return None
         if path in self.registry.loaded:
             return self.registry.loaded[path]
+        shown_folder = os.path.dirname(ns.file) or "."
         if not path.is_file():
             self.ctx.error("P270", f"cannot find `{relative}`", path_text.span, "no such file",
-                           f"paths are relative to the importing script's folder ({base})")
+                           f"paths are relative to the importing script's folder (`{shown_folder}`)")
             return None
-        module = self.loader(path, self.ctx)
+        module = self.loader(path, os.path.normpath(os.path.join(os.path.dirname(ns.file), relative)), self.ctx)
         if module is None:
             return None
         stem = path.stem

@@ -11,7 +11,7 @@ from compiler._context import did_you_mean
 from compiler.builtins import BUILTINS
 from compiler.declarations import Namespace
 from compiler.scope import IO, Effects, Scope, Variable, thread
-from compiler.types import REPLY, REPLY_ATTRIBUTES, THREAD, THREAD_ATTRIBUTES, field_type, literal_values
+from compiler.types import REPLY, REPLY_ATTRIBUTES, THREAD, THREAD_ATTRIBUTES, field_type, item_type, literal_values
 from compiler.unit import Unit
 from dsl import nodes as n
 from dsl.source import Span
@@ -38,7 +38,9 @@ class ExpressionLowerer:
             return p.Var(name=name.id)
         hidden = self.scope.hidden.get(name.id)
         kind = self.ns.kind_of(name.id)
-        if hidden is not None:
+        if name.id in self.ns.failed:
+            pass  # its import or declaration was already reported
+        elif hidden is not None:
             self.ctx.error(
                 "P212", f"`{name.id}` is a script variable, which a def cannot see", name.span, "not visible here",
                 f"pass it as a parameter: add `{name.id}` to the def's parameters and to its calls",
@@ -50,8 +52,11 @@ class ExpressionLowerer:
             self.ctx.error("P215", f"`{name.id}` is a function: call it", name.span, "not called",
                            f"write `{name.id}(…)`")
         elif kind is not None:
-            self.ctx.error("P216", f"`{name.id}` is a {kind}, not a value", name.span, f"a {kind}",
-                           "use a variable or an input here")
+            advice = {"model": f"a model configures agents (`model: {name.id}`); it has no value",
+                      "type": f"a type describes replies (`v: {name.id} = @agent …`); it has no value",
+                      "import": f"`{name.id}` names an imported script: use `{name.id}.some_def(…)`"}
+            self.ctx.error("P216", f"`{name.id}` is a{'n' if kind[0] in 'aeiou' else ''} {kind}, not a value",
+                           name.span, f"a {kind}", advice.get(kind, "use a variable or an input here"))
         else:
             known = {**self.scope.variables, **self.scope.inputs}
             self.ctx.error(
@@ -66,11 +71,17 @@ class ExpressionLowerer:
         found = self.ns.agents.get(name.id)
         if found is not None:
             return found
+        if name.id in self.ns.failed:
+            return None  # its import or declaration was already reported
         kind = self.ns.kind_of(name.id)
         if kind is not None or self.scope.lookup(name.id) is not None:
             what = kind or "variable"
-            self.ctx.error("P230", f"`{name.id}` is a {what}, not an agent", name.span, "not an agent",
-                           did_you_mean(name.id, self.ns.agents, self.ns.spans) or "declare it with `agent NAME:`")
+            advice = {
+                "model": f"a model configures agents: give it to one with `model: {name.id}`",
+                "variable": "conversations and asks name agents declared with `agent NAME:`, not variables",
+            }.get(what, "declare an agent with `agent NAME:`")
+            self.ctx.error("P230", f"`{name.id}` is {'an' if what[0] in 'aeiou' else 'a'} {what}, not an agent",
+                           name.span, "not an agent", did_you_mean(name.id, self.ns.agents, self.ns.spans) or advice)
         else:
             self.ctx.error("P202", f"unknown agent `{name.id}`", name.span, "not declared in this script",
                            did_you_mean(name.id, self.ns.agents, self.ns.spans)
@@ -185,8 +196,12 @@ class ExpressionLowerer:
         if isinstance(func, n.Attribute) and isinstance(func.value, n.Name) and func.value.id in self.ns.prefixes:
             ns, name = self.ns.prefixes[func.value.id], n.Name(id=func.attr, span=func.attr_span)
         if not isinstance(name, n.Name):
-            self.ctx.error("P217", "only functions can be called", func.span, "not a function",
-                           "call a built-in, a def or a Python function by its name, e.g. `len(items)`")
+            help = "call a built-in, a def or a Python function by its name, e.g. `len(items)`"
+            if isinstance(func, n.Attribute):
+                help = (f"Parley has no methods; `.{func.attr}` is a property — write it without `()`"
+                        if func.attr in ("text", "last", "summary", "messages", "turns", "tokens", "cost")
+                        else f"Parley has no methods: call a function with the value, e.g. `{func.attr}(…)`")
+            self.ctx.error("P217", "only functions can be called", func.span, "not a function", help)
             return None
         if name.id in ns.defs:
             return "def", ns.defs[name.id]
@@ -194,6 +209,8 @@ class ExpressionLowerer:
             return "tool", ns.tools[name.id]
         if name.id in BUILTINS and ns is self.ns:
             return "builtin", name.id
+        if name.id in ns.failed:
+            return None  # its import was already reported
         known = [*ns.defs, *ns.tools, *(BUILTINS if ns is self.ns else ())]
         self.ctx.error(
             "P205", f"unknown function `{name.id}`", name.span, "not a def, tool or built-in",
@@ -225,16 +242,36 @@ class ExpressionLowerer:
                     did_you_mean(keyword.name.id, allowed) or f"its signature is {signature}",
                 )
         named = {k.name.id for k in e.keywords}
+        if allowed is not None and named - set(allowed):
+            return  # the unknown keyword is the mistake; counting arguments would only add noise
+        positional = self._positional_names(kind, name)
+        for keyword in e.keywords:
+            if keyword.name.id in positional[:given]:
+                self.ctx.error("P221", f"`{keyword.name.id}` is given twice", keyword.name.span, "already given",
+                               f"it is also the argument in position {positional.index(keyword.name.id) + 1}")
         if kind == "def":
             missing = [r for r in required[given:] if r not in named]
             if given > high or missing:
-                self._arity_error(e, name, signature, f"missing {', '.join(f'`{m}`' for m in missing)}"
-                                  if missing else f"takes at most {high}")
+                detail = (f"missing {', '.join(f'`{m}`' for m in missing)}" if missing
+                          else f"takes {high} argument{'s' if high != 1 else ''}, given {given}")
+                self._arity_error(e, name, signature, detail)
             return
         count = given + (len(named & set(allowed or ())) if kind == "tool" else 0)
         if given > (high if high is not None else given) or count < low:
-            expected = f"{low}" if low == high else (f"{low} to {high}" if high is not None else f"at least {low}")
+            if low == high:
+                expected = f"{low}"
+            elif high is None:
+                expected = f"at least {low}"
+            else:
+                expected = f"{low} or {high}" if high == low + 1 else f"{low} to {high}"
             self._arity_error(e, name, signature, f"takes {expected} argument{'s' if high != 1 else ''}, given {given}")
+
+    def _positional_names(self, kind: str, name: str) -> list[str]:
+        if kind == "def":
+            return [q.name.id for q in self.unit.registry.defs[name][0].params]
+        if kind == "tool":
+            return [q.name for q in self.unit.registry.tools[name].params]
+        return []
 
     def _arity_error(self, e: n.Call, name: str, signature: str, detail: str) -> None:
         self.ctx.error("P220", f"wrong number of arguments for `{name}`: {detail}", e.span, "this call",
@@ -250,7 +287,7 @@ class ExpressionLowerer:
                 if allowed and isinstance(other, n.Template) and other.text is not None and other.text not in allowed:
                     self.ctx.error(
                         "P251", f"`\"{other.text}\"` can never equal this value", other.span, "not one of its values",
-                        did_you_mean(other.text, allowed)
+                        _quoted(did_you_mean(other.text, allowed))
                         or f"its type allows only {' | '.join(chr(34) + a + chr(34) for a in allowed)}",
                     )
         return p.Compare(left=self.expr(e.left, fx), ops=e.ops, comparators=tuple(self.expr(c, fx) for c in e.comparators))
@@ -268,6 +305,8 @@ class ExpressionLowerer:
             return p.NamedType(name="bool") if e.yes_no else REPLY
         if isinstance(e, n.Template):
             return p.NamedType(name="str")
+        if isinstance(e, n.Index):
+            return item_type(self.static_type(e.value))
         return None
 
 
@@ -279,3 +318,10 @@ def io_of(unit: Unit, agent: str) -> set[str]:
 
 def span_of(e: n.Expr | n.Stmt) -> Span:
     return e.span
+
+
+def _quoted(suggestion: str | None) -> str | None:
+    """"did you mean `publish`?" → "did you mean `"publish"`?" for string literals."""
+    if suggestion is None:
+        return None
+    return suggestion.replace("did you mean `", 'did you mean `"', 1).replace("`?", '"`?', 1)

@@ -50,6 +50,8 @@ def resolve_type(t: n.TypeExpr, ns: Namespace, unit: Unit, resolving: tuple[str,
         return resolve_type(alias.type, ns, unit, (*resolving, name))
     if name in ns.types:
         return ns.types[name]
+    if name in ns.failed:
+        return None  # its import was already reported
     unit.ctx.error(
         "P204", f"unknown type `{name}`", t.name.span, "not a type",
         did_you_mean(name, [*PRIMITIVES, "list", "dict", *ns.types], ns.spans)
@@ -96,6 +98,20 @@ _NUMBER_SETTINGS: dict[str, tuple[type, float | None, float | None]] = {
     "memory": (int, 1, None),
     "timeout": (float, 0.001, None),
 }
+_KIND_NAMES = {"llm": "an LLM agent", "human": "a human agent", "executor": "an executor agent",
+               "python": "a python agent"}
+
+
+def range_problem(key: str, value: float) -> str | None:
+    """How `value` is out of range for the numeric setting or option `key`, or None when it is fine."""
+    if key not in _NUMBER_SETTINGS:
+        return None
+    _, least, most = _NUMBER_SETTINGS[key]
+    if (least is not None and value < least) or (most is not None and value > most):
+        return f"from {least} to {most}" if most is not None else f"{least} or more"
+    return None
+
+
 SETTINGS = {
     "llm": ("model", "tools", "temperature", "top_p", "max_tokens", "seed", "max_tool_rounds",
             "max_auto_replies", "memory", "description", "cache"),
@@ -158,11 +174,13 @@ class AgentBuilder:
         key = setting.key.id
         owner = [k for k, allowed in SETTINGS.items() if key in allowed]
         if key in ("model", "tools") and kind in ("human", "executor", "python"):
-            self.ctx.error("P231", f"a {kind} agent takes no `{key}`", setting.key.span, f"not for a {kind} agent",
+            article = "an" if kind == "executor" else "a"
+            self.ctx.error("P231", f"{article} {kind} agent takes no `{key}`", setting.key.span,
+                           f"not for {article} {kind} agent",
                            "only LLM agents (`agent NAME:`) have a model and tools")
             return
         self.ctx.error(
-            "P222", f"unknown setting `{key}` for a{'n' if kind in ('llm', 'executor') else ''} {kind} agent",
+            "P222", f"unknown setting `{key}` for {_KIND_NAMES[kind]}",
             setting.key.span, "unknown setting",
             did_you_mean(key, SETTINGS[kind])
             or (f"`{key}` is a setting of {' and '.join(owner)} agents" if owner
@@ -203,6 +221,8 @@ class AgentBuilder:
                 tools.append(ns.defs[name.id])
             elif name.id in ns.tools:
                 tools.append(ns.tools[name.id])
+            elif name.id in ns.failed:
+                continue  # its import was already reported
             else:
                 self.ctx.error("P205", f"unknown tool `{name.id}`", name.span, "not a def or Python function",
                                did_you_mean(name.id, [*ns.defs, *ns.tools], ns.spans)
@@ -223,9 +243,12 @@ class AgentBuilder:
             values = [constant(v) for v in setting.values]
             if len(values) == 1 and isinstance(values[0], list):
                 values = values[0]
-            bad = [v for v in values if v not in LANGUAGES]
+            bad = [(v, node) for v, node in zip(values, setting.values) if v not in LANGUAGES]
+            if len(values) != len(setting.values):  # one list literal: point at the list
+                bad = [(v, setting.values[0]) for v in values if v not in LANGUAGES]
             if bad:
-                self.ctx.error("P223", f"unknown language {bad[0]!r}", setting.values[0].span, "not supported",
+                value, node = bad[0]
+                self.ctx.error("P223", f'unknown language "{value}"', node.span, "not supported",
                                f"executors run: {', '.join(LANGUAGES)}")
                 return None
             return values
@@ -252,10 +275,10 @@ class AgentBuilder:
             self.ctx.error("P223", f"`{key}` is {what}", value_node.span, "wrong kind of value",
                            f"write `{key}: {'30s' if key == 'timeout' else (1 if kind is int else 0.2)}`")
             return None
-        if (least is not None and value < least) or (most is not None and value > most):
-            bounds = f"from {least} to {most}" if most is not None else f"at least {least}"
-            self.ctx.error("P223", f"`{key}` must be {bounds}", value_node.span, "out of range",
-                           f"choose a value {bounds}")
+        problem = range_problem(key, value)
+        if problem is not None:
+            self.ctx.error("P223", f"`{key}` must be {problem}", value_node.span, "out of range",
+                           f"choose a value {problem}")
             return None
         return value
 
@@ -278,7 +301,7 @@ class AgentBuilder:
         name = decl.reply_by
         assert name is not None
         if decl.kind != "llm":
-            self.ctx.error("P231", f"a {decl.kind} agent cannot have `reply by`", name.span, "not for this kind",
+            self.ctx.error("P231", f"{_KIND_NAMES[decl.kind]} cannot have `reply by`", name.span, "not for this kind",
                            "only LLM agents (`agent NAME:`) take `reply by`")
             return None
         if name.id not in ns.defs:
@@ -291,7 +314,7 @@ class AgentBuilder:
         if len(required) != 1:
             self.ctx.error(
                 "P232", f"`{name.id}` cannot compute replies: it must take exactly one required parameter",
-                name.span, f"takes {len(required)}",
+                name.span, f"takes {len(required)} required parameters",
                 f"a `reply by` def receives the incoming message: `def {name.id}(message):` (line {def_decl.span.line})",
             )
         return plan_name

@@ -65,16 +65,14 @@ class BodyLowerer(ExpressionLowerer):
     def _Assign(self, s: n.Assign) -> Steps:
         fx = Effects()
         type_ref = resolve_type(s.annotation, self.ns, self.unit) if s.annotation is not None else None
-        if s.annotation is not None and not isinstance(s.target, n.Name):
-            self.ctx.error("P253", "only a plain name can have a type annotation", s.target.span, "annotated",
-                           "annotate a new variable: `v: Verdict = @critic …`")
         if isinstance(s.value, n.Ask) and not s.value.yes_no:
             agent = self.agent(s.value.agent)
             message = self.template(s.value.message, fx)
             if agent is not None:
                 self.ask_effects(agent, fx, s.value.span)
                 fx.writes |= io_of(self.unit, agent)
-            target = self.target(s.target, fx, type_ref if type_ref is not None else _reply())
+            known = type_ref if type_ref is not None else (None if s.annotation is not None else _reply())
+            target = self.target(s.target, fx, known)
             return [self._step(p.AskStep, s, fx, agent=agent or s.value.agent.id, message=message,
                                target=target, type=type_ref)]
         value = self.expr(s.value, fx)
@@ -270,7 +268,7 @@ class BodyLowerer(ExpressionLowerer):
         low = 0 if allow_zero else 1
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             self.ctx.error(
-                "P261", f"{what} needs a whole number of at least {low}", e.span, "not a valid bound",
+                "P261", f"{what} needs a whole number, {low} or more", e.span, "not a valid bound",
                 "write a positive whole number, like `max 10`" if not allow_zero else "write a count, like `repeat 3:`",
             )
 
@@ -298,7 +296,9 @@ class BodyLowerer(ExpressionLowerer):
             for earlier, other in branches[:index]:
                 shared = {r for r in effects.conflicts(other) if r not in (IO, "python", "exec", "output")}
                 if shared:
-                    names = ", ".join(f"`{x}`" for x in sorted(shared))
+                    names = ", ".join(
+                        f"the thread with `{x[1:]}`" if x.startswith("@") else f"`{x}`" for x in sorted(shared)
+                    )
                     self.ctx.error(
                         "P280", f"branches of `parallel` both use {names}, and one of them changes it",
                         statement.span, "conflicts with line " + str(earlier.span.line),
@@ -324,9 +324,11 @@ class BodyLowerer(ExpressionLowerer):
                 fx.writes |= io_of(self.unit, agent)
                 if self.unit.agent_effects is not None:
                     fx.merge(self.unit.agent_effects(agent))
-        if s.kind == "chat" and len(s.members) != 2:
-            self.ctx.error("P226", f"a chat has exactly two members, not {len(s.members)}", s.members[2].span,
-                           "third member", "use `group` for three or more agents")
+        if s.kind == "chat" and len(seen) != 2:
+            extra = [m for m in s.members if m.id not in {s.members[0].id, s.members[1].id}]
+            self.ctx.error("P226", f"a chat has exactly two members, not {len(seen)}",
+                           (extra[0] if extra else s.members[-1]).span, "third member",
+                           "use `group` for three or more agents")
         if s.kind == "chat":
             for clause, node in (("select", s.select), ("manager", s.manager), ("flow", s.flow[:1] or None)):
                 if node:
@@ -335,7 +337,8 @@ class BodyLowerer(ExpressionLowerer):
                                    "not for a chat", f"write `group …:` to use `{clause}`")
         opening = self.expr(s.opening, fx)
         self._human_io(s.opening, fx)
-        until = self.condition(s.until, fx, {m.id: a for m, a in zip(s.members, members)}) if s.until else None
+        names = {m.id: self.ns.agents.get(m.id, m.id) for m in s.members}
+        until = self.condition(s.until, fx, names) if s.until else None
         max_turns = self.turn_limit(s)
         target = self.target(s.target, fx, THREAD) if s.target is not None else None
         common = dict(members=tuple(members), opening=opening, until=until, max_turns=max_turns, target=target)
@@ -377,7 +380,8 @@ class BodyLowerer(ExpressionLowerer):
                 if name.id not in members:
                     self.ctx.error(
                         "P224", f"`{name.id}` is not a member of this group", name.span, "not a member",
-                        did_you_mean(name.id, members) or f"the members are {', '.join(sorted(members))}",
+                        did_you_mean(name.id, members)
+                        or f"the members are {_listing(m.id for m in s.members)}; add `{name.id}` to the group to use it",
                     )
                 names.append(self.ns.agents.get(name.id, name.id))
             edges.append(p.FlowEdge(source=names[0], targets=tuple(names[1:])))
@@ -394,7 +398,8 @@ class BodyLowerer(ExpressionLowerer):
         if s.until is None:
             self.ctx.warning(
                 "P260", f"this {s.kind} stops only at the default limit of {p.DEFAULT_MAX_TURNS} turns",
-                s.span, "no `until`", f"say when it is done: `until critic says \"APPROVED\" or {p.DEFAULT_MAX_TURNS} turns`",
+                s.span, "no `until`",
+                f"say when it is done: `until {s.members[-1].id} says \"DONE\" or {p.DEFAULT_MAX_TURNS} turns`",
             )
         return p.DEFAULT_MAX_TURNS
 
@@ -407,7 +412,7 @@ class BodyLowerer(ExpressionLowerer):
                 if c.agent.id not in members:
                     self.ctx.error(
                         "P224", f"`{c.agent.id}` is not a member of this conversation", c.agent.span, "not a member",
-                        did_you_mean(c.agent.id, members) or f"the members are {', '.join(members)}",
+                        did_you_mean(c.agent.id, members) or f"the members are {_listing(members)}",
                     )
                 agent = members.get(c.agent.id, c.agent.id)
             return p.SaysCondition(agent=agent, text=self.template(c.text, fx))
@@ -463,3 +468,7 @@ def _all_steps(bodies: tuple[tuple[Any, ...], ...]) -> list[Any]:
 
 def _article(word: str) -> str:
     return "an" if word[:1] in "aeiou" else "a"
+
+
+def _listing(names: Any) -> str:
+    return ", ".join(f"`{name}`" for name in names)

@@ -8,9 +8,13 @@ with a scheduler; `final_state()` is what must not change.
 The fake model
     An ask to agent A answers `f"{A}#{len(thread)}:{digest}"`, where `digest`
     hashes A, the message and the whole thread so far, so a reply depends on
-    everything the agent has seen. A yes/no ask answers by the digest's parity.
-    The message goes into the thread as ("user", text) and the reply as
-    ("assistant", text); `tell` appends ("user", text); `forget` clears.
+    everything the agent has seen. A yes/no ask answers by the digest's parity;
+    a typed ask gets a value of its type derived from the reply. The message
+    goes into the thread as ("user", text) and the reply as ("assistant",
+    text); `tell` appends ("user", text); `forget` clears. An agent calls each
+    of its tools once per turn (a def runs; a Python tool gives a number), and
+    `reply by` runs its def. A chat or group runs in a fresh thread, its
+    members taking turns up to the turn limit (`until` is not judged).
 
 Values
     Assignment stores a deep copy (value semantics): `ys = xs` then
@@ -26,9 +30,10 @@ Access log
     and `output` are logged. `Evaluator.violations` lists each step that
     touched something its `reads`/`writes` do not declare.
 
-Also here: `static_effects`, an effect analysis of a step recomputed from its
-content (independent of the compiler's), and a Hypothesis strategy for random
-valid scripts shared by the concurrency and compile-property tests.
+Also here: `EffectAnalysis`, what a step may read and write recomputed from
+its content (independently of the compiler), and `scripts()`, a Hypothesis
+strategy for random valid scripts shared by the concurrency and
+compile-property tests.
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ class EvalError(Exception):
 
 
 class Unsupported(EvalError):
-    """A construct the reference evaluator does not model (chat, group, typed asks…)."""
+    """A construct the reference evaluator does not model."""
 
 
 class ConflictError(EvalError):
@@ -257,6 +262,7 @@ class Evaluator:
         self.violations: list[Violation] = []
         self.defs = {d.name: d for d in plan.defs}
         self.agents = {a.name: a for a in plan.agents}
+        self.records = {r.name: r for r in plan.types}
         self.budget = max_steps
         self.orders: list[tuple[str, tuple[int, ...]]] = []
         self.tool_depth = 0
@@ -266,7 +272,7 @@ class Evaluator:
             elif decl.default is not None:
                 self.world.variables[decl.name] = self.eval(decl.default)
             else:
-                raise EvalError(f"input `{decl.name}` has no default and no value")
+                self.world.variables[decl.name] = self.fake_value(decl.type, decl.name)
 
     # --- the run ------------------------------------------------------------------
 
@@ -326,14 +332,13 @@ class Evaluator:
         return self.world.threads.setdefault(agent, [])
 
     def resource(self, name: str) -> None:
-        self._log("write", name, False)
+        if name:
+            self._log("write", name, False)
 
     # --- steps ----------------------------------------------------------------------
 
     def _AskStep(self, s: p.AskStep) -> None:
-        if s.type is not None:
-            raise Unsupported("typed asks")
-        reply = self.ask(s.agent, self.eval(s.message), yes_no=False)
+        reply = self.ask(s.agent, self.eval(s.message), yes_no=False, type_ref=s.type)
         if s.target is not None:
             self.assign(s.target, reply)
 
@@ -500,7 +505,7 @@ class Evaluator:
 
     # --- asks -----------------------------------------------------------------------
 
-    def ask(self, agent: str, message: Any, yes_no: bool) -> Any:
+    def ask(self, agent: str, message: Any, yes_no: bool, type_ref: Any = None) -> Any:
         text = show(message)
         decl = self.agents.get(agent)
         if decl is None:
@@ -522,15 +527,41 @@ class Evaluator:
             reply = Reply(show(self.in_tool(lambda: self.call_def(self.defs[decl.reply_by], [text], {}))), agent)
         else:
             reply = Reply(fake_reply(agent, thread, text), agent)
+        if type_ref is not None:
+            value = self.fake_value(type_ref, str(reply))
+            thread.append(("assistant", show(value)))
+            return value
         thread.append(("assistant", str(reply)))
         return reply
+
+    def fake_value(self, t: Any, seed: str, depth: int = 0) -> Any:
+        """A value of type `t`, determined by `seed` (what a structured reply would parse to)."""
+        number = int(digest(seed, depth), 16)
+        if isinstance(t, p.LiteralType):
+            return t.value
+        if isinstance(t, p.UnionType):
+            return self.fake_value(t.options[number % len(t.options)], seed, depth + 1)
+        if isinstance(t, p.ListType):
+            return [self.fake_value(t.item, seed, depth + 1)]
+        if isinstance(t, p.DictType):
+            return {"k": self.fake_value(t.value, seed, depth + 1)}
+        if isinstance(t, p.NamedType):
+            record = self.records.get(t.name)
+            if record is not None:
+                return {f.name: self.fake_value(f.type, f"{seed}.{f.name}", depth + 1) for f in record.fields}
+            return {"str": f"text-{number % 1000}", "int": number % 10, "float": (number % 100) / 10,
+                    "bool": number % 2 == 0, "none": None}.get(t.name, f"any-{number % 1000}")
+        raise Unsupported(f"type {t!r}")
 
     def turn_extras(self, decl: p.AgentDecl, text: str) -> list[tuple[str, str]]:
         """The fake model calls each of the agent's tools once per turn (not when nested too deep)."""
         results = []
         for tool in decl.tools if self.tool_depth < 3 else ():
             if tool in self.defs:
-                value = self.in_tool(lambda: self.call_def(self.defs[tool], [text], {}))
+                tool_decl = self.defs[tool]
+                args = {q.name: text if q.type in (None, p.NamedType(name="str")) else self.fake_value(q.type, text)
+                        for q in tool_decl.params if q.required}
+                value = self.in_tool(lambda: self.call_def(tool_decl, [], args))
             else:
                 self.resource(PYTHON)
                 value = f"{tool}({digest(text)})"
@@ -577,7 +608,8 @@ class Evaluator:
         value = self.eval(e.value)
         if isinstance(value, Reply) and e.name in ("agent", "tokens", "cost"):
             return getattr(value, e.name)
-        if isinstance(value, Conversation) and e.name in ("messages", "last", "summary", "turns", "members"):
+        if isinstance(value, Conversation) and e.name in ("messages", "last", "summary", "turns", "members",
+                                                          "tokens", "cost"):
             return copy.deepcopy(getattr(value, e.name))
         if isinstance(value, dict) and e.name in value:
             return value[e.name]
@@ -603,8 +635,8 @@ class Evaluator:
                 raise EvalError(f"{e.callee}: {error}") from error
         if e.callee_kind == "def":
             return self.call_def(self.defs[e.callee], args, keywords)
-        self.resource(PYTHON)  # a Python tool: a fake, deterministic result
-        return f"{e.callee}({digest(canonical(args), canonical(keywords))})"
+        self.resource(PYTHON)  # a Python tool: a fake, deterministic number
+        return int(digest(e.callee, canonical(args), canonical(keywords)), 16) % 100 / 10 + 1
 
     def call_def(self, decl: p.DefDecl, args: list[Any], keywords: dict[str, Any]) -> Any:
         local: dict[str, Any] = {}
@@ -661,9 +693,7 @@ class Evaluator:
         return self.eval(e.body) if truthy(self.eval(e.test)) else self.eval(e.orelse)
 
     def _e_Ask(self, e: p.Ask) -> Any:
-        if e.type is not None:
-            raise Unsupported("typed asks")
-        return self.ask(e.agent, self.eval(e.message), yes_no=e.yes_no)
+        return self.ask(e.agent, self.eval(e.message), yes_no=e.yes_no, type_ref=e.type)
 
     # conversations: a fresh thread; members take turns (round robin) up to the turn limit
     # (`until` is not judged); a thread's text is its last message
@@ -675,10 +705,9 @@ class Evaluator:
                     raise Unsupported("`until` conditions that read variables or ask")
         for member in s.members:
             decl = self.agents[member]
-            if decl.agent_kind == "human":
-                self.resource(IO)
-            elif decl.agent_kind != "llm" or decl.reply_by:
-                raise Unsupported("conversations with executors, python agents or `reply by`")
+            if decl.reply_by:
+                raise Unsupported("conversations with `reply by` agents")
+            self.resource({"human": IO, "executor": EXEC, "python": PYTHON}.get(decl.agent_kind, ""))
         if isinstance(s, p.GroupStep) and s.select == "manual":
             self.resource(IO)
         messages: list[tuple[str, str]] = [("script", opening)]

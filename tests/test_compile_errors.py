@@ -70,7 +70,6 @@ CODES = {
     "P246": "declaration inside a block",
     "P250": "unknown field or property",
     "P251": "literal never equal",
-    "P253": "annotation on a non-name",
     "P260": "default turn limit only",
     "P261": "bad bound",
     "P262": "budget twice",
@@ -85,10 +84,7 @@ CODES = {
 WARNINGS = {"P242", "P243", "P244", "P260"}
 
 #: Codes no script can produce yet, with the reason (strict xfail: remove the entry once it is fixed).
-UNREACHABLE = {
-    "P253": "the grammar only accepts `NAME: TYPE = …`, so `results[k]: T = …` is a P100 syntax error "
-            "(see 44-annotation-on-item) and the compiler's P253 check never runs",
-}
+UNREACHABLE: dict[str, str] = {}
 
 #: What each golden script is about: these codes must be among its diagnostics.
 EXPECTED: dict[str, set[str]] = {
@@ -148,7 +144,7 @@ EXPECTED: dict[str, set[str]] = {
     "54-python-function-missing": {"P273"},
     "55-python-agent-bad-target": {"P274"},
     "56-parallel-conflict": {"P280"},
-    "57-several-errors": {"P203", "P223", "P202", "P225", "P226", "P224", "P250", "P220", "P240"},
+    "57-several-errors": {"P203", "P223", "P202", "P225", "P224", "P250", "P220", "P240"},
     "58-group-manager-unknown": {"P203", "P260"},
     "59-reply-by-problems": {"P205", "P231"},
     "60-default-model-unknown": {"P203"},
@@ -164,12 +160,8 @@ EXPECTED: dict[str, set[str]] = {
 }
 
 #: Known compiler bugs, pinned as strict xfails so they are noticed when fixed.
-DUPLICATED = {
-    "36-recursive-alias": "a recursive alias is reported once per use, with the same span and message",
-}
-ABSOLUTE_PATHS = {
-    "50-import-missing-file": "P270's help prints the importing folder as an absolute path",
-}
+DUPLICATED: dict[str, str] = {}
+ABSOLUTE_PATHS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -297,8 +289,6 @@ def test_cycle_names_the_whole_chain(results: dict[str, CompileResult]) -> None:
     assert cycle.help is not None and "cycle_a.agent → cycle_b.agent → cycle_a.agent" in cycle.help
 
 
-@pytest.mark.xfail(strict=True, reason="imported files are displayed relative to the working directory, "
-                                        "not to the importing script (absolute outside it)")
 def test_imported_file_display_does_not_depend_on_the_working_directory(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = FOLDER / "66-error-in-imported-file.agent"

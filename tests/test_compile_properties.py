@@ -215,17 +215,18 @@ IMPORTING = [path for path in example_files() if '\nimport "' in path.read_text(
              or '\nfrom "' in path.read_text(encoding="utf-8")]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: imported files are named relative to the process's working "
-                   "directory (compiler/__init__.py `_load` uses os.path.relpath), so the plan of a script "
-                   "that imports changes with the directory it is compiled from")
-@pytest.mark.parametrize("path", IMPORTING[:1], ids=lambda path: path.name)
+@pytest.mark.parametrize("path", IMPORTING, ids=lambda path: path.name)
 def test_plans_do_not_depend_on_the_working_directory(path: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Imported files are named after the importing script's display name, wherever the compiler runs."""
     monkeypatch.chdir(ROOT)
-    at_root = plan_to_json(compile_example(path).plan)
+    at_root = compile_example(path)
     monkeypatch.chdir(tmp_path)
-    elsewhere = plan_to_json(compile_example(path).plan)
-    assert at_root == elsewhere
+    elsewhere = compile_example(path)
+    assert plan_to_json(at_root.plan) == plan_to_json(elsewhere.plan)
+    assert list(at_root.sources) == list(elsewhere.sources)
+    folder = str(Path(display(path)).parent)
+    assert all(name.startswith(folder + "/") for name in at_root.sources), list(at_root.sources)
 
 
 def test_some_examples_import() -> None:

@@ -27,14 +27,16 @@ from __future__ import annotations
 
 import itertools
 import os
+from pathlib import Path
 
 import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import compile_source
+from compiler import compile_path, compile_source
 from compiler import plan as p
+from helpers import EXAMPLES, ROOT, example_files
 from plan_eval import (
     LLM_AGENTS,
     ConflictError,
@@ -143,16 +145,30 @@ def test_generated_scripts_mean_the_same_in_every_order(text: str) -> None:
     check_orders(compiled(text), text)
 
 
+@pytest.mark.parametrize("path", example_files(), ids=lambda path: str(path.relative_to(EXAMPLES)))
+def test_examples(path: Path) -> None:
+    """The examples too (typed replies, tools, conversations and inputs are faked by the evaluator)."""
+    result = compile_path(path, display=str(path.relative_to(ROOT)))
+    assert result.plan is not None
+    check_groups(result.plan, str(path))
+    check_greedy(result.plan)
+    check_orders(result.plan, str(path))
+
+
 def test_the_generator_makes_groups_and_parallel_blocks() -> None:
     """Guard the strategy itself: it must exercise what the properties are about."""
-    seen = {"concurrent": 0, "parallel": 0, "loop": 0, "if": 0, "tell": 0, "forget": 0}
+    seen = dict.fromkeys(("concurrent", "parallel", "loop", "if", "tell", "forget", "chat", "group", "call", "def",
+                          "tools"), 0)
 
     @fuzz(60)
     @given(scripts())
     def count(text: str) -> None:
-        for step in all_steps(compiled(text)):
+        plan = compiled(text)
+        for step in all_steps(plan):
             if step.kind in seen:
                 seen[step.kind] += 1
+        seen["def"] += len(plan.defs)
+        seen["tools"] += sum(1 for agent in plan.agents if agent.tools)
 
     count()
     assert all(seen.values()), seen
