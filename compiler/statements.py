@@ -395,11 +395,18 @@ class BodyLowerer(ExpressionLowerer):
                                "write `until … or 8 turns`")
         if limits:
             return max(1, min(c.count for c in limits))
+        header = s.span.to(s.members[-1].span)
         if s.until is None:
             self.ctx.warning(
                 "P260", f"this {s.kind} stops only at the default limit of {p.DEFAULT_MAX_TURNS} turns",
-                s.span, "no `until`",
+                header, "no `until`",
                 f"say when it is done: `until {s.members[-1].id} says \"DONE\" or {p.DEFAULT_MAX_TURNS} turns`",
+            )
+        else:
+            self.ctx.warning(
+                "P260", f"this {s.kind}'s `until` sets no turn limit, so the default of {p.DEFAULT_MAX_TURNS} applies",
+                s.until.span, "no `… or N turns`",
+                f"add the limit you mean with `or`: `until … or {p.DEFAULT_MAX_TURNS} turns`",
             )
         return p.DEFAULT_MAX_TURNS
 
