@@ -138,19 +138,21 @@ class ExpressionLowerer:
         return p.Ask(agent=agent or e.agent.id, message=message, yes_no=e.yes_no, type=type_ref, span=e.span)
 
     def ask_effects(self, agent: str, fx: Effects, span: Span | None = None) -> None:
-        declared = self.unit.registry.agents.get(agent)
-        reply_by = declared[0].reply_by if declared is not None else None
-        if reply_by is not None and span is not None:
-            plan_name = declared[1].defs.get(reply_by.id)  # type: ignore[index]
-            if plan_name in self.unit.lowering:
-                self.ctx.error(
-                    "P247", f"asking `{agent}` runs `{plan_name}` (its `reply by`), which is running here",
-                    span, "never ends", "a `reply by` def cannot ask the agent it replies for",
-                )
         fx.reads.add(thread(agent))
         fx.writes.add(thread(agent))
-        if self.unit.agent_effects is not None:
-            fx.merge(self.unit.agent_effects(agent))
+        if self.unit.agent_effects is None:
+            return
+        seen = len(self.unit.cycles)
+        fx.merge(self.unit.agent_effects(agent))
+        cycle = self.unit.cycles[seen:]
+        del self.unit.cycles[seen:]
+        if cycle and span is not None:
+            running = cycle[0]
+            self.ctx.error(
+                "P247", f"asking `{agent}` can run `{running}` (as its tool or `reply by`), which is running here",
+                span, "could never end",
+                f"`{running}` would call itself through `{agent}`: give `{agent}` other tools, or ask another agent",
+            )
 
     def attribute(self, e: n.Attribute, fx: Effects) -> p.Expr:
         if isinstance(e.value, n.Name) and e.value.id in self.ns.prefixes and self.scope.lookup(e.value.id) is None:
@@ -186,7 +188,9 @@ class ExpressionLowerer:
             self.ctx.error("P247", f"`{name}` calls itself ({chain})", e.span, "recursive call",
                            "defs cannot recurse: every conversation is bounded; use a loop with `max`")
         if kind == "def":
+            seen = len(self.unit.cycles)
             fx.merge(self.unit.effects_of_def(name))
+            del self.unit.cycles[seen:]  # a direct cycle is reported just above
         elif kind == "tool":
             fx.writes.add("python")
         return p.Call(callee=name, callee_kind=kind, args=args, keywords=keywords)

@@ -23,10 +23,18 @@ class Unit:
     defs: dict[str, p.DefDecl] = attrs.Factory(dict)
     def_effects: dict[str, Effects] = attrs.Factory(dict)
     lowering: list[str] = attrs.Factory(list)
+    cycles: list[str] = attrs.Factory(list)
     lower_def: Callable[[str], None] | None = None
     agent_effects: Callable[[str], Effects] | None = None
     def effects_of_def(self, plan_name: str) -> Effects:
-        """A def's effects on threads and resources (its variables are its own); lowers it if needed."""
-        if plan_name not in self.def_effects and plan_name not in self.lowering and self.lower_def is not None:
+        """A def's effects on threads and resources (its variables are its own); lowers it if needed.
+
+        Asking for a def that is being lowered means a cycle (through calls, tools or
+        `reply by`): it is noted in `cycles`, for the caller to report.
+        """
+        if plan_name in self.lowering:
+            self.cycles.append(plan_name)
+            return Effects()
+        if plan_name not in self.def_effects and self.lower_def is not None:
             self.lower_def(plan_name)
         return self.def_effects.get(plan_name, Effects())
