@@ -309,14 +309,21 @@ Target = Union[VarTarget, ItemTarget, AttrTarget]
 
 
 @record
-class AskStep:
-    """`[target [: type] =] @agent message`: one message to the agent, its reply stored in `target`."""
+class StepBase:
+    """What every step has: `id` (`s1`, `s2`… in reading order), the `span` of its statement,
+    and the variables, `@agent` threads and resources it `reads` and `writes`."""
 
-    kind: ClassVar[str] = "ask"
     id: str
     span: Span
     reads: tuple[str, ...]
     writes: tuple[str, ...]
+
+
+@record
+class AskStep(StepBase):
+    """`[target [: type] =] @agent message`: one message to the agent, its reply stored in `target`."""
+
+    kind: ClassVar[str] = "ask"
     agent: str
     message: Text
     target: Target | None
@@ -324,40 +331,28 @@ class AskStep:
 
 
 @record
-class AssignStep:
+class AssignStep(StepBase):
     """`target = value`."""
 
     kind: ClassVar[str] = "assign"
-    id: str
-    span: Span
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
     target: Target
     value: Expr
 
 
 @record
-class TellStep:
+class TellStep(StepBase):
     """`tell agent message`: add to the agent's thread without a reply."""
 
     kind: ClassVar[str] = "tell"
-    id: str
-    span: Span
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
     agent: str
     message: Expr
 
 
 @record
-class ForgetStep:
+class ForgetStep(StepBase):
     """`forget agents`: clear the script's threads with them."""
 
     kind: ClassVar[str] = "forget"
-    id: str
-    span: Span
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
     agents: tuple[str, ...]
 
 
@@ -371,17 +366,13 @@ class FlowEdge:
 
 
 @record
-class ChatStep:
+class ChatStep(StepBase):
     """A two-agent conversation: `members[0]` answers the opening, then they alternate.
 
     It stops when `until` holds or after `max_turns` messages, whichever is first.
     """
 
     kind: ClassVar[str] = "chat"
-    id: str
-    span: Span
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
     members: tuple[str, ...]
     opening: Expr
     until: Condition | None
@@ -390,7 +381,7 @@ class ChatStep:
 
 
 @record
-class GroupStep:
+class GroupStep(StepBase):
     """A group chat: `select` picks each next speaker (`auto`, `round_robin`, `random`, `manual`).
 
     `flow` limits who may follow whom; `manager` is the model that selects in
@@ -398,10 +389,6 @@ class GroupStep:
     """
 
     kind: ClassVar[str] = "group"
-    id: str
-    span: Span
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
     members: tuple[str, ...]
     opening: Expr
     until: Condition | None
@@ -423,28 +410,20 @@ class Branch:
 
 
 @record
-class IfStep:
+class IfStep(StepBase):
     """`if … elif … else …`."""
 
     kind: ClassVar[str] = "if"
-    id: str
-    span: Span
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
     branches: tuple[Branch, ...]
     orelse: tuple[Step, ...]
 
 
 @record
-class LoopStep:
+class LoopStep(StepBase):
     """A bounded loop. `loop` is `for` (over `iterable`, binding `variables`), `repeat` (`count`
     times) or `while` (while `test`, at most `limit` iterations)."""
 
     kind: ClassVar[str] = "loop"
-    id: str
-    span: Span
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
     loop: str
     variables: tuple[str, ...]
     iterable: Expr | None
@@ -455,98 +434,66 @@ class LoopStep:
 
 
 @record
-class ParallelStep:
+class ParallelStep(StepBase):
     """`parallel:`: each of `branches` runs concurrently; their writes are visible after."""
 
     kind: ClassVar[str] = "parallel"
-    id: str
-    span: Span
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
     branches: tuple[Step, ...]
 
 
 @record
-class ConcurrentStep:
+class ConcurrentStep(StepBase):
     """Consecutive steps the compiler found independent (disjoint reads and writes): the
     runtime may run them at once with the same result as running them in order."""
 
     kind: ClassVar[str] = "concurrent"
-    id: str
-    span: Span
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
     steps: tuple[Step, ...]
 
 
 @record
-class CallStep:
+class CallStep(StepBase):
     """An expression statement (a call, or an ask with a string message)."""
 
     kind: ClassVar[str] = "call"
-    id: str
-    span: Span
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
     expr: Expr
 
 
 @record
-class PrintStep:
+class PrintStep(StepBase):
     """`print value`."""
 
     kind: ClassVar[str] = "print"
-    id: str
-    span: Span
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
     value: Expr
 
 
 @record
-class OutputStep:
+class OutputStep(StepBase):
     """`output value`: the script's result."""
 
     kind: ClassVar[str] = "output"
-    id: str
-    span: Span
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
     value: Expr
 
 
 @record
-class ReturnStep:
+class ReturnStep(StepBase):
     """`return [value]` from a def."""
 
     kind: ClassVar[str] = "return"
-    id: str
-    span: Span
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
     value: Expr | None
 
 
 @record
-class BreakStep:
+class BreakStep(StepBase):
     """`break`: leave the innermost loop."""
 
     kind: ClassVar[str] = "break"
-    id: str
-    span: Span
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
 
 
 @record
-class ContinueStep:
+class ContinueStep(StepBase):
     """`continue`: next iteration of the innermost loop."""
 
     kind: ClassVar[str] = "continue"
-    id: str
-    span: Span
-    reads: tuple[str, ...]
-    writes: tuple[str, ...]
 
 
 Step = Union[AskStep, AssignStep, TellStep, ForgetStep, ChatStep, GroupStep, IfStep, LoopStep, ParallelStep,

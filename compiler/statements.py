@@ -66,15 +66,10 @@ class BodyLowerer(ExpressionLowerer):
         fx = Effects()
         type_ref = resolve_type(s.annotation, self.ns, self.unit) if s.annotation is not None else None
         if isinstance(s.value, n.Ask) and not s.value.yes_no:
-            agent = self.agent(s.value.agent)
-            message = self.template(s.value.message, fx)
-            if agent is not None:
-                self.ask_effects(agent, fx, s.value.span)
-                fx.writes |= io_of(self.unit, agent)
+            agent, message = self._ask_parts(s.value, fx)
             known = type_ref if type_ref is not None else (None if s.annotation is not None else _reply())
             target = self.target(s.target, fx, known)
-            return [self._step(p.AskStep, s, fx, agent=agent or s.value.agent.id, message=message,
-                               target=target, type=type_ref)]
+            return [self._step(p.AskStep, s, fx, agent=agent, message=message, target=target, type=type_ref)]
         value = self.expr(s.value, fx)
         self._human_io(s.value, fx)
         inferred = type_ref if type_ref is not None else self.static_type(s.value)
@@ -121,6 +116,15 @@ class BodyLowerer(ExpressionLowerer):
         elif existing.type != type_ref:
             existing.type = None  # assigned different kinds of value: nothing static is known
 
+    def _ask_parts(self, ask: n.Ask, fx: Effects) -> tuple[str, p.Text]:
+        """The agent (plan name) and message of a statement-level ask, with its effects."""
+        agent = self.agent(ask.agent)
+        message = self.template(ask.message, fx)
+        if agent is not None:
+            self.ask_effects(agent, fx, ask.span)
+            fx.writes |= io_of(self.unit, agent)
+        return agent or ask.agent.id, message
+
     def _human_io(self, e: n.Expr, fx: Effects) -> None:
         for ask in _asks(e):
             agent = self.ns.agents.get(ask.agent.id)
@@ -132,13 +136,8 @@ class BodyLowerer(ExpressionLowerer):
     def _ExprStmt(self, s: n.ExprStmt) -> Steps:
         fx = Effects()
         if isinstance(s.expr, n.Ask) and not s.expr.yes_no:
-            agent = self.agent(s.expr.agent)
-            message = self.template(s.expr.message, fx)
-            if agent is not None:
-                self.ask_effects(agent, fx, s.expr.span)
-                fx.writes |= io_of(self.unit, agent)
-            return [self._step(p.AskStep, s, fx, agent=agent or s.expr.agent.id, message=message,
-                               target=None, type=None)]
+            agent, message = self._ask_parts(s.expr, fx)
+            return [self._step(p.AskStep, s, fx, agent=agent, message=message, target=None, type=None)]
         expr = self.expr(s.expr, fx)
         self._human_io(s.expr, fx)
         return [self._step(p.CallStep, s, fx, expr=expr)]
