@@ -1,0 +1,182 @@
+"""Any OpenAI-compatible server (OpenAI, Azure, vLLM, Ollama, llama.cpp, LM Studio) through `openai.AsyncOpenAI`.
+
+The client's own retries (with backoff, honouring `Retry-After`) and
+timeouts are used as they are, configured, not rewritten; what still fails
+becomes one `ModelError` whose message says what to do.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import openai
+
+from runtime.models import Message, ModelError, ModelReply, ModelRequest, TokenSink, ToolCall, Usage
+
+#: Placeholder key for servers that want none (a local llama.cpp, Ollama, vLLM).
+_NO_KEY = "no-key-needed"
+
+
+class OpenAIModel:
+    """A model on an OpenAI-compatible server."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_key_env: str | None = None,
+        max_retries: int = 2,
+        timeout: float = 60.0,
+    ) -> None:
+        base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        key = api_key or (os.environ.get(api_key_env) if api_key_env else None) or os.environ.get("OPENAI_API_KEY")
+        if key is None and base_url is None:
+            raise ModelError(
+                "auth",
+                "no API key: set OPENAI_API_KEY (or the variable named by `api_key_env`), "
+                "or point `base_url` / OPENAI_BASE_URL at a local OpenAI-compatible server",
+            )
+        self.base_url = base_url
+        self._client = openai.AsyncOpenAI(
+            api_key=key or _NO_KEY, base_url=base_url, max_retries=max_retries, timeout=timeout
+        )
+
+    async def complete(self, request: ModelRequest, on_token: TokenSink | None = None) -> ModelReply:
+        """One chat completion; streamed to `on_token` when given."""
+        arguments = _arguments(request)
+        try:
+            if on_token is None:
+                response = await self._client.chat.completions.create(**arguments)
+                reply = _reply(response)
+            else:
+                reply = await self._stream(arguments, on_token)
+        except openai.APIError as error:
+            raise _explain(error, self.base_url) from None
+        if reply.finish_reason == "content_filter":
+            raise ModelError("content_filter", "the server's content filter stopped the reply")
+        return reply
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def _stream(self, arguments: dict[str, Any], on_token: TokenSink) -> ModelReply:
+        text: list[str] = []
+        calls: dict[int, dict[str, str]] = {}
+        usage = Usage()
+        finish = "stop"
+        model = arguments["model"]
+        stream = await self._client.chat.completions.create(
+            **arguments, stream=True, stream_options={"include_usage": True}
+        )
+        async for chunk in stream:
+            model = chunk.model or model
+            if chunk.usage is not None:
+                usage = Usage(prompt_tokens=chunk.usage.prompt_tokens or 0,
+                              completion_tokens=chunk.usage.completion_tokens or 0)
+            for choice in chunk.choices:
+                delta = choice.delta
+                if delta.content:
+                    text.append(delta.content)
+                    on_token(delta.content)
+                for call in delta.tool_calls or ():
+                    slot = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+                    slot["id"] = call.id or slot["id"]
+                    if call.function is not None:
+                        slot["name"] += call.function.name or ""
+                        slot["arguments"] += call.function.arguments or ""
+                if choice.finish_reason:
+                    finish = choice.finish_reason
+        tool_calls = tuple(
+            ToolCall(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=slot["arguments"])
+            for index, slot in sorted(calls.items())
+        )
+        return ModelReply(text="".join(text), tool_calls=tool_calls, usage=usage, model=model, finish_reason=finish)
+
+
+def _arguments(request: ModelRequest) -> dict[str, Any]:
+    arguments: dict[str, Any] = {"model": request.model, "messages": [_message(m) for m in request.messages]}
+    if request.tools:
+        arguments["tools"] = [
+            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+            for t in request.tools
+        ]
+        if request.tool_choice is not None:
+            arguments["tool_choice"] = {"type": "function", "function": {"name": request.tool_choice}}
+    if request.response_format is not None:
+        arguments["response_format"] = request.response_format
+    for name in ("temperature", "top_p", "max_tokens", "seed"):
+        value = getattr(request, name)
+        if value is not None:
+            arguments[name] = value
+    return arguments
+
+
+def _message(message: Message) -> dict[str, Any]:
+    data: dict[str, Any] = {"role": message.role, "content": message.content}
+    if message.name is not None and message.role in ("user", "assistant"):
+        data["name"] = message.name
+    if message.tool_calls:
+        data["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in message.tool_calls
+        ]
+    if message.tool_call_id is not None:
+        data["tool_call_id"] = message.tool_call_id
+    return data
+
+
+def _reply(response: Any) -> ModelReply:
+    if not response.choices:
+        raise ModelError("bad_reply", "the server sent a reply with no choices")
+    choice = response.choices[0]
+    calls = tuple(
+        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "")
+        for c in (choice.message.tool_calls or ())
+        if getattr(c, "function", None) is not None
+    )
+    usage = Usage(
+        prompt_tokens=getattr(response.usage, "prompt_tokens", 0) or 0,
+        completion_tokens=getattr(response.usage, "completion_tokens", 0) or 0,
+    )
+    return ModelReply(
+        text=choice.message.content or "", tool_calls=calls, usage=usage, model=response.model or "",
+        finish_reason=choice.finish_reason or "stop",
+    )
+
+
+def _explain(error: openai.APIError, base_url: str | None) -> ModelError:
+    """One clear message per way a request can fail (never including the key)."""
+    where = base_url or "the OpenAI API"
+    if isinstance(error, openai.APITimeoutError):
+        return ModelError("timeout", f"the model server at {where} did not answer in time (after retries)")
+    if isinstance(error, openai.APIConnectionError):
+        return ModelError("unreachable", f"cannot reach the model server at {where}: is it running, and is the URL right?")
+    if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
+        return ModelError("auth", f"the model server at {where} refused the API key (HTTP {error.status_code}); "
+                                  "check OPENAI_API_KEY or the model's `api_key_env`")
+    if isinstance(error, openai.RateLimitError):
+        return ModelError("rate_limit", f"the model server at {where} kept answering 429 (rate limit) after retries; "
+                                        "wait, or lower the request rate")
+    if isinstance(error, openai.NotFoundError):
+        return ModelError("bad_request", f"the model server at {where} does not know this model or endpoint "
+                                         f"(HTTP 404): {_detail(error)}")
+    if isinstance(error, openai.BadRequestError):
+        detail = _detail(error)
+        if "context" in detail.lower() and ("length" in detail.lower() or "window" in detail.lower()):
+            return ModelError("context_length", f"the conversation is too long for the model: {detail}; "
+                                                "lower the agent's `memory` or use a model with a larger context")
+        return ModelError("bad_request", f"the model server rejected the request (HTTP 400): {detail}")
+    if isinstance(error, openai.APIStatusError):
+        return ModelError("server", f"the model server at {where} failed (HTTP {error.status_code}) after retries")
+    return ModelError("bad_reply", f"unexpected answer from the model server at {where}: {error}")
+
+
+def _detail(error: openai.APIError) -> str:
+    body = getattr(error, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    return str(getattr(error, "message", "") or error)
