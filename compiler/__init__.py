@@ -17,9 +17,9 @@ from compiler import plan as p
 from compiler._context import Context, did_you_mean
 from compiler.declarations import Collector, Namespace, Registry, constant, is_constant
 from compiler.expressions import ExpressionLowerer
+from compiler.numbering import number_steps
 from compiler.resolve import AgentBuilder, agent_effects, build_records, resolve_type
 from compiler.scope import Effects, Scope, Variable
-from compiler.numbering import number_steps
 from compiler.statements import BodyLowerer
 from compiler.types import json_schema
 from compiler.unit import Unit
@@ -274,7 +274,7 @@ class Compilation:
             if variable.kind == "loop":
                 continue
             self.ctx.warning(code, f"{what} `{variable.name}` is assigned but never used", variable.span, "never read",
-                             f"use it, or drop the assignment (a name starting with `_` is exempt)")
+                             "use it, or drop the assignment (a name starting with `_` is exempt)")
 
 
 def _script_variables(module: n.Module) -> dict[str, Variable]:

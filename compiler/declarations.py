@@ -59,6 +59,13 @@ class Namespace:
         """Every declared name (for duplicate checks and "did you mean")."""
         return {*self.agents, *self.models, *self.types, *self.defs, *self.tools, *self.prefixes}
 
+    def table(self, kind: str) -> dict[str, Any]:
+        """The names declared as `kind` (`agent`, `model`, `type`, `def` or `tool`), to look up or add to."""
+        tables: dict[str, dict[str, Any]] = {
+            "agent": self.agents, "model": self.models, "type": self.types, "def": self.defs, "tool": self.tools,
+        }
+        return tables[kind]
+
     def kind_of(self, name: str) -> str | None:
         for kind, table in (("agent", self.agents), ("model", self.models), ("type", self.types),
                             ("def", self.defs), ("tool", self.tools), ("import", self.prefixes)):
@@ -248,12 +255,9 @@ class Collector:
                 )
                 ns.failed.add(local.id)
                 continue
-            table = {"agent": ns.agents, "model": ns.models, "type": ns.types, "def": ns.defs, "tool": ns.tools}[kind]
-            source = {"agent": imported.agents, "model": imported.models, "type": imported.types,
-                      "def": imported.defs, "tool": imported.tools}[kind]
             if kind == "type" and item.name.id in imported.aliases:
                 ns.aliases[local.id] = imported.aliases[item.name.id]
-            self._declare(table, ns, local, source[item.name.id], kind)
+            self._declare(ns.table(kind), ns, local, imported.table(kind)[item.name.id], kind)
 
     def _load(self, path_text: n.Template, ns: Namespace, chain: tuple[Path, ...]) -> Namespace | None:
         relative = path_text.text

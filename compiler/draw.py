@@ -15,181 +15,23 @@ from typing import NoReturn
 import attrs
 
 from compiler import plan as p
+from compiler.source_text import (
+    condition_source,
+    duration_source,
+    expr_source,
+    param_source,
+    string_source,
+    target_source,
+    text_source,
+    type_source,
+    value_source,
+)
 from dsl.source import Span
-
-# --- expressions back to source --------------------------------------------------
-
-# Binding strength, loosest first, as in grammar/parley.lark. An operand is
-# parenthesised only when it binds more loosely than its place requires.
-_TERNARY, _OR, _AND, _NOT, _COMPARE, _SUM, _TERM, _FACTOR, _POWER, _POSTFIX = range(1, 11)
-_BINARY = {  # op: (its strength, left operand's place, right operand's place)
-    "or": (_OR, _OR, _AND), "and": (_AND, _AND, _NOT), "+": (_SUM, _SUM, _TERM), "-": (_SUM, _SUM, _TERM),
-    "*": (_TERM, _TERM, _FACTOR), "/": (_TERM, _TERM, _FACTOR), "//": (_TERM, _TERM, _FACTOR),
-    "%": (_TERM, _TERM, _FACTOR), "**": (_POWER, _POSTFIX, _FACTOR),
-}
-_Q = '"'  # strings are drawn in double quotes; an interpolation inside one uses single quotes
-_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0", "{": "{{", "}": "}}"}
 
 
 def _unhandled(value: NoReturn) -> NoReturn:
     """The end of every dispatch: mypy proves it unreachable, and a new record kind fails loudly."""
     raise AssertionError(f"draw: unhandled plan record {value!r}")
-
-
-def expr_source(expr: p.Expr) -> str:
-    """`expr` as readable Parley source, with only the parentheses the grammar needs."""
-    return _expr(expr, 0, _Q)
-
-
-def _expr(expr: p.Expr, place: int, q: str) -> str:
-    text, strength = _expr_strength(expr, q)
-    return f"({text})" if strength < place else text
-
-
-def _expr_strength(e: p.Expr, q: str) -> tuple[str, int]:
-    """Source text of `e` and how tightly it binds; `q` is the quote its strings use."""
-    match e:
-        case p.Const(value=value):
-            return _const(value, q)
-        case p.Money(amount=amount):
-            return "$" + amount, _POSTFIX
-        case p.Duration(seconds=seconds):
-            return _duration(seconds), _POSTFIX
-        case p.Var(name=name):
-            return name, _POSTFIX
-        case p.Text():
-            return _text(e, q), _POSTFIX
-        case p.ListOf(items=items):
-            return "[" + ", ".join(_expr(item, 0, q) for item in items) + "]", _POSTFIX
-        case p.DictOf(keys=keys, values=values):
-            return "{" + ", ".join(f"{_expr(k, 0, q)}: {_expr(v, 0, q)}" for k, v in zip(keys, values)) + "}", _POSTFIX
-        case p.GetAttr(value=value, name=name):
-            return f"{_expr(value, _POSTFIX, q)}.{name}", _POSTFIX
-        case p.GetItem(value=value, index=index):
-            return f"{_expr(value, _POSTFIX, q)}[{_expr(index, 0, q)}]", _POSTFIX
-        case p.Call(callee=callee, args=args, keywords=keywords):
-            parts = [_expr(a, 0, q) for a in args] + [f"{k.name}={_expr(k.value, 0, q)}" for k in keywords]
-            return f"{callee}({', '.join(parts)})", _POSTFIX
-        case p.Unary(op="not", operand=operand):
-            return "not " + _expr(operand, _NOT, q), _NOT
-        case p.Unary(op=op, operand=operand):
-            inner = _expr(operand, _FACTOR, q)
-            return op + (" " if inner[0] in "+-" else "") + inner, _FACTOR  # `- -x`, not `--x`
-        case p.Binary(op=op, left=left, right=right):
-            strength, left_place, right_place = _BINARY.get(op, (_SUM, _SUM, _TERM))
-            return f"{_expr(left, left_place, q)} {op} {_expr(right, right_place, q)}", strength
-        case p.Compare(left=left, ops=ops, comparators=comparators):
-            rest = "".join(f" {op} {_expr(right, _SUM, q)}" for op, right in zip(ops, comparators))
-            return _expr(left, _SUM, q) + rest, _COMPARE
-        case p.IfElse(test=test, body=body, orelse=orelse):
-            return f"{_expr(body, _OR, q)} if {_expr(test, _OR, q)} else {_expr(orelse, _TERNARY, q)}", _TERNARY
-        case p.Ask(agent=agent, message=message, yes_no=yes_no, type=type_):
-            # Looser than a postfix, so `(@a "…").last` keeps its parentheses. A typed ask has no
-            # expression syntax: `as T` is the drawing's notation for it.
-            text = f"@{agent}{'?' if yes_no else ''} {_text(message, q)}"
-            return (f"{text} as {type_source(type_)}", _TERNARY) if type_ else (text, _POWER)
-        case _:
-            _unhandled(e)
-
-
-def _const(value: str | float | bool | None, q: str) -> tuple[str, int]:
-    if isinstance(value, str):
-        return _quoted(value, q), _POSTFIX
-    if value is None or isinstance(value, bool):
-        return {None: "none", True: "true", False: "false"}[value], _POSTFIX
-    text = repr(value)
-    if isinstance(value, float) and "e" in text and "." not in text:
-        text = text.replace("e", ".0e")  # the grammar's floats need a `.`
-    return text, (_FACTOR if text.startswith("-") else _POSTFIX)
-
-
-def _duration(seconds: float) -> str:
-    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size and seconds % size == 0:
-            return f"{int(seconds // size)}{unit}"
-    millis = seconds * 1000
-    return f"{int(millis)}ms" if millis == int(millis) else f"{seconds}s"
-
-
-def _quoted(text: str, q: str = _Q) -> str:
-    """A string literal (every Parley string interpolates, so braces are doubled)."""
-    return q + "".join(_ESCAPES.get(c, "\\" + c if c == q else c) for c in text) + q
-
-
-def _text(text: p.Text, q: str = _Q) -> str:
-    out = []
-    for part in text.parts:
-        if isinstance(part, str):
-            out.append(_quoted(part, q)[1:-1])
-        else:  # an interpolation cannot contain its string's own quote, and `{{` would read as a brace
-            source = _expr(part, 0, "'" if q == _Q else _Q)
-            pad = " " if source[0] == "{" or source[-1] == "}" else ""
-            out.append("{" + pad + source + pad + "}")
-    return q + "".join(out) + q
-
-
-def type_source(t: p.TypeRef) -> str:
-    """A type as written in Parley."""
-    match t:
-        case p.NamedType(name=name):
-            return name
-        case p.ListType(item=item):
-            return f"list[{type_source(item)}]"
-        case p.DictType(value=value):
-            return f"dict[str, {type_source(value)}]"
-        case p.LiteralType(value=value):
-            return _quoted(value)
-        case p.UnionType(options=options):
-            return " | ".join(type_source(o) for o in options)
-        case _:
-            _unhandled(t)
-
-
-def condition_source(c: p.Condition, place: int = 0) -> str:
-    """An `until` condition as written (`and` binds tighter than `or`)."""
-    match c:
-        case p.TurnsCondition(count=count):
-            return f"{count} turns"
-        case p.SaysCondition(agent=agent, text=text):
-            return f"{agent or 'anyone'} says {_text(text)}"
-        case p.ProseCondition(text=text):
-            return _text(text)
-        case p.UsageCondition(metric=metric, limit=limit):
-            return f"{metric} > {_expr(limit, _SUM, _Q)}"
-        case p.BoolCondition(op=op, left=left, right=right):
-            strength = 2 if op == "and" else 1
-            both = f"{condition_source(left, strength)} {op} {condition_source(right, strength + 1)}"
-            return f"({both})" if strength < place else both
-        case _:
-            _unhandled(c)
-
-
-def _target(t: p.Target) -> str:
-    match t:
-        case p.VarTarget(name=name):
-            return name
-        case p.ItemTarget(value=value, index=index):
-            return f"{_expr(value, _POSTFIX, _Q)}[{expr_source(index)}]"
-        case p.AttrTarget(value=value, name=name):
-            return f"{_expr(value, _POSTFIX, _Q)}.{name}"
-        case _:
-            _unhandled(t)
-
-
-def _param(name: str, type_: p.TypeRef | None, default: p.Expr | None) -> str:
-    """A parameter or field: `name[: type][ = default]`."""
-    return name + (f": {type_source(type_)}" if type_ else "") + (f" = {expr_source(default)}" if default else "")
-
-
-def _value(value: object) -> str:
-    """An option's constant value (plain JSON data) as source."""
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(map(_value, value)) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_value(k)}: {_value(v)}" for k, v in value.items()) + "}"
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return _const(value, _Q)[0]
-    return repr(value)
 
 
 def _some(*texts: object) -> list[str]:
@@ -206,16 +48,17 @@ def _summary(step: p.Step) -> str:
     """The step's own line, as close to its source as the plan allows (its keyword is its kind)."""
     match step:
         case p.AskStep(agent=agent, message=message, target=target, type=type_):
-            lead = f"{_target(target)}{f': {type_source(type_)}' if type_ else ''} = " if target else ""
-            return f"{lead}@{agent} {_text(message)}" + (f" as {type_source(type_)}" if type_ and not target else "")
+            lead = f"{target_source(target)}{f': {type_source(type_)}' if type_ else ''} = " if target else ""
+            typed = f" as {type_source(type_)}" if type_ and not target else ""
+            return f"{lead}@{agent} {text_source(message)}{typed}"
         case p.AssignStep(target=target, value=value):
-            return f"{_target(target)} = {expr_source(value)}"
+            return f"{target_source(target)} = {expr_source(value)}"
         case p.TellStep(agent=agent, message=message):
             return f"{agent} {expr_source(message)}"
         case p.ForgetStep(agents=agents):
             return ", ".join(agents)
         case p.ChatStep() | p.GroupStep():
-            lead = f"{_target(step.target)} = {step.kind} " if step.target else ""  # else the kind says it
+            lead = f"{target_source(step.target)} = {step.kind} " if step.target else ""  # else the kind says it
             return f"{lead}{', '.join(step.members)}: {expr_source(step.opening)}"
         case p.IfStep(branches=branches):
             return expr_source(branches[0].test) if branches else ""
@@ -278,29 +121,29 @@ def plan_tree(plan: p.Plan, verbose: bool = False) -> str:
         lines.extend([_row(span.line, 0, kind, head), *(_row(None, 0, "", text) for text in _some(elsewhere, *more))])
 
     for m in plan.models:
-        args = ([_quoted(m.model_id)] if m.model_id is not None else []) + [
-            f"{o.name}={_value(o.value)}" for o in m.options]
+        args = ([string_source(m.model_id)] if m.model_id is not None else []) + [
+            f"{o.name}={value_source(o.value)}" for o in m.options]
         decl(m.span, "model", f"{m.name} = {m.provider}({', '.join(args)})")
     for a in plan.agents:
-        facts = _some(a.agent_kind + (f" {_quoted(a.target)}" if a.target else ""), a.model and f"model {a.model}",
-                      a.tools and f"tools {', '.join(a.tools)}")
+        facts = _some(a.agent_kind + (f" {string_source(a.target)}" if a.target else ""),
+                      a.model and f"model {a.model}", a.tools and f"tools {', '.join(a.tools)}")
         # The description defaults to the system message's first line: show it only when it says more.
         first = a.system.parts[0].partition("\n")[0] if a.system and isinstance(a.system.parts[0], str) else None
-        decl(a.span, "agent", f"{a.name}: {'; '.join(facts)}", a.system and f"system {_text(a.system)}",
-             a.description != first and a.description and f"description {_quoted(a.description)}",
-             *(f"{o.name}: {_value(o.value)}" for o in a.settings), a.reply_by and f"reply by {a.reply_by}")
+        decl(a.span, "agent", f"{a.name}: {'; '.join(facts)}", a.system and f"system {text_source(a.system)}",
+             a.description != first and a.description and f"description {string_source(a.description)}",
+             *(f"{o.name}: {value_source(o.value)}" for o in a.settings), a.reply_by and f"reply by {a.reply_by}")
     for t in plan.tools:
-        params = ", ".join(_param(x.name, x.type, x.default) for x in t.params)
-        decl(t.span, "tool", f"{t.name}({params}) = python {_quoted(f'{t.module}:{t.function}')}",
-             t.description and _quoted(t.description))
+        params = ", ".join(param_source(x.name, x.type, x.default) for x in t.params)
+        decl(t.span, "tool", f"{t.name}({params}) = python {string_source(f'{t.module}:{t.function}')}",
+             t.description and string_source(t.description))
     for r in plan.types:
-        decl(r.span, "type", r.name, *(_param(f.name, f.type, f.default) for f in r.fields))
+        decl(r.span, "type", r.name, *(param_source(f.name, f.type, f.default) for f in r.fields))
     for i in plan.inputs:
-        decl(i.span, "input", _param(i.name, i.type, i.default))
+        decl(i.span, "input", param_source(i.name, i.type, i.default))
     for b in plan.budgets:
         decl(b.span, "budget", _budget(b))
     for d in plan.defs:
-        decl(d.span, "def", _signature(d), d.doc and _quoted(d.doc))
+        decl(d.span, "def", _signature(d), d.doc and string_source(d.doc))
         lines.extend(_tree_steps(d.body, 1, verbose))
     return "\n".join([*lines, "body:", *_tree_steps(plan.body, 0, verbose)]) + "\n"
 
@@ -310,13 +153,13 @@ def _budget(b: p.Budget) -> str:
     if b.metric == "cost":
         return f"${b.limit}"
     if b.metric == "time" and not isinstance(b.limit, str):
-        return _duration(b.limit)
+        return duration_source(b.limit)
     return f"{b.limit} {b.metric}"
 
 
 def _signature(d: p.DefDecl) -> str:
     returns = f" -> {type_source(d.returns)}" if d.returns else ""
-    return f"{d.name}({', '.join(_param(x.name, x.type, x.default) for x in d.params)}){returns}"
+    return f"{d.name}({', '.join(param_source(x.name, x.type, x.default) for x in d.params)}){returns}"
 
 
 def _tree_steps(steps: Sequence[p.Step], depth: int, verbose: bool) -> list[str]:
@@ -468,7 +311,7 @@ class _Graph:
         """Members as nodes: who may speak after whom, from the opening to the stop."""
         flow = step.flow if isinstance(step, p.GroupStep) else ()
         names = dict.fromkeys([*step.members, *(name for e in flow for name in (e.source, *e.targets))])
-        head = f"{_target(step.target)} = {step.kind}" if step.target else step.kind
+        head = f"{target_source(step.target)} = {step.kind}" if step.target else step.kind
         with self.cluster(sid + "_g", f"{step.kind} {', '.join(step.members)}"):
             opening = self.link(into, self.node(sid, "box", head, _short(expr_source(step.opening))))
             member = {name: self.node(f"{sid}_{name}", "round", "@" + name) for name in names}

@@ -225,6 +225,8 @@ class ExpressionLowerer:
 
     def check_arity(self, e: n.Call, kind: str, name: str) -> None:
         given = len(e.args)
+        high: int | None  # None: any number of arguments
+        allowed: tuple[str, ...] | None  # None: any keyword
         if kind == "builtin":
             builtin = BUILTINS[name]
             low, high, allowed, signature = builtin.min_args, builtin.max_args, builtin.keywords, builtin.signature()
@@ -253,15 +255,16 @@ class ExpressionLowerer:
             if keyword.name.id in positional[:given]:
                 self.ctx.error("P221", f"`{keyword.name.id}` is given twice", keyword.name.span, "already given",
                                f"it is also the argument in position {positional.index(keyword.name.id) + 1}")
+        too_many = high is not None and given > high
         if kind == "def":
             missing = [r for r in required[given:] if r not in named]
-            if given > high or missing:
+            if too_many or missing:
                 detail = (f"missing {', '.join(f'`{m}`' for m in missing)}" if missing
                           else f"takes {high} argument{'s' if high != 1 else ''}, given {given}")
                 self._arity_error(e, name, signature, detail)
             return
         count = given + (len(named & set(allowed or ())) if kind == "tool" else 0)
-        if given > (high if high is not None else given) or count < low:
+        if too_many or count < low:
             if low == high:
                 expected = f"{low}"
             elif high is None:

@@ -8,7 +8,7 @@ Expressions are data too; the runtime evaluates them without any syntax tree.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
 import attrs
 
@@ -18,13 +18,11 @@ PLAN_VERSION = "1"
 #: Turns a chat or group may take when its `until` names no turn limit.
 DEFAULT_MAX_TURNS = 10
 
-record = attrs.frozen(kw_only=True)
-
 
 # --- expressions ----------------------------------------------------------------
 
 
-@record
+@attrs.frozen(kw_only=True)
 class Const:
     """A literal: str, int, float, bool or None."""
 
@@ -32,7 +30,7 @@ class Const:
     value: str | int | float | bool | None
 
 
-@record
+@attrs.frozen(kw_only=True)
 class Money:
     """An amount in dollars, kept exact as decimal text (`"0.50"`)."""
 
@@ -40,7 +38,7 @@ class Money:
     amount: str
 
 
-@record
+@attrs.frozen(kw_only=True)
 class Duration:
     """A length of time in seconds."""
 
@@ -48,7 +46,7 @@ class Duration:
     seconds: float
 
 
-@record
+@attrs.frozen(kw_only=True)
 class Var:
     """The value of a variable, input or parameter."""
 
@@ -56,7 +54,7 @@ class Var:
     name: str
 
 
-@record
+@attrs.frozen(kw_only=True)
 class Text:
     """Text with interpolations: `parts` are literal strings and expressions, joined as text."""
 
@@ -64,7 +62,7 @@ class Text:
     parts: tuple[str | Expr, ...]
 
 
-@record
+@attrs.frozen(kw_only=True)
 class ListOf:
     """A list literal."""
 
@@ -72,7 +70,7 @@ class ListOf:
     items: tuple[Expr, ...]
 
 
-@record
+@attrs.frozen(kw_only=True)
 class DictOf:
     """A dict literal: `keys[i]` maps to `values[i]`."""
 
@@ -81,7 +79,7 @@ class DictOf:
     values: tuple[Expr, ...]
 
 
-@record
+@attrs.frozen(kw_only=True)
 class GetAttr:
     """`value.name`: a record field, or a thread or reply property (`.last`, `.tokens`…)."""
 
@@ -90,7 +88,7 @@ class GetAttr:
     name: str
 
 
-@record
+@attrs.frozen(kw_only=True)
 class GetItem:
     """`value[index]`."""
 
@@ -99,7 +97,7 @@ class GetItem:
     index: Expr
 
 
-@record
+@attrs.frozen(kw_only=True)
 class KeywordArg:
     """`name=value` in a call."""
 
@@ -108,7 +106,7 @@ class KeywordArg:
     value: Expr
 
 
-@record
+@attrs.frozen(kw_only=True)
 class Call:
     """A call of a built-in, a def or a Python tool; `callee` is `callee_kind` `builtin`, `def` or `tool`."""
 
@@ -119,7 +117,7 @@ class Call:
     keywords: tuple[KeywordArg, ...]
 
 
-@record
+@attrs.frozen(kw_only=True)
 class Unary:
     """`op operand` with `op` one of `-`, `+`, `not`."""
 
@@ -128,7 +126,7 @@ class Unary:
     operand: Expr
 
 
-@record
+@attrs.frozen(kw_only=True)
 class Binary:
     """`left op right`; `and` and `or` short-circuit."""
 
@@ -138,7 +136,7 @@ class Binary:
     right: Expr
 
 
-@record
+@attrs.frozen(kw_only=True)
 class Compare:
     """A comparison chain, read as in Python."""
 
@@ -148,7 +146,7 @@ class Compare:
     comparators: tuple[Expr, ...]
 
 
-@record
+@attrs.frozen(kw_only=True)
 class IfElse:
     """`body if test else orelse`."""
 
@@ -158,7 +156,7 @@ class IfElse:
     orelse: Expr
 
 
-@record
+@attrs.frozen(kw_only=True)
 class Ask:
     """An ask inside an expression: a message to `agent` in the script's thread with it.
 
@@ -173,14 +171,16 @@ class Ask:
     span: Span
 
 
-Expr = Union[Const, Money, Duration, Var, Text, ListOf, DictOf, GetAttr, GetItem, Call, Unary, Binary, Compare,
-             IfElse, Ask]
+Expr = (
+    Const | Money | Duration | Var | Text | ListOf | DictOf | GetAttr | GetItem | Call | Unary | Binary | Compare
+    | IfElse | Ask
+)
 
 
 # --- types ---------------------------------------------------------------------
 
 
-@record
+@attrs.frozen(kw_only=True)
 class NamedType:
     """`str`, `int`, `float`, `bool`, `none`, `any`, or a record type's name."""
 
@@ -188,7 +188,7 @@ class NamedType:
     name: str
 
 
-@record
+@attrs.frozen(kw_only=True)
 class ListType:
     """`list[item]`."""
 
@@ -196,7 +196,7 @@ class ListType:
     item: TypeRef
 
 
-@record
+@attrs.frozen(kw_only=True)
 class DictType:
     """`dict[str, value]` (keys are always strings)."""
 
@@ -204,7 +204,7 @@ class DictType:
     value: TypeRef
 
 
-@record
+@attrs.frozen(kw_only=True)
 class LiteralType:
     """One literal value, as in `"publish" | "revise"`."""
 
@@ -212,7 +212,7 @@ class LiteralType:
     value: str
 
 
-@record
+@attrs.frozen(kw_only=True)
 class UnionType:
     """Any of `options`."""
 
@@ -220,13 +220,13 @@ class UnionType:
     options: tuple[TypeRef, ...]
 
 
-TypeRef = Union[NamedType, ListType, DictType, LiteralType, UnionType]
+TypeRef = NamedType | ListType | DictType | LiteralType | UnionType
 
 
 # --- termination conditions ----------------------------------------------------
 
 
-@record
+@attrs.frozen(kw_only=True)
 class TurnsCondition:
     """Stop after `count` messages from the members."""
 
@@ -234,7 +234,7 @@ class TurnsCondition:
     count: int
 
 
-@record
+@attrs.frozen(kw_only=True)
 class SaysCondition:
     """Stop when a message from `agent` (anyone when None) contains `text`."""
 
@@ -243,7 +243,7 @@ class SaysCondition:
     text: Text
 
 
-@record
+@attrs.frozen(kw_only=True)
 class ProseCondition:
     """Stop when a model judges `text` true of the conversation (asked after each message)."""
 
@@ -251,7 +251,7 @@ class ProseCondition:
     text: Text
 
 
-@record
+@attrs.frozen(kw_only=True)
 class UsageCondition:
     """Stop when the conversation's `metric` (tokens, cost, time) passes `limit`."""
 
@@ -260,7 +260,7 @@ class UsageCondition:
     limit: Expr
 
 
-@record
+@attrs.frozen(kw_only=True)
 class BoolCondition:
     """`left op right` over conditions, `op` being `and` or `or`."""
 
@@ -270,13 +270,13 @@ class BoolCondition:
     right: Condition
 
 
-Condition = Union[TurnsCondition, SaysCondition, ProseCondition, UsageCondition, BoolCondition]
+Condition = TurnsCondition | SaysCondition | ProseCondition | UsageCondition | BoolCondition
 
 
 # --- assignment targets ----------------------------------------------------------
 
 
-@record
+@attrs.frozen(kw_only=True)
 class VarTarget:
     """Assign to a variable."""
 
@@ -284,7 +284,7 @@ class VarTarget:
     name: str
 
 
-@record
+@attrs.frozen(kw_only=True)
 class ItemTarget:
     """Assign to `value[index]`."""
 
@@ -293,7 +293,7 @@ class ItemTarget:
     index: Expr
 
 
-@record
+@attrs.frozen(kw_only=True)
 class AttrTarget:
     """Assign to the field `value.name`."""
 
@@ -302,13 +302,13 @@ class AttrTarget:
     name: str
 
 
-Target = Union[VarTarget, ItemTarget, AttrTarget]
+Target = VarTarget | ItemTarget | AttrTarget
 
 
 # --- steps -----------------------------------------------------------------------
 
 
-@record
+@attrs.frozen(kw_only=True)
 class StepBase:
     """What every step has: `id` (`s1`, `s2`… in reading order), the `span` of its statement,
     and the variables, `@agent` threads and resources it `reads` and `writes`."""
@@ -319,7 +319,7 @@ class StepBase:
     writes: tuple[str, ...]
 
 
-@record
+@attrs.frozen(kw_only=True)
 class AskStep(StepBase):
     """`[target [: type] =] @agent message`: one message to the agent, its reply stored in `target`."""
 
@@ -330,7 +330,7 @@ class AskStep(StepBase):
     type: TypeRef | None
 
 
-@record
+@attrs.frozen(kw_only=True)
 class AssignStep(StepBase):
     """`target = value`."""
 
@@ -339,7 +339,7 @@ class AssignStep(StepBase):
     value: Expr
 
 
-@record
+@attrs.frozen(kw_only=True)
 class TellStep(StepBase):
     """`tell agent message`: add to the agent's thread without a reply."""
 
@@ -348,7 +348,7 @@ class TellStep(StepBase):
     message: Expr
 
 
-@record
+@attrs.frozen(kw_only=True)
 class ForgetStep(StepBase):
     """`forget agents`: clear the script's threads with them."""
 
@@ -356,7 +356,7 @@ class ForgetStep(StepBase):
     agents: tuple[str, ...]
 
 
-@record
+@attrs.frozen(kw_only=True)
 class FlowEdge:
     """After `source` speaks, one of `targets` may speak next."""
 
@@ -365,7 +365,7 @@ class FlowEdge:
     targets: tuple[str, ...]
 
 
-@record
+@attrs.frozen(kw_only=True)
 class ChatStep(StepBase):
     """A two-agent conversation: `members[0]` answers the opening, then they alternate.
 
@@ -380,7 +380,7 @@ class ChatStep(StepBase):
     target: Target | None
 
 
-@record
+@attrs.frozen(kw_only=True)
 class GroupStep(StepBase):
     """A group chat: `select` picks each next speaker (`auto`, `round_robin`, `random`, `manual`).
 
@@ -400,7 +400,7 @@ class GroupStep(StepBase):
     manager: str | None
 
 
-@record
+@attrs.frozen(kw_only=True)
 class Branch:
     """`if`/`elif` `test` and its body."""
 
@@ -409,7 +409,7 @@ class Branch:
     body: tuple[Step, ...]
 
 
-@record
+@attrs.frozen(kw_only=True)
 class IfStep(StepBase):
     """`if … elif … else …`."""
 
@@ -418,7 +418,7 @@ class IfStep(StepBase):
     orelse: tuple[Step, ...]
 
 
-@record
+@attrs.frozen(kw_only=True)
 class LoopStep(StepBase):
     """A bounded loop. `loop` is `for` (over `iterable`, binding `variables`), `repeat` (`count`
     times) or `while` (while `test`, at most `limit` iterations)."""
@@ -433,7 +433,7 @@ class LoopStep(StepBase):
     body: tuple[Step, ...]
 
 
-@record
+@attrs.frozen(kw_only=True)
 class ParallelStep(StepBase):
     """`parallel:`: each of `branches` runs concurrently; their writes are visible after."""
 
@@ -441,7 +441,7 @@ class ParallelStep(StepBase):
     branches: tuple[Step, ...]
 
 
-@record
+@attrs.frozen(kw_only=True)
 class ConcurrentStep(StepBase):
     """Consecutive steps the compiler found independent (disjoint reads and writes): the
     runtime may run them at once with the same result as running them in order."""
@@ -450,7 +450,7 @@ class ConcurrentStep(StepBase):
     steps: tuple[Step, ...]
 
 
-@record
+@attrs.frozen(kw_only=True)
 class CallStep(StepBase):
     """An expression statement (a call, or an ask with a string message)."""
 
@@ -458,7 +458,7 @@ class CallStep(StepBase):
     expr: Expr
 
 
-@record
+@attrs.frozen(kw_only=True)
 class PrintStep(StepBase):
     """`print value`."""
 
@@ -466,7 +466,7 @@ class PrintStep(StepBase):
     value: Expr
 
 
-@record
+@attrs.frozen(kw_only=True)
 class OutputStep(StepBase):
     """`output value`: the script's result."""
 
@@ -474,7 +474,7 @@ class OutputStep(StepBase):
     value: Expr
 
 
-@record
+@attrs.frozen(kw_only=True)
 class ReturnStep(StepBase):
     """`return [value]` from a def."""
 
@@ -482,28 +482,30 @@ class ReturnStep(StepBase):
     value: Expr | None
 
 
-@record
+@attrs.frozen(kw_only=True)
 class BreakStep(StepBase):
     """`break`: leave the innermost loop."""
 
     kind: ClassVar[str] = "break"
 
 
-@record
+@attrs.frozen(kw_only=True)
 class ContinueStep(StepBase):
     """`continue`: next iteration of the innermost loop."""
 
     kind: ClassVar[str] = "continue"
 
 
-Step = Union[AskStep, AssignStep, TellStep, ForgetStep, ChatStep, GroupStep, IfStep, LoopStep, ParallelStep,
-             ConcurrentStep, CallStep, PrintStep, OutputStep, ReturnStep, BreakStep, ContinueStep]
+Step = (
+    AskStep | AssignStep | TellStep | ForgetStep | ChatStep | GroupStep | IfStep | LoopStep | ParallelStep
+    | ConcurrentStep | CallStep | PrintStep | OutputStep | ReturnStep | BreakStep | ContinueStep
+)
 
 
 # --- declarations ----------------------------------------------------------------
 
 
-@record
+@attrs.frozen(kw_only=True)
 class Option:
     """A `name=value` option of a model, or a setting of an agent, as a constant."""
 
@@ -512,7 +514,7 @@ class Option:
     value: Any
 
 
-@record
+@attrs.frozen(kw_only=True)
 class ModelDecl:
     """`model NAME = provider("model-id", options…)`."""
 
@@ -524,7 +526,7 @@ class ModelDecl:
     span: Span
 
 
-@record
+@attrs.frozen(kw_only=True)
 class AgentDecl:
     """An agent. `agent_kind`: `llm`, `human`, `executor` or `python`.
 
@@ -547,7 +549,7 @@ class AgentDecl:
     span: Span
 
 
-@record
+@attrs.frozen(kw_only=True)
 class Param:
     """A parameter of a def or tool: `type` and `default` are optional."""
 
@@ -558,7 +560,7 @@ class Param:
     required: bool
 
 
-@record
+@attrs.frozen(kw_only=True)
 class ToolDecl:
     """A Python function usable as a function and as a tool: `module`.`function`.
 
@@ -575,7 +577,7 @@ class ToolDecl:
     span: Span
 
 
-@record
+@attrs.frozen(kw_only=True)
 class Field:
     """A field of a record type."""
 
@@ -585,7 +587,7 @@ class Field:
     default: Expr | None
 
 
-@record
+@attrs.frozen(kw_only=True)
 class RecordDecl:
     """`type NAME:` with its fields, for structured replies."""
 
@@ -595,7 +597,7 @@ class RecordDecl:
     span: Span
 
 
-@record
+@attrs.frozen(kw_only=True)
 class InputDecl:
     """`input NAME: type [= default]`."""
 
@@ -606,7 +608,7 @@ class InputDecl:
     span: Span
 
 
-@record
+@attrs.frozen(kw_only=True)
 class Budget:
     """A run-wide limit: `metric` tokens, turns, cost (dollars, decimal text) or time (seconds)."""
 
@@ -616,7 +618,7 @@ class Budget:
     span: Span
 
 
-@record
+@attrs.frozen(kw_only=True)
 class DefDecl:
     """`def name(params) -> returns:` — a conversation fragment, callable, usable as a tool
     (`schema` describes its arguments) and as an agent's `reply by`."""
@@ -631,7 +633,7 @@ class DefDecl:
     span: Span
 
 
-@record
+@attrs.frozen(kw_only=True)
 class Plan:
     """A compiled script: its declarations and the steps of its body."""
 

@@ -43,7 +43,7 @@ def named_unions() -> dict[str, tuple[Any, ...]]:
     return {
         name: typing.get_args(value)
         for name, value in vars(plan).items()
-        if typing.get_origin(value) is typing.Union and not name.startswith("_")
+        if is_union(value) and not name.startswith("_")
     }
 
 

@@ -80,7 +80,7 @@ def describe(module: str, name: str, function: Any) -> PythonFunction:
         return PythonFunction(module, name, (), description, {"type": "object"}, 0, None, None)
     try:
         hints = typing.get_type_hints(function)
-    except Exception:
+    except Exception:  # noqa: BLE001 - evaluating the tool's annotations runs its code, which may raise anything
         hints = {}
     params: list[p.Param] = []
     properties: dict[str, Any] = {}

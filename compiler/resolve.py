@@ -268,7 +268,7 @@ class AgentBuilder:
                                "write `cache: true`")
                 return None
             return value
-        kind, least, most = _NUMBER_SETTINGS[key]
+        kind, _, _ = _NUMBER_SETTINGS[key]  # its range is checked below, by `range_problem`
         number_ok = isinstance(value, int | float) and not isinstance(value, bool)
         if not number_ok or (kind is int and not isinstance(value, int)):
             what = "a whole number" if kind is int else ("a duration like 30s" if key == "timeout" else "a number")

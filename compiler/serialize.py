@@ -28,10 +28,19 @@ class PlanFormatError(ValueError):
 def _records() -> dict[str, type]:
     found: dict[str, type] = {}
     for value in vars(p).values():
-        if isinstance(value, type) and attrs.has(value) and isinstance(getattr(value, "kind", None), str):
-            assert value.kind not in found, f"two plan records share the kind {value.kind!r}"
-            found[value.kind] = value
+        kind = _record_kind(value)
+        if kind is not None:
+            assert kind not in found, f"two plan records share the kind {kind!r}"
+            found[kind] = value
     return found
+
+
+def _record_kind(value: object) -> str | None:
+    """The `kind` of a plan record class; None for anything else the plan module defines."""
+    if not (isinstance(value, type) and attrs.has(value)):
+        return None
+    kind = getattr(value, "kind", None)
+    return kind if isinstance(kind, str) else None
 
 
 RECORDS = _records()

@@ -340,7 +340,8 @@ class BodyLowerer(ExpressionLowerer):
         until = self.condition(s.until, fx, names) if s.until else None
         max_turns = self.turn_limit(s)
         target = self.target(s.target, fx, THREAD) if s.target is not None else None
-        common = dict(members=tuple(members), opening=opening, until=until, max_turns=max_turns, target=target)
+        common = {"members": tuple(members), "opening": opening, "until": until, "max_turns": max_turns,
+                  "target": target}
         if s.kind == "chat":
             return [self._step(p.ChatStep, s, fx, **common)]
         select, seed = self.select(s)

@@ -60,8 +60,10 @@ def literal_values(type_ref: p.TypeRef | None) -> tuple[str, ...] | None:
     """The allowed strings when `type_ref` is a literal or a union of literals, else None."""
     if isinstance(type_ref, p.LiteralType):
         return (type_ref.value,)
-    if isinstance(type_ref, p.UnionType) and all(isinstance(o, p.LiteralType) for o in type_ref.options):
-        return tuple(o.value for o in type_ref.options)  # type: ignore[union-attr]
+    if isinstance(type_ref, p.UnionType):
+        literals = [o for o in type_ref.options if isinstance(o, p.LiteralType)]
+        if len(literals) == len(type_ref.options):
+            return tuple(o.value for o in literals)
     return None
 
 

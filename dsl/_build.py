@@ -19,6 +19,7 @@ from typing import Any
 from lark import Token, Tree
 
 from dsl import nodes as n
+from dsl._tokens import start_of
 from dsl.diagnostics import Diagnostic
 from dsl.source import Span
 
@@ -332,7 +333,7 @@ class TreeBuilder:
 
     def def_stmt(self, span: Span, c: list[Any]) -> n.Def:
         name, body = c[0], list(c[-1])
-        params: tuple[n.Param, ...] = next((x for x in c[1:-1] if isinstance(x, list)), [])  # type: ignore[assignment]
+        params: list[n.Param] = next((x for x in c[1:-1] if isinstance(x, list)), [])
         returns = next((x for x in c[1:-1] if not isinstance(x, list)), None)
         docstring = None
         if body and isinstance(body[0], n.ExprStmt) and isinstance(body[0].expr, n.Template):
@@ -593,8 +594,7 @@ class TreeBuilder:
 
 
 def _token_position(token: Token) -> Position:
-    line = token.line or 1
-    column = token.column or 1
+    line, column = start_of(token)
     return line, column, token.end_line or line, token.end_column or column
 
 

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from lark import Token
 from lark.lark import PostLex
 
+from dsl._tokens import start_of
+
 MAX_NESTING = 100
 
 _OPENERS = {"LPAR": "(", "LSQB": "[", "LBRACE": "{"}
@@ -57,14 +59,14 @@ class ParleyIndenter(PostLex):
             if kind in _OPENERS:
                 self.brackets.append(token)
                 if len(self.brackets) + len(self.indents) - 1 > MAX_NESTING:
-                    raise LayoutError("nesting", token.line, token.column)
+                    raise LayoutError("nesting", *start_of(token))
             elif kind in _CLOSERS:
                 if not self.brackets:
-                    raise LayoutError("unopened", token.line, token.column, detail=str(token))
+                    raise LayoutError("unopened", *start_of(token), detail=str(token))
                 opener = self.brackets.pop()
                 if _OPENERS[opener.type] != _CLOSERS[kind]:
                     raise LayoutError(
-                        "mismatched", token.line, token.column,
+                        "mismatched", *start_of(token),
                         detail=f"{opener}|{opener.line}|{opener.column}|{token}",
                     )
             yield token
@@ -77,7 +79,7 @@ class ParleyIndenter(PostLex):
         # Layout tokens are placed, zero-width, right after the line's last real token,
         # so a statement's span ends where its text ends (not on the next line, not
         # after a trailing comment).
-        at_line, at_column = _end_of(last) if last is not None else (token.line or 1, token.column or 1)
+        at_line, at_column = _end_of(last) if last is not None else start_of(token)
         yield Token("_NEWLINE", str(token), token.start_pos, at_line, at_column, at_line, at_column, token.start_pos)
         text = str(token)
         indent_text = text.rsplit("\n", 1)[1]

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import lark
 from lark import Lark
@@ -13,29 +14,30 @@ from lark import Lark
 from dsl._indent import ParleyIndenter
 from grammar import grammar_text
 
+
 @functools.cache
 def parser() -> Lark:
     """Build (or load from the cache) the parser; `strict=True` rejects any grammar conflict."""
     text = grammar_text()
-    options = dict(
-        parser="lalr",
-        lexer="contextual",
-        postlex=ParleyIndenter(),
-        strict=True,
+    options: dict[str, Any] = {
+        "parser": "lalr",
+        "lexer": "contextual",
+        "postlex": ParleyIndenter(),
+        "strict": True,
         # Every token is kept and positions are computed by the tree builder from
         # them: cheaper than Lark's position propagation, which runs on every reduction.
-        keep_all_tokens=True,
-        propagate_positions=False,
-        maybe_placeholders=False,
-        start=["start", "expr"],
-    )
+        "keep_all_tokens": True,
+        "propagate_positions": False,
+        "maybe_placeholders": False,
+        "start": ["start", "expr"],
+    }
     cache = _cache_file(text)
     if cache is not None:
         try:
-            return Lark(text, cache=str(cache), **options)  # type: ignore[arg-type]
+            return Lark(text, cache=str(cache), **options)
         except OSError:
             pass
-    return Lark(text, **options)  # type: ignore[arg-type]
+    return Lark(text, **options)
 
 
 def postlexer() -> ParleyIndenter:

@@ -12,14 +12,15 @@ from typing import TYPE_CHECKING
 from lark import Token
 
 from dsl import nodes as n
-from dsl.source import Span
+from dsl._tokens import start_of
 from dsl.keywords import RESERVED
+from dsl.source import Span
 
 if TYPE_CHECKING:
     from dsl._build import TreeBuilder
 
 _BRACES = re.compile(r"\{\{|\}\}|\{|\}")
-_ESCAPE = re.compile(r"\\(.)", re.S)
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "0": "\0", "\\": "\\", '"': '"', "'": "'"}
 _HELP_BRACES = "write `{{` and `}}` for literal braces"
 
@@ -49,7 +50,8 @@ def prose_template(token: Token, builder: TreeBuilder) -> n.Template:
     """The prose after `@agent` (to the end of the line) as a Template; no escapes."""
     text = str(token).rstrip()
     width = len(text)
-    span = builder.rel_span(token.line, token.column, token.line, token.column + width - 1)
+    line, column = start_of(token)
+    span = builder.rel_span(line, column, line, column + width - 1)
     parts = _Splitter(token, builder, offset=0, escapes=False).split(text)
     return builder.deep(n.Template(parts=parts, kind="prose", span=span), *parts)  # type: ignore[no-any-return]
 
@@ -58,7 +60,7 @@ class _Splitter:
     """Splits text into literal parts and interpolations, reporting brace mistakes."""
 
     def __init__(self, token: Token, builder: TreeBuilder, offset: int, escapes: bool) -> None:
-        self.token = token
+        self.start_line, self.start_column = start_of(token)
         self.raw = str(token)
         self.builder = builder
         self.offset = offset
@@ -139,11 +141,11 @@ class _Splitter:
         """Absolute (line, column) of `content[index]`."""
         at = index + self.offset
         before = self.raw.count("\n", 0, at)
-        line = self.token.line + before
+        line = self.start_line + before
         if before:
             column = at - self.raw.rfind("\n", 0, at)
         else:
-            column = self.token.column + at
+            column = self.start_column + at
         span = self.builder.rel_span(line, column, line, column)
         return span.line, span.column
 
@@ -206,7 +208,7 @@ def _dedent(parts: tuple[str | n.Interpolation, ...], content: str) -> tuple[str
         return parts
     body = [line for line in lines[1:] if line.strip()]
     indent = min((len(line) - len(line.lstrip(" ")) for line in body), default=0)
-    strip = re.compile(r"\n {0,%d}" % indent) if indent else None
+    strip = re.compile(rf"\n {{0,{indent}}}") if indent else None
     result: list[str | n.Interpolation] = []
     for part in parts:
         if isinstance(part, str) and strip is not None:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import difflib
 import functools
 import re
+from collections.abc import Callable
+from typing import cast
 
-from lark import Token
+from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
 from dsl._indent import MAX_NESTING, LayoutError
 from dsl._lark import parser, postlexer
+from dsl._tokens import start_of
 from dsl.diagnostics import Diagnostic
 from dsl.source import Source, Span
 from grammar.syntax_errors import MISTAKES
@@ -142,6 +145,9 @@ class _ExampleParser:
 
 
 _examples = _ExampleParser()
+# `match_examples` only calls its parse function for the error it raises and ignores any result,
+# but Lark annotates it as returning a Tree; ours returns nothing, so the annotation is wrong here.
+_parse_example = cast("Callable[[str], Tree]", _examples)
 
 
 def match_mistake(error: UnexpectedInput, before: str | None = None) -> str | None:
@@ -164,7 +170,7 @@ def match_mistake(error: UnexpectedInput, before: str | None = None) -> str | No
         error.state = _StateAt(error.state)
     while examples:
         try:
-            label = error.match_examples(_examples, examples, token_type_match_fallback=True)
+            label = error.match_examples(_parse_example, examples, token_type_match_fallback=True)
         except UnexpectedInput:  # pragma: no cover - defensive: an example broke the contract
             return None
         finally:
@@ -261,7 +267,7 @@ def _token(error: UnexpectedToken, source: Source) -> Diagnostic:
     if token.type == "PROSE":
         # Prose is only valid after `@agent`; elsewhere the lexer's fallback found a
         # character that starts no token, so explain that character.
-        return _character_at(token.line or 1, token.column or 1, str(token)[0], source)
+        return _character_at(*start_of(token), str(token)[0], source)
     span = token_span(token, source)
     open_brackets = postlexer().brackets
     if token.type in _CLOSERS and error.token_history is not None:
@@ -273,13 +279,15 @@ def _token(error: UnexpectedToken, source: Source) -> Diagnostic:
         if _CLOSERS[token.type] != str(opener):
             detail = f"{opener}|{opener.line}|{opener.column}|{token}"
             return _layout(LayoutError("mismatched", token.line, token.column, detail=detail), source)
-    if open_brackets and (token.type == "$END" or (token.line or 0) > open_brackets[-1].line):
+    if open_brackets:
         opener = open_brackets[-1]
-        closing = {"(": ")", "[": "]", "{": "}"}[str(opener)]
-        return Diagnostic(
-            "P103", f"`{opener}` was never closed", source.point(opener.line, opener.column),
-            label="opened here", help=f"close it with `{closing}`",
-        )
+        opener_line, opener_column = start_of(opener)
+        if token.type == "$END" or (token.line or 0) > opener_line:
+            closing = {"(": ")", "[": "]", "{": "}"}[str(opener)]
+            return Diagnostic(
+                "P103", f"`{opener}` was never closed", source.point(opener_line, opener_column),
+                label="opened here", help=f"close it with `{closing}`",
+            )
     suggestion = _did_you_mean(error, source)
     if suggestion is not None:
         return suggestion
@@ -352,7 +360,7 @@ def _previous_word(source: Source, token: Token) -> tuple[str, Span] | None:
 
 
 def _declares_agent(source: Source, name: str) -> bool:
-    return re.search(rf"^[ \t]*agent[ \t]+{re.escape(name)}\b", source.text, re.M) is not None
+    return re.search(rf"^[ \t]*agent[ \t]+{re.escape(name)}\b", source.text, re.MULTILINE) is not None
 
 
 def _last_agent(source: Source, token: Token) -> str | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -80,7 +80,7 @@ def render(diagnostic: Diagnostic, source: Source | None, color: bool = False) -
         caret = " " * (start - 1) + "^" * (end - start + 1)
         label = f" {diagnostic.label}" if diagnostic.label else ""
         if span.end_line > span.line:
-            label += f" (continues to line {span.end_line})" if label else f" (continues to line {span.end_line})"
+            label += f" (continues to line {span.end_line})"
         out += [
             bar,
             paint.blue(f"{span.line:>{gutter}} |") + (" " + text if text else ""),
@@ -107,7 +107,7 @@ def _visible(line: str) -> str:
 class _Paint:
     """ANSI colouring, or nothing when output is not a terminal."""
 
-    _CODES = {"error": "31", "warning": "33"}
+    _CODES: ClassVar[dict[str, str]] = {"error": "31", "warning": "33"}
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled

@@ -9,19 +9,15 @@ from __future__ import annotations
 
 from decimal import Decimal
 from typing import Literal as Lit
-from typing import Union
 
 import attrs
 
 from dsl.source import Span
 
-node = attrs.frozen(kw_only=True)
-
-
 # --- names and templates -------------------------------------------------------
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Name:
     """A name as written: `id` is the text (for `@writer`, `writer`)."""
 
@@ -29,7 +25,7 @@ class Name:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Interpolation:
     """`{expr}` inside a string or prose: `expr` is parsed, `span` covers the braces."""
 
@@ -37,7 +33,7 @@ class Interpolation:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Template:
     """A string or prose message: `parts` alternate literal text and `Interpolation`s.
 
@@ -60,7 +56,7 @@ class Template:
 # --- expressions ---------------------------------------------------------------
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Literal:
     """`value`: an int, float, bool (`true`/`false`) or None (`none`)."""
 
@@ -68,7 +64,7 @@ class Literal:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Duration:
     """A duration such as `500ms`, `30s`, `5m`, `2h`: `seconds` is its length."""
 
@@ -77,7 +73,7 @@ class Duration:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Money:
     """An amount such as `$0.50`: `amount` in dollars, exact."""
 
@@ -85,7 +81,7 @@ class Money:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class ListExpr:
     """`[a, b, c]`: `items`."""
 
@@ -93,7 +89,7 @@ class ListExpr:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class DictEntry:
     """`key: value` inside a dict literal."""
 
@@ -102,7 +98,7 @@ class DictEntry:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class DictExpr:
     """`{k: v, …}`: `entries`."""
 
@@ -110,7 +106,7 @@ class DictExpr:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Attribute:
     """`value.attr` (`attr_span` covers the attribute name)."""
 
@@ -120,7 +116,7 @@ class Attribute:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Index:
     """`value[index]`."""
 
@@ -129,7 +125,7 @@ class Index:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Keyword:
     """`name=value` in a call's arguments."""
 
@@ -138,7 +134,7 @@ class Keyword:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Call:
     """`func(args…, keywords…)`."""
 
@@ -148,7 +144,7 @@ class Call:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class UnaryOp:
     """`op operand`, where `op` is `-`, `+` or `not`."""
 
@@ -157,7 +153,7 @@ class UnaryOp:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class BinaryOp:
     """`left op right` for arithmetic (`+ - * / // % **`) and logic (`and`, `or`)."""
 
@@ -167,7 +163,7 @@ class BinaryOp:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Compare:
     """A comparison chain `left op1 right1 op2 right2 …`, read as in Python.
 
@@ -180,7 +176,7 @@ class Compare:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Conditional:
     """`body if test else orelse`."""
 
@@ -190,7 +186,7 @@ class Conditional:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Ask:
     """A message to an agent whose value is the reply.
 
@@ -204,16 +200,16 @@ class Ask:
     span: Span
 
 
-Expr = Union[
-    Name, Template, Literal, Duration, Money, ListExpr, DictExpr, Attribute, Index,
-    Call, UnaryOp, BinaryOp, Compare, Conditional, Ask,
-]
+Expr = (
+    Name | Template | Literal | Duration | Money | ListExpr | DictExpr | Attribute | Index
+    | Call | UnaryOp | BinaryOp | Compare | Conditional | Ask
+)
 
 
 # --- types ---------------------------------------------------------------------
 
 
-@node
+@attrs.frozen(kw_only=True)
 class TypeName:
     """A named type, `args` for generics: `str`, `Verdict`, `list[str]`, `dict[str, int]`."""
 
@@ -222,7 +218,7 @@ class TypeName:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class LiteralType:
     """A literal in a type, as in `"publish" | "revise"`; `none` has `value` None."""
 
@@ -230,7 +226,7 @@ class LiteralType:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class UnionType:
     """`a | b | …`: `options`."""
 
@@ -238,13 +234,13 @@ class UnionType:
     span: Span
 
 
-TypeExpr = Union[TypeName, LiteralType, UnionType]
+TypeExpr = TypeName | LiteralType | UnionType
 
 
 # --- termination conditions ----------------------------------------------------
 
 
-@node
+@attrs.frozen(kw_only=True)
 class TurnsCondition:
     """`N turns`: stop after `count` messages."""
 
@@ -252,7 +248,7 @@ class TurnsCondition:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class SaysCondition:
     """`AGENT says "TEXT"` (or `anyone says`, with `agent` None): stop when a message contains `text`."""
 
@@ -261,7 +257,7 @@ class SaysCondition:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class ProseCondition:
     """`"a natural-language condition"`, judged yes/no by a model after each message."""
 
@@ -269,7 +265,7 @@ class ProseCondition:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class UsageCondition:
     """`tokens > N`, `cost > $X`, `time > 5m`: stop when the conversation's usage passes `limit`."""
 
@@ -278,7 +274,7 @@ class UsageCondition:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class BoolCondition:
     """`left or right` / `left and right` over conditions."""
 
@@ -288,13 +284,13 @@ class BoolCondition:
     span: Span
 
 
-Condition = Union[TurnsCondition, SaysCondition, ProseCondition, UsageCondition, BoolCondition]
+Condition = TurnsCondition | SaysCondition | ProseCondition | UsageCondition | BoolCondition
 
 
 # --- declarations --------------------------------------------------------------
 
 
-@node
+@attrs.frozen(kw_only=True)
 class ModelDecl:
     """`model NAME = provider(args…, key=value…)`."""
 
@@ -305,7 +301,7 @@ class ModelDecl:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class DefaultModel:
     """`default model NAME`."""
 
@@ -313,7 +309,7 @@ class DefaultModel:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Setting:
     """`key: value[, value…]` in an agent block; several values form a list (`tools: a, b`)."""
 
@@ -322,7 +318,7 @@ class Setting:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class AgentDecl:
     """An agent.
 
@@ -340,7 +336,7 @@ class AgentDecl:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class ImportName:
     """`name [as alias]` in an import list."""
 
@@ -349,7 +345,7 @@ class ImportName:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class ImportAgent:
     """`import "path.agent" [as alias]`: another script's declarations, under a prefix."""
 
@@ -358,7 +354,7 @@ class ImportAgent:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class FromImport:
     """`from "path.agent" import a, b as c`."""
 
@@ -367,7 +363,7 @@ class FromImport:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class PythonImport:
     """`from python "module" import f, g`: Python callables as functions and tools."""
 
@@ -376,7 +372,7 @@ class PythonImport:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Field:
     """`name: type [= default]` in a record type."""
 
@@ -386,7 +382,7 @@ class Field:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class TypeDecl:
     """`type NAME:` with one field per line: a record type for structured replies."""
 
@@ -395,7 +391,7 @@ class TypeDecl:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class TypeAlias:
     """`type NAME = type`."""
 
@@ -404,7 +400,7 @@ class TypeAlias:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class InputDecl:
     """`input NAME: type [= default]`: a script parameter."""
 
@@ -414,7 +410,7 @@ class InputDecl:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class OutputStmt:
     """`output expr`: the script's result."""
 
@@ -422,7 +418,7 @@ class OutputStmt:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class BudgetStmt:
     """`budget N tokens | N turns | $X | DURATION`: a run-wide limit of `kind`."""
 
@@ -434,7 +430,7 @@ class BudgetStmt:
 # --- statements ----------------------------------------------------------------
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Assign:
     """`target [: annotation] = value`; an annotation makes an ask typed.
 
@@ -447,7 +443,7 @@ class Assign:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class AugAssign:
     """`target op= value` with `op` one of `+ - * /`."""
 
@@ -457,7 +453,7 @@ class AugAssign:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class ExprStmt:
     """An expression used as a statement: an ask, a call."""
 
@@ -465,7 +461,7 @@ class ExprStmt:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Tell:
     """`tell agent message`: add to the agent's thread without asking for a reply."""
 
@@ -474,7 +470,7 @@ class Tell:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Forget:
     """`forget a, b`: clear the script's threads with these agents."""
 
@@ -482,7 +478,7 @@ class Forget:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Print:
     """`print expr`."""
 
@@ -490,7 +486,7 @@ class Print:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Return:
     """`return [expr]`."""
 
@@ -498,21 +494,21 @@ class Return:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Break:
     """`break`."""
 
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Continue:
     """`continue`."""
 
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class IfBranch:
     """`if`/`elif` `test:` and its `body`."""
 
@@ -521,7 +517,7 @@ class IfBranch:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class If:
     """`if … elif … else …`: `branches` in order, then `orelse` (empty without `else`)."""
 
@@ -530,7 +526,7 @@ class If:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class For:
     """`for a[, b…] in iterable:` `body`."""
 
@@ -540,7 +536,7 @@ class For:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Repeat:
     """`repeat count:` `body`."""
 
@@ -549,7 +545,7 @@ class Repeat:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class While:
     """`while test max limit:` `body` — `limit` bounds the iterations."""
 
@@ -559,7 +555,7 @@ class While:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Parallel:
     """`parallel:` — each statement of `body` is a branch run concurrently."""
 
@@ -567,7 +563,7 @@ class Parallel:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Param:
     """`name[: type][= default]` in a def's parameters."""
 
@@ -577,7 +573,7 @@ class Param:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Def:
     """`def name(params) [-> returns]:` with an optional docstring and a `body`."""
 
@@ -589,7 +585,7 @@ class Def:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class FlowEdge:
     """`source -> a | b`: who may speak after `source`."""
 
@@ -598,7 +594,7 @@ class FlowEdge:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Select:
     """`select MODE[(args)]`: how a group picks its next speaker."""
 
@@ -608,7 +604,7 @@ class Select:
     span: Span
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Conversation:
     """A `chat` (two agents alternating) or a `group`, optionally assigned to `target`.
 
@@ -627,14 +623,14 @@ class Conversation:
     span: Span
 
 
-Stmt = Union[
-    ModelDecl, DefaultModel, AgentDecl, ImportAgent, FromImport, PythonImport, TypeDecl,
-    TypeAlias, InputDecl, OutputStmt, BudgetStmt, Assign, AugAssign, ExprStmt, Tell, Forget,
-    Print, Return, Break, Continue, If, For, Repeat, While, Parallel, Def, Conversation,
-]
+Stmt = (
+    ModelDecl | DefaultModel | AgentDecl | ImportAgent | FromImport | PythonImport | TypeDecl
+    | TypeAlias | InputDecl | OutputStmt | BudgetStmt | Assign | AugAssign | ExprStmt | Tell | Forget
+    | Print | Return | Break | Continue | If | For | Repeat | While | Parallel | Def | Conversation
+)
 
 
-@node
+@attrs.frozen(kw_only=True)
 class Module:
     """A whole script: its statements in order."""
 

@@ -19,6 +19,7 @@ from dsl._build import DepthGuard, ExprParser, TreeBuilder
 from dsl._indent import LayoutError
 from dsl._lark import parser, postlexer
 from dsl._syntax_errors import describe_token, diagnose
+from dsl._tokens import start_of
 from dsl.diagnostics import Diagnostic, Severity
 from dsl.errors import InternalError, ScriptError
 from dsl.source import Source, Span
@@ -100,25 +101,10 @@ def _decode(text: str | bytes, filename: str) -> Source | ParseResult:
     if size > MAX_SOURCE_BYTES:
         return _too_large(filename, size)
     if isinstance(text, bytes):
-        if b"\0" in text:
-            line = _line_of(text[: text.index(b"\0")].decode("utf-8", "replace"))
-            return _fail(Source(filename, ""), Diagnostic(
-                "P002", "this looks like a binary file, not a script", Span(filename, line, 1, line, 1),
-                label="", help="Parley scripts are UTF-8 text files (usually named *.agent)",
-            ))
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError as error:
-            good = text[: error.start].decode("utf-8").removeprefix("\ufeff")
-            good = good.replace("\r\n", "\n").replace("\r", "\n")
-            line = good.count("\n") + 1
-            column = len(good) - (good.rfind("\n") + 1) + 1
-            rest = text[error.start:].decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
-            source = Source(filename, good + rest)
-            return _fail(source, Diagnostic(
-                "P001", f"the file is not valid UTF-8 (byte 0x{text[error.start]:02x})",
-                source.point(line, column), label="invalid byte", help="save the file as UTF-8",
-            ))
+        decoded = _decode_utf8(text, filename)
+        if isinstance(decoded, ParseResult):
+            return decoded
+        text = decoded
     if "\0" in text:
         line = _line_of(text[: text.index("\0")])
         return _fail(Source(filename, ""), Diagnostic(
@@ -127,6 +113,29 @@ def _decode(text: str | bytes, filename: str) -> Source | ParseResult:
         ))
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     return Source(filename, text)
+
+
+def _decode_utf8(data: bytes, filename: str) -> str | ParseResult:
+    """The file's bytes as text, or the failure that says why they are not a script."""
+    if b"\0" in data:
+        line = _line_of(data[: data.index(b"\0")].decode("utf-8", "replace"))
+        return _fail(Source(filename, ""), Diagnostic(
+            "P002", "this looks like a binary file, not a script", Span(filename, line, 1, line, 1),
+            label="", help="Parley scripts are UTF-8 text files (usually named *.agent)",
+        ))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        good = data[: error.start].decode("utf-8").removeprefix("\ufeff")
+        good = good.replace("\r\n", "\n").replace("\r", "\n")
+        line = good.count("\n") + 1
+        column = len(good) - (good.rfind("\n") + 1) + 1
+        rest = data[error.start:].decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+        source = Source(filename, good + rest)
+        return _fail(source, Diagnostic(
+            "P001", f"the file is not valid UTF-8 (byte 0x{data[error.start]:02x})",
+            source.point(line, column), label="invalid byte", help="save the file as UTF-8",
+        ))
 
 
 def _line_of(before: str) -> int:
@@ -215,9 +224,9 @@ def _mask(lines: list[str], diagnostic: Diagnostic, error: Exception) -> bool:
     """
     if diagnostic.code in ("P103", "P106", "P111", "P004"):
         return False
-    if isinstance(error, UnexpectedInput) and getattr(error, "token", None) is not None:
-        if error.token.type == "$END":  # type: ignore[attr-defined]
-            return False
+    token = getattr(error, "token", None)  # only some of Lark's errors have the token they stopped at
+    if isinstance(error, UnexpectedInput) and token is not None and token.type == "$END":
+        return False
     index = diagnostic.span.line - 1
     if not 0 <= index < len(lines):
         return False
@@ -226,7 +235,8 @@ def _mask(lines: list[str], diagnostic: Diagnostic, error: Exception) -> bool:
     if brackets:
         # The statement spans lines inside brackets: blank it from its first line,
         # and the continuation lines (deeper, or starting with a closing bracket).
-        index = min(index, brackets[0].line - 1)
+        bracket_line, _ = start_of(brackets[0])
+        index = min(index, bracket_line - 1)
     while True:
         indent = _indent_of(lines[index])
         end = max(index, last) + 1

@@ -17,8 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compiler import plan as p
-from compiler.draw import condition_source, expr_source, plan_dot, plan_mermaid, plan_tree, type_source
+from compiler.draw import plan_dot, plan_mermaid, plan_tree
 from compiler.serialize import RECORDS, to_data
+from compiler.source_text import condition_source, expr_source, type_source
 from dsl import nodes as n
 from dsl.parser import parse_expression
 from dsl.source import Span

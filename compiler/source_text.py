@@ -1,0 +1,196 @@
+"""Plan records back to Parley source: expressions, types, conditions, targets and parameters.
+
+The drawings in `compiler.draw` show each step as it was written; these
+printers give them that text. Expressions get only the parentheses the
+grammar needs, so what they print parses back to the same expression.
+"""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+from compiler import plan as p
+
+# Binding strength, loosest first, as in grammar/parley.lark. An operand is
+# parenthesised only when it binds more loosely than its place requires.
+_TERNARY, _OR, _AND, _NOT, _COMPARE, _SUM, _TERM, _FACTOR, _POWER, _POSTFIX = range(1, 11)
+_BINARY = {  # op: (its strength, left operand's place, right operand's place)
+    "or": (_OR, _OR, _AND), "and": (_AND, _AND, _NOT), "+": (_SUM, _SUM, _TERM), "-": (_SUM, _SUM, _TERM),
+    "*": (_TERM, _TERM, _FACTOR), "/": (_TERM, _TERM, _FACTOR), "//": (_TERM, _TERM, _FACTOR),
+    "%": (_TERM, _TERM, _FACTOR), "**": (_POWER, _POSTFIX, _FACTOR),
+}
+_Q = '"'  # strings are drawn in double quotes; an interpolation inside one uses single quotes
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0", "{": "{{", "}": "}}"}
+
+
+def _unhandled(value: NoReturn) -> NoReturn:
+    """The end of every dispatch: mypy proves it unreachable, and a new record kind fails loudly."""
+    raise AssertionError(f"source text: unhandled plan record {value!r}")
+
+
+def expr_source(expr: p.Expr) -> str:
+    """`expr` as readable Parley source, with only the parentheses the grammar needs."""
+    return _expr(expr, 0, _Q)
+
+
+def _expr(expr: p.Expr, place: int, q: str) -> str:
+    text, strength = _expr_strength(expr, q)
+    return f"({text})" if strength < place else text
+
+
+def _expr_strength(e: p.Expr, q: str) -> tuple[str, int]:
+    """Source text of `e` and how tightly it binds; `q` is the quote its strings use."""
+    match e:
+        case p.Const(value=value):
+            return _const(value, q)
+        case p.Money(amount=amount):
+            return "$" + amount, _POSTFIX
+        case p.Duration(seconds=seconds):
+            return duration_source(seconds), _POSTFIX
+        case p.Var(name=name):
+            return name, _POSTFIX
+        case p.Text():
+            return _text(e, q), _POSTFIX
+        case p.ListOf(items=items):
+            return "[" + ", ".join(_expr(item, 0, q) for item in items) + "]", _POSTFIX
+        case p.DictOf(keys=keys, values=values):
+            return "{" + ", ".join(f"{_expr(k, 0, q)}: {_expr(v, 0, q)}" for k, v in zip(keys, values)) + "}", _POSTFIX
+        case p.GetAttr(value=value, name=name):
+            return f"{_expr(value, _POSTFIX, q)}.{name}", _POSTFIX
+        case p.GetItem(value=value, index=index):
+            return f"{_expr(value, _POSTFIX, q)}[{_expr(index, 0, q)}]", _POSTFIX
+        case p.Call(callee=callee, args=args, keywords=keywords):
+            parts = [_expr(a, 0, q) for a in args] + [f"{k.name}={_expr(k.value, 0, q)}" for k in keywords]
+            return f"{callee}({', '.join(parts)})", _POSTFIX
+        case p.Unary(op="not", operand=operand):
+            return "not " + _expr(operand, _NOT, q), _NOT
+        case p.Unary(op=op, operand=operand):
+            inner = _expr(operand, _FACTOR, q)
+            return op + (" " if inner[0] in "+-" else "") + inner, _FACTOR  # `- -x`, not `--x`
+        case p.Binary(op=op, left=left, right=right):
+            strength, left_place, right_place = _BINARY.get(op, (_SUM, _SUM, _TERM))
+            return f"{_expr(left, left_place, q)} {op} {_expr(right, right_place, q)}", strength
+        case p.Compare(left=left, ops=ops, comparators=comparators):
+            rest = "".join(f" {op} {_expr(right, _SUM, q)}" for op, right in zip(ops, comparators))
+            return _expr(left, _SUM, q) + rest, _COMPARE
+        case p.IfElse(test=test, body=body, orelse=orelse):
+            return f"{_expr(body, _OR, q)} if {_expr(test, _OR, q)} else {_expr(orelse, _TERNARY, q)}", _TERNARY
+        case p.Ask(agent=agent, message=message, yes_no=yes_no, type=type_):
+            # Looser than a postfix, so `(@a "…").last` keeps its parentheses. A typed ask has no
+            # expression syntax: `as T` is the drawing's notation for it.
+            text = f"@{agent}{'?' if yes_no else ''} {_text(message, q)}"
+            return (f"{text} as {type_source(type_)}", _TERNARY) if type_ else (text, _POWER)
+        case _:
+            _unhandled(e)
+
+
+def _const(value: str | float | bool | None, q: str) -> tuple[str, int]:
+    if isinstance(value, str):
+        return _quoted(value, q), _POSTFIX
+    if value is None or isinstance(value, bool):
+        return {None: "none", True: "true", False: "false"}[value], _POSTFIX
+    text = repr(value)
+    if isinstance(value, float) and "e" in text and "." not in text:
+        text = text.replace("e", ".0e")  # the grammar's floats need a `.`
+    return text, (_FACTOR if text.startswith("-") else _POSTFIX)
+
+
+def duration_source(seconds: float) -> str:
+    """A length of time in its largest whole unit: 120 seconds is `2m`, 1.5 seconds is `1500ms`."""
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    millis = seconds * 1000
+    return f"{int(millis)}ms" if millis == int(millis) else f"{seconds}s"
+
+
+def string_source(text: str) -> str:
+    """`text` as a double-quoted Parley string."""
+    return _quoted(text, _Q)
+
+
+def _quoted(text: str, q: str) -> str:
+    """A string literal (every Parley string interpolates, so braces are doubled)."""
+    return q + "".join(_ESCAPES.get(c, "\\" + c if c == q else c) for c in text) + q
+
+
+def text_source(text: p.Text) -> str:
+    """Text with interpolations as a double-quoted Parley string."""
+    return _text(text, _Q)
+
+
+def _text(text: p.Text, q: str) -> str:
+    out = []
+    for part in text.parts:
+        if isinstance(part, str):
+            out.append(_quoted(part, q)[1:-1])
+        else:  # an interpolation cannot contain its string's own quote, and `{{` would read as a brace
+            source = _expr(part, 0, "'" if q == _Q else _Q)
+            pad = " " if source[0] == "{" or source[-1] == "}" else ""
+            out.append("{" + pad + source + pad + "}")
+    return q + "".join(out) + q
+
+
+def type_source(t: p.TypeRef) -> str:
+    """A type as written in Parley."""
+    match t:
+        case p.NamedType(name=name):
+            return name
+        case p.ListType(item=item):
+            return f"list[{type_source(item)}]"
+        case p.DictType(value=value):
+            return f"dict[str, {type_source(value)}]"
+        case p.LiteralType(value=value):
+            return _quoted(value, _Q)
+        case p.UnionType(options=options):
+            return " | ".join(type_source(o) for o in options)
+        case _:
+            _unhandled(t)
+
+
+def condition_source(c: p.Condition, place: int = 0) -> str:
+    """An `until` condition as written (`and` binds tighter than `or`)."""
+    match c:
+        case p.TurnsCondition(count=count):
+            return f"{count} turns"
+        case p.SaysCondition(agent=agent, text=text):
+            return f"{agent or 'anyone'} says {_text(text, _Q)}"
+        case p.ProseCondition(text=text):
+            return _text(text, _Q)
+        case p.UsageCondition(metric=metric, limit=limit):
+            return f"{metric} > {_expr(limit, _SUM, _Q)}"
+        case p.BoolCondition(op=op, left=left, right=right):
+            strength = 2 if op == "and" else 1
+            both = f"{condition_source(left, strength)} {op} {condition_source(right, strength + 1)}"
+            return f"({both})" if strength < place else both
+        case _:
+            _unhandled(c)
+
+
+def target_source(t: p.Target) -> str:
+    """An assignment target as written: `x`, `xs[i]` or `record.field`."""
+    match t:
+        case p.VarTarget(name=name):
+            return name
+        case p.ItemTarget(value=value, index=index):
+            return f"{_expr(value, _POSTFIX, _Q)}[{expr_source(index)}]"
+        case p.AttrTarget(value=value, name=name):
+            return f"{_expr(value, _POSTFIX, _Q)}.{name}"
+        case _:
+            _unhandled(t)
+
+
+def param_source(name: str, type_: p.TypeRef | None, default: p.Expr | None) -> str:
+    """A parameter or field: `name[: type][ = default]`."""
+    return name + (f": {type_source(type_)}" if type_ else "") + (f" = {expr_source(default)}" if default else "")
+
+
+def value_source(value: object) -> str:
+    """An option's constant value (plain JSON data) as source."""
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(value_source, value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{value_source(k)}: {value_source(v)}" for k, v in value.items()) + "}"
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return _const(value, _Q)[0]
+    return repr(value)
