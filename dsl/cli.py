@@ -89,6 +89,73 @@ def plan(file: str, output_format: str, verbose: bool) -> None:
         click.echo(draw.plan_tree(result.plan, verbose=verbose))
 
 
+@main.command(context_settings={"ignore_unknown_options": False})
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("assignments", nargs=-1)
+@click.option("--model", "model", default=None,
+              help="Use this model for every agent: scripted:RULES.json, or a model id on the OpenAI-compatible "
+                   "server of OPENAI_BASE_URL / OPENAI_API_KEY.")
+@click.option("--quiet", is_flag=True, help="Show only what the script prints.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outputs as JSON on stdout.")
+@click.option("--trace", type=click.Path(dir_okay=False, writable=True), help="Write every event to FILE as JSONL.")
+@click.option("--seed", type=int, default=None, help="Seed for `select random` groups.")
+@click.option("--allow-code", is_flag=True, help="Let executor agents run the code they are sent.")
+def run(file: str, assignments: tuple[str, ...], model: str | None, quiet: bool, as_json: bool,
+        trace: str | None, seed: int | None, allow_code: bool) -> None:
+    """Run a script: parley run FILE [name=value …].
+
+    Exit status: 0 done, 1 script error, 2 usage, 3 run failure, 4 budget spent, 130 interrupted.
+    """
+    from dsl.console import Console, ask_person
+    from dsl.errors import RunError, ScriptError, UsageError
+    from dsl.program import compile as compile_program
+
+    inputs = {}
+    for assignment in assignments:
+        name, equals, value = assignment.partition("=")
+        if not equals or not name.isidentifier():
+            raise click.UsageError(f"inputs are written name=value, not {assignment!r}")
+        inputs[name] = value
+    try:
+        program = compile_program(Path(file), file)
+    except ScriptError as error:
+        click.echo(error.render(_use_color(sys.stderr)), err=True)
+        sys.exit(1)
+    if program.warnings and not quiet:
+        click.echo(program.render_warnings(_use_color(sys.stderr)) + "\n", err=True)
+    console = Console(quiet=quiet or as_json, color=_use_color(sys.stderr))
+    trace_file = open(trace, "w", encoding="utf-8") if trace else None  # noqa: SIM115 - closed below
+
+    def on_event(event: object) -> None:
+        console(event)
+        if trace_file is not None:
+            trace_file.write(json.dumps(event.as_dict(), default=str) + "\n")  # type: ignore[attr-defined]
+            trace_file.flush()
+
+    try:
+        result = program.run(inputs, model=model, human=ask_person, on_event=on_event, seed=seed,
+                             allow_code=allow_code)
+    except UsageError as error:
+        raise click.UsageError(str(error)) from None
+    except RunError as error:
+        click.echo(click.style("error: ", fg="red", bold=True) + str(error), err=True)
+        if error.result is not None:
+            console.usage(error.result.usage)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    finally:
+        if trace_file is not None:
+            trace_file.close()
+    console.usage(result.usage)
+    if as_json:
+        from runtime.executor import _jsonable
+
+        click.echo(json.dumps({"output": _jsonable(result.output), "outputs": _jsonable(result.outputs)},
+                              indent=2, ensure_ascii=False))
+
+
 def _summary(files: int, errors: int, warnings: int) -> str:
     checked = f"checked {files} file{'s' if files != 1 else ''}"
     if not errors and not warnings:

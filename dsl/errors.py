@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from dsl.diagnostics import Diagnostic, render_all
 from dsl.source import Source
@@ -37,7 +38,18 @@ class ScriptError(ParleyError):
 
 
 class RunError(ParleyError):
-    """A run failed: the message names the step's source line."""
+    """A run failed: the message names the step's source line.
+
+    `kind` says why (`budget`, `model_unreachable`, `reply`, `input`, …);
+    `exit_code` is what `parley run` exits with; `result` holds what the run
+    did before it stopped (outputs, printed lines, events, usage).
+    """
+
+    def __init__(self, message: str, kind: str = "run", exit_code: int = 3, result: Any = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.exit_code = exit_code
+        self.result = result
 
 
 class UsageError(ParleyError):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from dsl.diagnostics import Diagnostic, render_all
-from dsl.errors import ScriptError, UsageError
+from dsl.errors import RunError, ScriptError, UsageError
 from dsl.source import Source
 
 if TYPE_CHECKING:  # the compiler imports dsl's syntax tree, so dsl imports it lazily
@@ -31,6 +33,37 @@ class Program:
 
     def render_warnings(self, color: bool = False) -> str:
         return render_all(self.warnings, self.sources, color)
+
+    def run(self, inputs: dict[str, Any] | None = None, **options: Any) -> Any:
+        """Run the program to the end and return its `Result` (see `run_async` for the options)."""
+        return asyncio.run(self.run_async(inputs, **options))
+
+    async def run_async(
+        self,
+        inputs: dict[str, Any] | None = None,
+        *,
+        model: Any = None,
+        human: Callable[[str, str], Any] | None = None,
+        tools: dict[str, Callable[..., Any]] | None = None,
+        on_event: Callable[[Any], None] | None = None,
+        seed: int | None = None,
+        allow_code: bool = False,
+    ) -> Any:
+        """Run the program: `inputs` by name; `model` a model client (or "scripted:FILE") used for
+        every agent; `human` answers people's turns as (agent, prompt) → reply; `tools` replaces
+        Python tools by name; `on_event` sees every event; `allow_code` lets executor agents run code.
+        Raises `RunError` when the run fails."""
+        from runtime.errors import RunFailure
+        from runtime.executor import Executor
+
+        client, model_id = resolve_model(model)
+        executor = Executor(self.plan, model=client, model_id=model_id, human=human, tools=tools,
+                            on_event=on_event, seed=seed, allow_code=allow_code)
+        try:
+            return await executor.run(inputs)
+        except RunFailure as failure:
+            raise RunError(str(failure), kind=failure.kind, exit_code=failure.exit_code,
+                           result=executor.partial_result()) from None
 
     def plan_json(self) -> str:
         """The plan as JSON (the format `parley plan --format json` prints)."""
@@ -67,3 +100,21 @@ def _program(result: CompileResult) -> Program:
     if result.plan is None:
         raise ScriptError(result.diagnostics, result.sources)
     return Program(result.plan, result.diagnostics, result.sources)
+
+
+def resolve_model(model: Any) -> tuple[Any, str | None]:
+    """A run's `model` option: None (the script's own models), a client, "scripted:FILE",
+    or a model id / "openai:MODEL" for the OpenAI-compatible server in the environment."""
+    if model is None or not isinstance(model, str):
+        return model, None
+    from runtime.models import ModelError
+    from runtime.openai_client import OpenAIModel
+    from runtime.scripted import ScriptedModel
+
+    try:
+        if model.startswith("scripted:"):
+            return ScriptedModel.from_file(model.removeprefix("scripted:")), "scripted"
+        model_id = model.removeprefix("openai:")
+        return OpenAIModel(), model_id
+    except ModelError as error:
+        raise UsageError(str(error)) from None

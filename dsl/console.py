@@ -1,0 +1,69 @@
+"""The live console view of a run: who says what, tool calls folded, a usage line at the end."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+_COLORS = ("cyan", "magenta", "green", "yellow", "blue", "bright_red")
+
+
+class Console:
+    """Prints events as a transcript; `quiet` shows only what the script prints."""
+
+    def __init__(self, quiet: bool = False, color: bool | None = None) -> None:
+        self.quiet = quiet
+        self.color = color
+        self._colors: dict[str, str] = {}
+
+    def _style(self, text: str, **style: Any) -> str:
+        return click.style(text, **style) if self.color is not False else text
+
+    def speaker(self, name: str) -> str:
+        color = self._colors.setdefault(name, _COLORS[len(self._colors) % len(_COLORS)])
+        return self._style(name, fg=color, bold=True)
+
+    def __call__(self, event: Any) -> None:
+        data = event.data
+        if event.kind == "print":
+            click.echo(data["text"])
+            return
+        if self.quiet:
+            return
+        if event.kind == "turn":
+            where = self._style(f"[line {event.line}]", dim=True) if event.line else ""
+            click.echo(f"{self.speaker(data['agent'])} {where}\n  " + str(data["text"]).replace("\n", "\n  "),
+                       err=True)
+        elif event.kind == "tool_call":
+            click.echo(self._style(f"  ↳ {data['tool']}({_short(data['arguments'])})", dim=True), err=True)
+        elif event.kind == "tool_error":
+            click.echo(self._style(f"  ↳ {data['tool']}: {data['error']}", fg="yellow"), err=True)
+        elif event.kind == "retry":
+            click.echo(self._style(f"  ↻ retry: {data.get('problem', '')}", fg="yellow"), err=True)
+        elif event.kind == "conversation_stop":
+            click.echo(self._style(f"  ■ stopped: {data['reason']}", dim=True), err=True)
+
+    def usage(self, usage: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        line = (f"{usage['turns']} turns · {usage['tokens']} tokens · ${usage['cost']:.4f} · "
+                f"{usage['seconds']:.1f}s")
+        click.echo(self._style(line, dim=True), err=True)
+
+
+def ask_person(agent: str, prompt: str) -> str:
+    """A person's turn at the terminal (or the next line of piped input)."""
+    click.echo(click.style(f"{agent}, your turn:", bold=True) + f" {prompt}", err=True)
+    line = sys.stdin.readline()
+    if not line:
+        from runtime.errors import RunFailure
+
+        raise RunFailure("input", f"`{agent}` was asked for input, but the input has ended")
+    return line.rstrip("\n")
+
+
+def _short(arguments: Any, width: int = 60) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in arguments.items()) if isinstance(arguments, dict) else str(arguments)
+    return text if len(text) <= width else text[: width - 1] + "…"

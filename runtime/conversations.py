@@ -1,0 +1,165 @@
+"""`chat` and `group`: members take turns until the `until` condition holds or the turn limit.
+
+Who sees what: the opening is a message from the script that every member
+sees; each member sees its own messages as its own (`assistant`) and the
+others' as `user` messages named by their speaker.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any
+
+from compiler import plan as p
+from runtime.evaluate import Frame, evaluate, text
+from runtime.models import Message, ModelRequest
+from runtime.values import Said, Thread
+
+if TYPE_CHECKING:
+    from runtime.executor import Executor
+
+SELECT_RETRIES = 2
+
+
+def view(thread: Thread, member: str, opening: str) -> list[Message]:
+    """The conversation as `member` sees it."""
+    messages = [Message(role="user", content=opening, name="script")]
+    for said in thread.messages:
+        if said.speaker == member:
+            messages.append(Message(role="assistant", content=said.text))
+        else:
+            messages.append(Message(role="user", content=said.text, name=_name(said.speaker)))
+    return messages
+
+
+def _name(speaker: str) -> str:
+    return speaker.replace(".", "_")
+
+
+async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) -> Thread:
+    """Run a chat or group to its end; the thread records why it stopped."""
+    opening = _text(await evaluate(step.opening, frame, run))
+    thread = Thread(members=list(step.members))
+    chooser = _Chooser(step, run)
+    speaker: str | None = None
+    while True:
+        if thread.turns >= step.max_turns:
+            thread.stop_reason = f"turn limit ({step.max_turns} turns)"
+            break
+        speaker = await chooser.next(thread, speaker, opening, frame)
+        agent = run.plan.agent(speaker)
+        said, reply = await run.turns.reply(agent, view(thread, speaker, opening), step)
+        if reply is not None:
+            thread.usage = thread.usage + reply.usage
+        thread.messages.append(Said(speaker=speaker, text=said))
+        run.emit("turn", step, agent=speaker, text=said, conversation=step.id)
+        if agent.agent_kind == "human" and said.strip().lower() in ("", "exit"):
+            thread.stop_reason = f"{speaker} ended it"
+            break
+        if step.until is not None and await holds(step.until, thread, frame, run, step):
+            thread.stop_reason = "until condition met"
+            break
+    run.emit("conversation_stop", step, reason=thread.stop_reason, turns=thread.turns)
+    return thread
+
+
+async def holds(condition: p.Condition, thread: Thread, frame: Frame, run: Executor, step: Any) -> bool:
+    """Whether an `until` condition holds after the last message."""
+    if isinstance(condition, p.TurnsCondition):
+        return thread.turns >= condition.count
+    if isinstance(condition, p.SaysCondition):
+        last = thread.messages[-1]
+        wanted = await text(condition.text, frame, run)
+        return (condition.agent is None or last.speaker == condition.agent) and wanted in last.text
+    if isinstance(condition, p.UsageCondition):
+        limit = await evaluate(condition.limit, frame, run)
+        current = {"tokens": thread.tokens, "cost": thread.cost, "time": run.budget.elapsed}[condition.metric]
+        return bool(current > limit)
+    if isinstance(condition, p.ProseCondition):
+        return await run.judge(await text(condition.text, frame, run), thread, step)
+    left = await holds(condition.left, thread, frame, run, step)
+    if condition.op == "and":
+        return left and await holds(condition.right, thread, frame, run, step)
+    return left or await holds(condition.right, thread, frame, run, step)
+
+
+def _text(value: Any) -> str:
+    from runtime.evaluate import show
+
+    return show(value)
+
+
+class _Chooser:
+    """Who speaks next: alternation for a chat, the `select` mode (within `flow`) for a group."""
+
+    def __init__(self, step: p.ChatStep | p.GroupStep, run: Executor) -> None:
+        self.step = step
+        self.run = run
+        seed = step.seed if isinstance(step, p.GroupStep) and step.seed is not None else run.seed
+        self.random = random.Random(seed)
+
+    def allowed(self, previous: str | None) -> list[str]:
+        members = list(self.step.members)
+        if isinstance(self.step, p.GroupStep) and previous is not None:
+            for edge in self.step.flow:
+                if edge.source == previous:
+                    return [m for m in members if m in edge.targets]
+        return [m for m in members if m != previous] or members
+
+    async def next(self, thread: Thread, previous: str | None, opening: str, frame: Frame) -> str:
+        members = list(self.step.members)
+        if previous is None:
+            return members[0]  # the first member listed answers the opening, whatever the mode
+        candidates = self.allowed(previous)
+        if isinstance(self.step, p.ChatStep) or self.step.select == "round_robin":
+            start = members.index(previous) + 1 if previous in members else 0
+            ordered = members[start:] + members[:start]
+            return next(m for m in ordered if m in candidates)
+        if self.step.select == "random":
+            return self.random.choice(candidates)
+        if self.step.select == "manual":
+            return await self._ask_person(candidates)
+        return await self._ask_model(candidates, thread, opening)
+
+    async def _ask_person(self, candidates: list[str]) -> str:
+        for _ in range(SELECT_RETRIES + 1):
+            answer = await self.run.turns.human("selector", f"Who speaks next? ({', '.join(candidates)})", self.step)
+            if answer.strip() in candidates:
+                return answer.strip()
+        return candidates[0]
+
+    async def _ask_model(self, candidates: list[str], thread: Thread, opening: str) -> str:
+        assert isinstance(self.step, p.GroupStep)
+        agents = [self.run.plan.agent(m) for m in candidates]
+        roles = "\n".join(f"- {a.name}: {a.description or a.name}" for a in agents)
+        history = "\n".join(f"{s.speaker}: {s.text}" for s in thread.messages[-10:]) or "(nobody has spoken yet)"
+        prompt = (f"You choose who speaks next in a group conversation.\nTask: {opening}\nMembers:\n{roles}\n"
+                  f"Conversation so far:\n{history}\nReply with the name of the next speaker only.")
+        client, model_id, _ = self.run.model_for_selection(self.step.manager, agents[0])
+        schema = {"type": "object", "properties": {"speaker": {"type": "string", "enum": candidates}},
+                  "required": ["speaker"], "additionalProperties": False}
+        for attempt in range(SELECT_RETRIES + 1):
+            request = ModelRequest(
+                model=model_id, messages=(Message(role="user", content=prompt),), temperature=0,
+                response_format={"type": "json_schema", "json_schema": {"name": "speaker", "schema": schema}},
+            )
+            reply = await self.run.request(client, request, None, self.step)
+            chosen = _speaker(reply.text, candidates)
+            if chosen is not None:
+                return chosen
+            self.run.emit("retry", self.step, what="speaker selection", attempt=attempt + 1, reply=reply.text)
+        return candidates[0]
+
+
+def _speaker(reply: str, candidates: list[str]) -> str | None:
+    import json
+
+    text_reply = reply.strip()
+    try:
+        data = json.loads(text_reply)
+        if isinstance(data, dict):
+            text_reply = str(data.get("speaker", ""))
+    except ValueError:
+        pass
+    cleaned = text_reply.strip().strip("@").strip(".").strip()
+    return cleaned if cleaned in candidates else None

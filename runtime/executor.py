@@ -1,0 +1,574 @@
+"""The plan executor: an async interpreter over plan steps.
+
+It holds the run's variables and the script's thread with each agent, runs
+the steps the compiler grouped as independent (and `parallel:` branches) as
+concurrent tasks, and reports everything as events. Every failure names the
+step it happened in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import importlib
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import jsonschema
+
+from compiler import plan as p
+from compiler.types import json_schema
+from runtime.budget import Budget, price_of
+from runtime.builtins import BUILTINS
+from runtime.conversations import converse
+from runtime.errors import BudgetExceeded, RunFailure
+from runtime.evaluate import Frame, copied, evaluate, show, text, truthy
+from runtime.events import Event, EventSink, make_event
+from runtime.models import Message, ModelClient, ModelError, ModelReply, ModelRequest
+from runtime.openai_client import OpenAIModel
+from runtime.scripted import ScriptedModel
+from runtime.turns import HumanInput, Turns, call_python, model_error
+from runtime.values import Record, Reply, Thread
+
+TYPED_RETRIES = 2
+
+#: The step running in this task (asks inside expressions report it in their events).
+_current_step: contextvars.ContextVar[Any] = contextvars.ContextVar("parley_step", default=None)
+
+
+class _Return(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _Break(Exception):
+    pass
+
+
+class _Continue(Exception):
+    pass
+
+
+@attrs.define
+class Result:
+    """What a run produced: the `output` value (the last `output` run), every output, the
+    script's threads, the printed lines, the events and the usage."""
+
+    output: Any
+    outputs: list[Any]
+    printed: list[str]
+    threads: dict[str, list[dict[str, str]]]
+    events: list[Event]
+    usage: dict[str, Any]
+
+
+def _no_human(agent: str, prompt: str) -> str:
+    raise RunFailure("input", f"`{agent}` is a person, and this run has no way to ask one "
+                              "(run it in a terminal, or give the run a `human` callback)")
+
+
+class Executor:
+    """Runs one plan once."""
+
+    def __init__(
+        self,
+        plan: p.Plan,
+        *,
+        model: ModelClient | None = None,
+        model_id: str | None = None,
+        human: HumanInput | None = None,
+        tools: dict[str, Callable[..., Any]] | None = None,
+        on_event: EventSink | None = None,
+        budget: Budget | None = None,
+        seed: int | None = None,
+        allow_code: bool = False,
+    ) -> None:
+        self.plan = plan
+        self.allow_code = allow_code
+        self.override = model
+        self.override_id = model_id
+        self.human: HumanInput = human or _no_human
+        self.tool_functions = dict(tools or {})
+        self.on_event = on_event
+        self.events: list[Event] = []
+        self.budget = budget or _budget(plan)
+        self.seed = seed
+        self.turns = Turns(self)
+        self.threads: dict[str, list[Message]] = {}
+        self.printed: list[str] = []
+        self.outputs: list[Any] = []
+        self.inputs: dict[str, Any] = {}
+        self._clients: dict[str, ModelClient] = {}
+        self._system: dict[str, str] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # --- the run -----------------------------------------------------------------
+
+    async def run(self, inputs: dict[str, Any] | None = None) -> Result:
+        self.inputs = await self._inputs(inputs or {})
+        frame = Frame(dict(self.inputs))
+        self.emit("run_start", None, file=self.plan.file)
+        try:
+            await self.block(self.plan.body, frame)
+        except _Return:  # pragma: no cover - the compiler refuses `return` outside defs
+            pass
+        except RunFailure as failure:
+            self.emit("error", None, reason=failure.kind, message=str(failure))
+            raise
+        finally:
+            self.emit("run_end", None, usage=self.budget.summary())
+        return self.partial_result()
+
+    async def _inputs(self, given: dict[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        known = {i.name for i in self.plan.inputs}
+        unknown = set(given) - known
+        if unknown:
+            raise RunFailure("input", f"unknown input {sorted(unknown)[0]!r}; the script's inputs are: "
+                                      f"{', '.join(sorted(known)) or 'none'}")
+        for decl in self.plan.inputs:
+            if decl.name in given:
+                values[decl.name] = self._input_value(decl, given[decl.name])
+            elif decl.default is not None:
+                values[decl.name] = await evaluate(decl.default, Frame({}), self)
+            else:
+                raise RunFailure("input", f"input `{decl.name}` has no value: give it as {decl.name}=…",
+                                 decl.span)
+        return values
+
+    def _input_value(self, decl: p.InputDecl, raw: Any) -> Any:
+        schema = json_schema(decl.type, {r.name: r for r in self.plan.types})
+        value = raw
+        if isinstance(raw, str) and schema.get("type") != "string" and "enum" not in schema:
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = raw
+        try:
+            jsonschema.validate(value, schema)
+        except jsonschema.ValidationError as error:
+            raise RunFailure("input", f"input `{decl.name}`: {error.message}", decl.span) from None
+        return value
+
+    def partial_result(self) -> Result:
+        """What the run did until now (for a run that stopped early)."""
+        return Result(
+            output=self.outputs[-1] if self.outputs else None, outputs=self.outputs, printed=self.printed,
+            threads={a: [{"role": m.role, "content": m.content} for m in t] for a, t in self.threads.items()},
+            events=self.events, usage=self.budget.summary(),
+        )
+
+    # --- events ---------------------------------------------------------------------
+
+    def emit(self, kind: str, step: Any, **data: Any) -> None:
+        event = make_event(kind, step, **data)
+        self.events.append(event)
+        if self.on_event is not None:
+            self.on_event(event)
+
+    # --- steps ----------------------------------------------------------------------
+
+    async def block(self, steps: tuple[Any, ...], frame: Frame) -> None:
+        for step in steps:
+            await self.step(step, frame)
+
+    async def step(self, step: Any, frame: Frame) -> None:
+        _current_step.set(step)
+        try:
+            await getattr(self, f"_{step.kind}")(step, frame)
+        except (_Return, _Break, _Continue):
+            raise
+        except RunFailure as failure:
+            raise failure.located(step.span) from None
+        except ModelError as error:
+            raise model_error(error).located(step.span) from None
+
+    async def _concurrent(self, step: p.ConcurrentStep, frame: Frame) -> None:
+        await _gather([self.step(s, frame) for s in step.steps])
+
+    async def _parallel(self, step: p.ParallelStep, frame: Frame) -> None:
+        await _gather([self.step(s, frame) for s in step.branches])
+
+    async def _assign(self, step: p.AssignStep, frame: Frame) -> None:
+        await self.store(step.target, copied(await evaluate(step.value, frame, self)), frame)
+
+    async def _ask(self, step: p.AskStep, frame: Frame) -> None:
+        message = await text(step.message, frame, self)
+        value = await self.ask(step.agent, message, step.type, False, step)
+        if step.target is not None:
+            await self.store(step.target, value, frame)
+
+    async def _tell(self, step: p.TellStep, frame: Frame) -> None:
+        message = show(await evaluate(step.message, frame, self))
+        self.threads.setdefault(step.agent, []).append(Message(role="user", content=message))
+
+    async def _forget(self, step: p.ForgetStep, frame: Frame) -> None:
+        for agent in step.agents:
+            self.threads.pop(agent, None)
+
+    async def _chat(self, step: p.ChatStep, frame: Frame) -> None:
+        thread = await converse(step, frame, self)
+        if step.target is not None:
+            await self.store(step.target, thread, frame)
+
+    _group = _chat
+
+    async def _if(self, step: p.IfStep, frame: Frame) -> None:
+        for branch in step.branches:
+            if truthy(await evaluate(branch.test, frame, self)):
+                await self.block(branch.body, frame)
+                return
+        await self.block(step.orelse, frame)
+
+    async def _loop(self, step: p.LoopStep, frame: Frame) -> None:
+        if step.loop == "for":
+            assert step.iterable is not None
+            items = await evaluate(step.iterable, frame, self)
+            if isinstance(items, dict):
+                items = list(items.items()) if len(step.variables) == 2 else list(items)
+            for item in list(items):
+                values = list(item) if len(step.variables) > 1 else [item]
+                if len(values) != len(step.variables):
+                    raise RunFailure("value", f"cannot unpack {show(item)} into {', '.join(step.variables)}")
+                for name, value in zip(step.variables, values):
+                    frame.variables[name] = copied(value)
+                if not await self._iteration(step, frame):
+                    return
+        elif step.loop == "repeat":
+            assert step.count is not None
+            count = await evaluate(step.count, frame, self)
+            for _ in range(int(count)):
+                if not await self._iteration(step, frame):
+                    return
+        else:
+            assert step.test is not None and step.limit is not None
+            limit = int(await evaluate(step.limit, frame, self))
+            for _ in range(limit):
+                if not truthy(await evaluate(step.test, frame, self)):
+                    return
+                if not await self._iteration(step, frame):
+                    return
+
+    async def _iteration(self, step: p.LoopStep, frame: Frame) -> bool:
+        try:
+            await self.block(step.body, frame)
+        except _Break:
+            return False
+        except _Continue:
+            pass
+        return True
+
+    async def _call(self, step: p.CallStep, frame: Frame) -> None:
+        await evaluate(step.expr, frame, self)
+
+    async def _print(self, step: p.PrintStep, frame: Frame) -> None:
+        line = show(await evaluate(step.value, frame, self))
+        self.printed.append(line)
+        self.emit("print", step, text=line)
+
+    async def _output(self, step: p.OutputStep, frame: Frame) -> None:
+        value = await evaluate(step.value, frame, self)
+        self.outputs.append(value)
+        self.emit("output", step, value=_jsonable(value))
+
+    async def _return(self, step: p.ReturnStep, frame: Frame) -> None:
+        raise _Return(await evaluate(step.value, frame, self) if step.value is not None else None)
+
+    async def _break(self, step: p.BreakStep, frame: Frame) -> None:
+        raise _Break()
+
+    async def _continue(self, step: p.ContinueStep, frame: Frame) -> None:
+        raise _Continue()
+
+    async def store(self, target: p.Target, value: Any, frame: Frame) -> None:
+        if isinstance(target, p.VarTarget):
+            frame.variables[target.name] = value
+        elif isinstance(target, p.ItemTarget):
+            container = await evaluate(target.value, frame, self)
+            container[await evaluate(target.index, frame, self)] = value
+        else:
+            record = await evaluate(target.value, frame, self)
+            record[target.name] = value
+
+    # --- asks -----------------------------------------------------------------------
+
+    async def ask_expr(self, expr: p.Ask, frame: Frame) -> Any:
+        message = await text(expr.message, frame, self)
+        return await self.ask(expr.agent, message, expr.type, expr.yes_no, _current_step.get())
+
+    async def ask(self, agent_name: str, message: str, type_ref: p.TypeRef | None, yes_no: bool, step: Any) -> Any:
+        """One message in the script's thread with the agent; the reply (typed or yes/no) is the value."""
+        agent = self.plan.agent(agent_name)
+        lock = self._locks.setdefault(agent_name, asyncio.Lock())
+        async with lock:  # one thread, one conversation at a time
+            thread = self.threads.setdefault(agent_name, [])
+            instructions = ""
+            schema = None
+            person = agent.agent_kind in ("human", "python") or agent.reply_by is not None
+            if yes_no and person:
+                pass  # a person reads the question as asked
+            elif yes_no:
+                instructions = "\n\nAnswer with yes or no."
+            if type_ref is not None:
+                schema = json_schema(type_ref, {r.name: r for r in self.plan.types})
+                if not person:
+                    instructions = f"\n\nReply with JSON only, matching this JSON Schema:\n{json.dumps(schema)}"
+            thread.append(Message(role="user", content=message + instructions))
+            for attempt in range(TYPED_RETRIES + 1):
+                response_format = _response_format(schema) if schema is not None else None
+                said, reply = await self.turns.reply(agent, thread, step, response_format)
+                thread.append(Message(role="assistant", content=said))
+                tokens = reply.usage.total_tokens if reply is not None else 0
+                self.emit("turn", step, agent=agent_name, text=said, tokens=tokens)
+                if yes_no:
+                    answer = _yes_no(said)
+                    if answer is not None:
+                        return answer
+                    problem = "Answer with the single word yes or no."
+                elif schema is not None:
+                    value, problem = _validated(said, schema)
+                    if problem is None:
+                        return _records(value)
+                else:
+                    return Reply(said, agent_name, tokens, self._last_cost)
+                if attempt == TYPED_RETRIES:
+                    raise RunFailure("reply", f"`{agent_name}` did not give a valid reply after "
+                                              f"{TYPED_RETRIES + 1} tries: {problem}")
+                self.emit("retry", step, agent=agent_name, problem=problem)
+                thread.append(Message(role="user", content=f"That reply is not valid: {problem} Try again."))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    _last_cost = 0.0
+
+    async def request(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None,
+                      step: Any) -> ModelReply:
+        """One model request, charged to the budget (checked before and after)."""
+        self.budget.check()
+        try:
+            reply = await client.complete(request)
+        except ModelError as error:
+            if error.kind == "bad_request" and request.response_format is not None:
+                # Servers differ on structured output: degrade to JSON mode, then to instructions only.
+                fallback = _degraded(request.response_format)
+                self.emit("retry", step, what="response_format", problem=str(error))
+                return await self.request(client, attrs.evolve(request, response_format=fallback), agent, step)
+            raise
+        model = self.plan.models
+        options = {}
+        model_id = request.model
+        if agent is not None and agent.model is not None:
+            decl = next(m for m in model if m.name == agent.model)
+            options = {o.name: o.value for o in decl.options}
+        self._last_cost = self.budget.charge(reply.usage, price_of(model_id, options))
+        self.budget.count_turn()
+        self.budget.check()
+        return reply
+
+    async def summarize(self, thread: Thread) -> str:
+        """A thread's `.summary`: written by the first member's model on first use, then kept."""
+        if thread.summary_text is None:
+            agent = self.plan.agent(thread.members[0])
+            client, model_id, _ = self.model_for(agent)
+            history = "\n".join(f"{s.speaker}: {s.text}" for s in thread.messages)
+            prompt = f"Summarize this conversation in a few sentences, keeping its conclusions:\n{history}"
+            reply = await self.request(
+                client, ModelRequest(model=model_id, messages=(Message(role="user", content=prompt),), temperature=0),
+                None, _current_step.get(),
+            )
+            thread.summary_text = reply.text
+        return thread.summary_text
+
+    async def judge(self, condition: str, thread: Thread, step: Any) -> bool:
+        """A prose `until` condition, judged yes/no by the first member's model."""
+        agent = self.plan.agent(thread.members[0])
+        client, model_id, _ = self.model_for(agent)
+        history = "\n".join(f"{s.speaker}: {s.text}" for s in thread.messages[-12:])
+        prompt = (f"Here is a conversation:\n{history}\n\nIs this true of it now: {condition}\n"
+                  "Answer with yes or no.")
+        reply = await self.request(client, ModelRequest(model=model_id, messages=(Message(role="user", content=prompt),),
+                                                        temperature=0), None, step)
+        return bool(_yes_no(reply.text))
+
+    # --- models ---------------------------------------------------------------------
+
+    def model_for(self, agent: p.AgentDecl) -> tuple[ModelClient, str, dict[str, Any]]:
+        """The client, model id and sampling options an agent's requests use."""
+        if self.override is not None:
+            return self.override, self.override_id or "scripted", {}
+        name = agent.model or self.plan.default_model
+        if name is None:
+            raise RunFailure("model", f"`{agent.name}` has no model: declare one (`model smart = openai(\"…\")`, "
+                                      "`default model smart`) or run with --model")
+        decl = next(m for m in self.plan.models if m.name == name)
+        options = {o.name: o.value for o in decl.options}
+        if name not in self._clients:
+            self._clients[name] = self._client(decl, options)
+        return self._clients[name], decl.model_id or "", options
+
+    def model_for_selection(self, manager: str | None, fallback: p.AgentDecl) -> tuple[ModelClient, str, dict[str, Any]]:
+        if manager is None or self.override is not None:
+            return self.model_for(fallback)
+        decl = next(m for m in self.plan.models if m.name == manager)
+        options = {o.name: o.value for o in decl.options}
+        if manager not in self._clients:
+            self._clients[manager] = self._client(decl, options)
+        return self._clients[manager], decl.model_id or "", options
+
+    def _client(self, decl: p.ModelDecl, options: dict[str, Any]) -> ModelClient:
+        if decl.provider == "openai":
+            try:
+                return OpenAIModel(base_url=options.get("base_url"), api_key_env=options.get("api_key_env"),
+                                   max_retries=int(options.get("max_retries", 2)),
+                                   timeout=float(options.get("timeout", 60.0)))
+            except ModelError as error:
+                raise model_error(error).located(decl.span) from None
+        if decl.provider == "scripted":
+            rules = Path(self.plan.file).parent / (decl.model_id or "")
+            try:
+                return ScriptedModel.from_file(rules)
+            except ModelError as error:
+                raise model_error(error).located(decl.span) from None
+        raise RunFailure("model", f"the `{decl.provider}()` model is not available in this version of Parley",
+                         decl.span)
+
+    async def system_message(self, agent: p.AgentDecl) -> str:
+        if agent.name not in self._system:
+            self._system[agent.name] = await text(agent.system, Frame(dict(self.inputs)), self) if agent.system else ""
+        return self._system[agent.name]
+
+    # --- calls ----------------------------------------------------------------------
+
+    async def call(self, callee: str, kind: str, args: list[Any], keywords: dict[str, Any]) -> Any:
+        if kind == "builtin":
+            try:
+                return BUILTINS[callee](*args, **keywords)
+            except RunFailure:
+                raise
+            except Exception as error:  # noqa: BLE001 - a built-in's failure is the script's value error
+                raise RunFailure("value", f"{callee}(): {error}") from None
+        if kind == "tool":
+            return await call_python(self._python_tool(callee), args, keywords)
+        decl = next(d for d in self.plan.defs if d.name == callee)
+        frame = Frame(dict(self.inputs))
+        for index, param in enumerate(decl.params):
+            if index < len(args):
+                frame.variables[param.name] = copied(args[index])
+            elif param.name in keywords:
+                frame.variables[param.name] = copied(keywords[param.name])
+            elif param.default is not None:
+                frame.variables[param.name] = await evaluate(param.default, frame, self)
+        try:
+            await self.block(decl.body, frame)
+        except _Return as returned:
+            return returned.value
+        return None
+
+    def _python_tool(self, name: str) -> Callable[..., Any]:
+        if name in self.tool_functions:
+            return self.tool_functions[name]
+        tool = next(t for t in self.plan.tools if t.name == name)
+        function = getattr(importlib.import_module(tool.module), tool.function)
+        self.tool_functions[name] = function
+        return function  # type: ignore[no-any-return]
+
+
+async def _gather(tasks: list[Any]) -> None:
+    """Run tasks at once; the first failure cancels the rest and is raised."""
+    running = [asyncio.ensure_future(t) for t in tasks]
+    try:
+        await asyncio.gather(*running)
+    except BaseException:
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        raise
+
+
+def _budget(plan: p.Plan) -> Budget:
+    limits: dict[str, Any] = {}
+    for budget in plan.budgets:
+        if budget.metric == "cost":
+            limits["cost"] = float(budget.limit)
+        elif budget.metric == "time":
+            limits["seconds"] = float(budget.limit)
+        else:
+            limits[budget.metric] = int(budget.limit)
+    return Budget(**limits)
+
+
+def _response_format(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "reply", "schema": _object_schema(schema)}}
+
+
+def _object_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    return schema
+
+
+def _degraded(response_format: dict[str, Any]) -> dict[str, Any] | None:
+    if response_format.get("type") == "json_schema":
+        return {"type": "json_object", "schema": response_format["json_schema"]["schema"]}
+    return None
+
+
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
+
+
+def _validated(text_reply: str, schema: dict[str, Any]) -> tuple[Any, str | None]:
+    candidate = _FENCE.sub("", text_reply.strip())
+    try:
+        value = json.loads(candidate)
+    except ValueError:
+        match = re.search(r"[\[{].*[\]}]", candidate, re.DOTALL)
+        if match is None:
+            if schema.get("type") == "string" or "enum" in schema:
+                value = candidate.strip().strip('"')
+            else:
+                return None, "the reply is not JSON."
+        else:
+            try:
+                value = json.loads(match.group())
+            except ValueError:
+                return None, "the reply is not valid JSON."
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError as error:
+        return None, f"{error.message}."
+    return value, None
+
+
+def _records(value: Any) -> Any:
+    if isinstance(value, dict):
+        return Record({k: _records(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_records(v) for v in value]
+    return value
+
+
+def _yes_no(reply: str) -> bool | None:
+    word = re.match(r"\W*(\w+)", reply.lower())
+    if word is None:
+        return None
+    if word.group(1) in ("yes", "y", "true", "approve", "approved"):
+        return True
+    if word.group(1) in ("no", "n", "false"):
+        return False
+    return None
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Thread):
+        return {"last": value.last.text, "turns": value.turns, "stop_reason": value.stop_reason}
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+__all__ = ["BudgetExceeded", "Executor", "Result", "RunFailure"]

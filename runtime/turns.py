@@ -1,0 +1,206 @@
+"""One agent's turn: an LLM with its tools (bounded), a person, or a Python function.
+
+Tool calls are checked before anything runs: an unknown tool, arguments that
+are not JSON or do not fit the tool's schema go back to the model as an
+error message (counted against `max_tool_rounds`); a tool that raises
+becomes an error message and an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import jsonschema
+
+from compiler import plan as p
+from runtime.errors import RunFailure
+from runtime.models import Message, ModelError, ModelReply, ModelRequest, ToolCall, ToolSpec
+
+if TYPE_CHECKING:
+    from runtime.executor import Executor
+
+DEFAULT_TOOL_ROUNDS = 5
+
+#: Answers a person's turn: (agent, prompt) → their reply.
+HumanInput = Callable[[str, str], "str | Awaitable[str]"]
+
+
+def tool_name(plan_name: str) -> str:
+    """Tool names as models accept them (`text.numbered` → `text__numbered`)."""
+    return plan_name.replace(".", "__")
+
+
+class Turns:
+    """Takes turns for the agents of one run."""
+
+    def __init__(self, run: Executor) -> None:
+        self.run = run
+        self.plan = run.plan
+
+    async def reply(self, agent: p.AgentDecl, messages: list[Message], step: Any,
+                    response_format: dict[str, Any] | None = None) -> tuple[str, ModelReply | None]:
+        """The agent's next message given the conversation so far (as the agent sees it)."""
+        incoming = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        if agent.reply_by is not None:
+            value = await self.run.call(agent.reply_by, "def", [incoming], {})
+            return _as_text(value), None
+        if agent.agent_kind == "human":
+            return await self.human(agent.name, incoming, step), None
+        if agent.agent_kind == "python":
+            return await self.python(agent, incoming), None
+        if agent.agent_kind == "executor":
+            return await self.execute(agent, incoming, step), None
+        return await self.llm(agent, messages, step, response_format)
+
+    async def llm(self, agent: p.AgentDecl, messages: list[Message], step: Any,
+                  response_format: dict[str, Any] | None) -> tuple[str, ModelReply]:
+        client, model_id, params = self.run.model_for(agent)
+        system = await self.run.system_message(agent)
+        settings = {o.name: o.value for o in agent.settings}
+        memory = settings.get("memory")
+        window = messages[-int(memory):] if isinstance(memory, int) else messages
+        tools = self._tools(agent)
+        conversation = list(window)
+        rounds = int(settings.get("max_tool_rounds", DEFAULT_TOOL_ROUNDS))
+        for round_number in range(rounds + 1):
+            offered = tools if round_number < rounds else ()
+            request = ModelRequest(
+                model=model_id, messages=(*((Message(role="system", content=system),) if system else ()), *conversation),
+                tools=offered, response_format=response_format,
+                temperature=settings.get("temperature", params.get("temperature")),
+                top_p=settings.get("top_p", params.get("top_p")),
+                max_tokens=settings.get("max_tokens", params.get("max_tokens")),
+                seed=settings.get("seed", params.get("seed")),
+            )
+            reply = await self.run.request(client, request, agent, step)
+            if not reply.tool_calls or not offered:
+                return reply.text, reply
+            conversation.append(Message(role="assistant", content=reply.text, tool_calls=reply.tool_calls))
+            for call in reply.tool_calls:
+                conversation.append(Message(role="tool", content=await self.tool(agent, call, step),
+                                            tool_call_id=call.id))
+        raise AssertionError("unreachable: the last round offers no tools")  # pragma: no cover
+
+    def _tools(self, agent: p.AgentDecl) -> tuple[ToolSpec, ...]:
+        specs = []
+        for name in agent.tools:
+            decl_def = next((d for d in self.plan.defs if d.name == name), None)
+            if decl_def is not None:
+                specs.append(ToolSpec(name=tool_name(name), description=decl_def.doc or name, parameters=decl_def.schema))
+                continue
+            tool = next(t for t in self.plan.tools if t.name == name)
+            specs.append(ToolSpec(name=tool_name(name), description=tool.description or name, parameters=tool.schema))
+        return tuple(specs)
+
+    async def tool(self, agent: p.AgentDecl, call: ToolCall, step: Any) -> str:
+        """Run one tool call, or explain to the model why it was not run."""
+        names = {tool_name(t): t for t in agent.tools}
+        target = names.get(call.name)
+        if target is None:
+            return self._refused(call, step, f"there is no tool `{call.name}`; tools: {', '.join(names) or 'none'}")
+        try:
+            arguments = json.loads(call.arguments or "{}")
+        except ValueError as error:
+            return self._refused(call, step, f"the arguments are not valid JSON ({error}); send a JSON object")
+        if not isinstance(arguments, dict):
+            return self._refused(call, step, "the arguments must be a JSON object")
+        schema = next((d.schema for d in self.plan.defs if d.name == target), None)
+        if schema is None:
+            schema = next(t.schema for t in self.plan.tools if t.name == target)
+        try:
+            jsonschema.validate(arguments, schema)
+        except jsonschema.ValidationError as error:
+            return self._refused(call, step, f"wrong arguments: {error.message}")
+        kind = "def" if any(d.name == target for d in self.plan.defs) else "tool"
+        self.run.emit("tool_call", step, agent=agent.name, tool=target, arguments=arguments)
+        try:
+            value = await self.run.call(target, kind, [], arguments)
+        except RunFailure:
+            raise
+        except Exception as error:  # noqa: BLE001 - a tool's own failure goes back to the model
+            self.run.emit("tool_error", step, tool=target, error=f"{type(error).__name__}: {error}")
+            return f"error: the tool raised {type(error).__name__}: {error}"
+        return _as_text(value)
+
+    def _refused(self, call: ToolCall, step: Any, why: str) -> str:
+        self.run.emit("tool_error", step, tool=call.name, error=why)
+        return f"error: {why}"
+
+    async def human(self, agent: str, prompt: str, step: Any) -> str:
+        answer = self.run.human(agent, prompt)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        text = str(answer)
+        self.run.emit("human_input", step, agent=agent, text=text)
+        return text
+
+    async def execute(self, agent: p.AgentDecl, incoming: str, step: Any) -> str:
+        """Run the fenced code blocks of the message (only when the run allows code execution)."""
+        if not self.run.allow_code:
+            raise RunFailure("code", f"`{agent.name}` runs code, and this run does not allow it: "
+                                     "run with --allow-code (or allow_code=True) if you trust the script")
+        settings = {o.name: o.value for o in agent.settings}
+        languages = settings.get("languages", ["python", "sh"])
+        blocks = [(lang or "python", code) for lang, code in _FENCED.findall(incoming) if (lang or "python") in languages]
+        if not blocks:
+            return "exit code: none (no code block found; send code in ```python or ```sh fences)"
+        folder = settings.get("workdir")
+        outputs = []
+        for language, code in blocks:
+            command = [sys.executable, "-I", "-c", code] if language == "python" else ["sh", "-c", code]
+            result = await asyncio.to_thread(_run_code, command, float(settings.get("timeout", 30.0)), folder)
+            self.run.emit("code", step, agent=agent.name, language=language, exit_code=result[0])
+            outputs.append(f"exit code: {result[0]}\n{result[1]}")
+        return "\n\n".join(outputs)
+
+    async def python(self, agent: p.AgentDecl, incoming: str) -> str:
+        module, _, name = (agent.target or ":").partition(":")
+        function = getattr(importlib.import_module(module), name)
+        result = function(incoming)
+        if inspect.isawaitable(result):
+            result = await result
+        return _as_text(result)
+
+
+async def call_python(function: Callable[..., Any], args: list[Any], keywords: dict[str, Any]) -> Any:
+    """Call a Python function or coroutine; blocking functions run off the event loop."""
+    if inspect.iscoroutinefunction(function):
+        return await function(*args, **keywords)
+    result = await asyncio.to_thread(function, *args, **keywords)
+    return await result if inspect.isawaitable(result) else result
+
+
+def _as_text(value: Any) -> str:
+    from runtime.evaluate import show
+
+    return show(value)
+
+
+def model_error(error: ModelError) -> RunFailure:
+    return RunFailure(f"model_{error.kind}", str(error))
+
+
+_FENCED = re.compile(r"```(python|sh|bash)?[^\n]*\n(.*?)```", re.DOTALL)
+
+
+def _run_code(command: list[str], timeout: float, folder: str | None) -> tuple[int, str]:
+    """One code block in a subprocess with a time limit and a working folder; output capped."""
+    with tempfile.TemporaryDirectory(prefix="parley-exec-") as scratch:
+        workdir = folder or scratch
+        os.makedirs(workdir, exist_ok=True)
+        try:
+            done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return 124, f"timed out after {timeout:g}s"
+        output = (done.stdout + done.stderr)[-8000:]
+        return done.returncode, output

@@ -1,0 +1,84 @@
+"""Values a running script holds besides plain data: replies, threads and records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from runtime.models import Message, Usage
+
+
+class Reply(str):
+    """An agent's reply: its text, plus `.agent`, `.tokens` and `.cost`."""
+
+    agent: str
+    tokens: int
+    cost: float
+
+    def __new__(cls, text: str, agent: str = "", tokens: int = 0, cost: float = 0.0) -> Reply:
+        reply = super().__new__(cls, text)
+        reply.agent = agent
+        reply.tokens = tokens
+        reply.cost = cost
+        return reply
+
+    @property
+    def text(self) -> str:
+        return str.__str__(self)
+
+
+@attrs.define
+class Said:
+    """One message of a conversation: who said it, and what."""
+
+    speaker: str
+    text: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"speaker": self.speaker, "text": self.text}
+
+
+@attrs.define
+class Thread:
+    """The value of a chat or group: its messages, how it stopped, and what it cost."""
+
+    members: list[str]
+    messages: list[Said] = attrs.Factory(list)
+    usage: Usage = Usage()
+    cost: float = 0.0
+    stop_reason: str = ""
+    summary_text: str | None = None
+
+    @property
+    def last(self) -> Reply:
+        if not self.messages:
+            return Reply("")
+        said = self.messages[-1]
+        return Reply(said.text, said.speaker)
+
+    @property
+    def turns(self) -> int:
+        return sum(1 for m in self.messages if m.speaker in self.members)
+
+    @property
+    def tokens(self) -> int:
+        return self.usage.total_tokens
+
+    def __str__(self) -> str:  # interpolating a thread gives its last message
+        return self.last.text
+
+
+class Record(dict[str, Any]):
+    """A structured reply (a record type's value): a dict whose fields read as attributes."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def history(thread: list[Message]) -> list[Message]:
+    """A copy of a script thread's messages (threads are values too)."""
+    return list(thread)
