@@ -57,7 +57,8 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
             thread.stop_reason = f"{speaker} ended it"
             break
         if step.until is not None and await holds(step.until, thread, frame, run, step):
-            thread.stop_reason = "until condition met"
+            at_limit = thread.turns >= step.max_turns
+            thread.stop_reason = f"turn limit ({step.max_turns} turns)" if at_limit else "until condition met"
             break
     run.emit("conversation_stop", step, reason=thread.stop_reason, turns=thread.turns)
     return thread

@@ -1,0 +1,186 @@
+"""Running plans with the scripted model: every construct, every example, the CLI and its exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import dsl
+from dsl.cli import main
+from helpers import EXAMPLES, ROOT
+from runtime.scripted import ScriptedModel
+
+AGENTS = 'agent writer:\n    """You write."""\nagent critic:\n    """You review drafts."""\n'
+
+
+def run(source: str, rules: dict[str, Any] | None = None, human: Any = None, **options: Any) -> Any:
+    program = dsl.compile(source, "t.agent")
+    model = ScriptedModel.from_data(rules or {"rules": [], "default": "OK"})
+    return program.run(model=model, human=human or (lambda agent, prompt: "yes"), **options)
+
+
+def turns(result: Any) -> list[tuple[str, str]]:
+    return [(e.data["agent"], e.data["text"]) for e in result.events if e.kind == "turn"]
+
+
+def test_asks_share_the_scripts_thread_with_an_agent() -> None:
+    model = ScriptedModel(default="noted")
+    program = dsl.compile(AGENTS + "a = @writer First.\nb = @writer Second.\nprint a + b\n", "t.agent")
+    result = program.run(model=model)
+    second = model.requests[1]
+    assert [m.content for m in second.messages] == ["You write.", "First.", "noted", "Second."]
+    assert result.printed == ["notednoted"]
+
+
+def test_typed_ask_retries_with_the_error_then_fails_naming_the_line() -> None:
+    source = AGENTS + "type V:\n    score: int\nv: V = @critic Score it.\nprint v.score\n"
+    ok = run(source, {"rules": [{"system": "review", "replies": ["not json", "{\"score\": 7}"]}]})
+    assert ok.printed == ["7"]
+    assert [e.kind for e in ok.events].count("retry") == 1
+    with pytest.raises(dsl.RunError) as caught:
+        run(source, {"rules": [{"system": "review", "reply": "{\"score\": \"high\"}"}]})
+    assert str(caught.value).startswith("t.agent:7: `critic` did not give a valid reply after 3 tries")
+    assert caught.value.exit_code == 3
+
+
+def test_yes_no_tell_and_forget() -> None:
+    source = AGENTS + ('tell writer "Be brief."\nif @writer? "Ready?":\n    print "ready"\nforget writer\n'
+                       'x = @writer Again.\nprint x\n')
+    model = ScriptedModel.from_data({"rules": [{"contains": "Ready", "reply": "Yes, quite."}], "default": "fresh"})
+    result = dsl.compile(source, "t.agent").run(model=model)
+    assert result.printed == ["ready", "fresh"]
+    assert [m.content for m in model.requests[0].messages][1:] == ["Be brief.", "Ready?\n\nAnswer with yes or no."]
+    assert [m.content for m in model.requests[1].messages] == ["You write.", "Again."]  # forgotten
+
+
+def test_chat_alternates_stops_on_says_and_records_why() -> None:
+    source = AGENTS + ('t = chat writer, critic:\n    "Improve: draft"\n    until critic says "APPROVED" or 9 turns\n'
+                       'print t.turns\nprint t.stop_reason\nprint t.last\n')
+    rules = {"rules": [{"system": "review", "replies": ["More.", "APPROVED"]}, {"system": "write", "reply": "v2"}]}
+    result = run(source, rules)
+    assert turns(result) == [("writer", "v2"), ("critic", "More."), ("writer", "v2"), ("critic", "APPROVED")]
+    assert result.printed == ["4", "until condition met", "APPROVED"]
+
+
+def test_turn_limit_always_holds() -> None:
+    source = AGENTS + 't = chat writer, critic:\n    "Go."\n    until critic says "never" or 3 turns\nprint t.stop_reason\n'
+    result = run(source)
+    assert len(turns(result)) == 3 and result.printed == ["turn limit (3 turns)"]
+
+
+def test_group_round_robin_follows_flow_and_random_is_seeded() -> None:
+    three = AGENTS + 'agent editor:\n    """You edit."""\n'
+    source = three + ('g = group writer, critic, editor:\n    "Go."\n    select round_robin\n'
+                      '    flow writer -> editor, editor -> critic, critic -> writer\n    until 5 turns\n')
+    speakers = [agent for agent, _ in turns(run(source))]
+    assert speakers == ["writer", "editor", "critic", "writer", "editor"]
+    seeded = three + 'g = group writer, critic, editor:\n    "Go."\n    select random(seed=3)\n    until 6 turns\n'
+    first = [a for a, _ in turns(run(seeded))]
+    assert first == [a for a, _ in turns(run(seeded))] and first[0] == "writer"
+
+
+def test_select_auto_asks_a_model_and_retries_on_a_bad_name() -> None:
+    source = AGENTS + 'g = group writer, critic:\n    "Go."\n    select auto\n    until 3 turns\n'
+    rules = {"rules": [{"contains": "choose who speaks", "replies": ["nobody", "critic", "writer"]}]}
+    result = run(source.replace("You choose", "x"), {**rules})
+    assert [a for a, _ in turns(result)] == ["writer", "critic", "writer"]
+    assert any(e.kind == "retry" for e in result.events)
+
+
+def test_tools_are_checked_before_they_run(tmp_path: Path) -> None:
+    source = ('from python "json" import dumps\nagent helper:\n    """You help."""\n    tools: dumps\n'
+              'x = @helper Encode it.\nprint x\n')
+    rules = {"rules": [
+        {"after_tool": False, "contains": "Encode", "tool_call": {"name": "dumps", "arguments": "{not json"}},
+        {"after_tool": True, "reply": "done"},
+    ]}
+    result = run(source, rules)
+    errors = [e for e in result.events if e.kind == "tool_error"]
+    assert errors and "not valid JSON" in errors[0].data["error"]
+    assert result.printed == ["done"]
+    called = run(source, {"rules": [
+        {"after_tool": False, "contains": "Encode", "tool_call": {"name": "dumps", "arguments": {"obj": [1, 2]}}},
+        {"after_tool": True, "reply": "done"},
+    ]})
+    assert [e.data["tool"] for e in called.events if e.kind == "tool_call"] == ["dumps"]
+
+
+def test_parallel_and_independent_asks_run_concurrently() -> None:
+    source = AGENTS + "a = @writer One.\nb = @critic Two.\nprint a + b\n"
+    rules = {"rules": [{"contains": "One", "reply": "1", "delay": 0.3}, {"contains": "Two", "reply": "2", "delay": 0.3}]}
+    import time
+
+    start = time.perf_counter()
+    result = run(source, rules)
+    assert result.printed == ["12"]
+    assert time.perf_counter() - start < 0.55  # both asks waited at once
+
+
+def test_budget_stops_the_run_cleanly() -> None:
+    source = "budget 2 turns\n" + AGENTS + "a = @writer One.\nb = @writer Two.\nc = @writer Three.\nprint c\n"
+    with pytest.raises(dsl.RunError) as caught:
+        run(source)
+    assert caught.value.exit_code == 4 and "turn budget" in str(caught.value)
+    assert caught.value.result.usage["turns"] == 3
+
+
+def test_inputs_are_typed_and_checked() -> None:
+    source = "input n: int = 2\ninput name: str\nprint n * 2\nprint name\n"
+    assert run(source, inputs={"n": "5", "name": "Ada"}).printed == ["10", "Ada"]
+    with pytest.raises(dsl.RunError, match="input `n`"):
+        run(source, inputs={"n": "five", "name": "Ada"})
+    with pytest.raises(dsl.RunError, match="input `name` has no value"):
+        run(source)
+
+
+def test_defs_loops_and_values() -> None:
+    source = ("def double(xs: list[int]) -> list[int]:\n    out = []\n    for x in xs:\n        out += [x * 2]\n"
+              "    return out\nys = [1, 2, 3]\nzs = ys\nzs[0] = 9\nprint double(ys)\nprint ys\nn = 0\n"
+              "while n < 10 max 3:\n    n += 1\nprint n\n")
+    assert run(source).printed == ["[2, 4, 6]", "[1, 2, 3]", "3"]
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.agent")), ids=lambda p: p.name)
+def test_every_example_runs_offline(path: Path, snapshot, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    program = dsl.load(path.relative_to(ROOT))
+    inputs = {"version": "1.2"} if path.name == "approval.agent" else {}
+    model = ScriptedModel.from_data({"rules": [], "default": "DONE. APPROVED. AGREED."})
+    result = program.run(inputs, model=model, human=lambda agent, prompt: "yes", allow_code=True, seed=1)
+    transcript = [(e.kind, e.line, e.data.get("agent"), e.data.get("text")) for e in result.events
+                  if e.kind in ("turn", "print", "tool_call", "conversation_stop", "human_input")]
+    assert {"printed": result.printed, "transcript": transcript} == snapshot
+
+
+def test_cli_run_outputs_json_and_trace(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": [], "default": "Hello there."}))
+    trace = tmp_path / "trace.jsonl"
+    result = CliRunner().invoke(main, ["run", str(EXAMPLES / "hello.agent"), "name=Ada", "--model",
+                                       f"scripted:{rules}", "--json", "--trace", str(trace)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout[result.stdout.index("{\n"):])
+    assert payload["output"] == {"text": "example", "mood": "cheerful"}
+    kinds = [json.loads(line)["kind"] for line in trace.read_text().splitlines()]
+    assert kinds[0] == "run_start" and kinds[-1] == "run_end" and "turn" in kinds
+
+
+def test_cli_run_exit_codes(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.agent"
+    bad.write_text("x = @nobody Hi.\n")
+    assert CliRunner().invoke(main, ["run", str(bad)]).exit_code == 1
+    assert CliRunner().invoke(main, ["run", str(EXAMPLES / "hello.agent"), "oops"]).exit_code == 2
+    budget = tmp_path / "budget.agent"
+    budget.write_text("budget 1 turns\n" + AGENTS + "a = @writer One.\nb = @writer Two.\nprint b\n")
+    rules = tmp_path / "rules.json"
+    rules.write_text('{"rules": []}')
+    spent = CliRunner().invoke(main, ["run", str(budget), "--model", f"scripted:{rules}"])
+    assert spent.exit_code == 4 and "turn budget" in spent.output
+    no_model = tmp_path / "none.agent"
+    no_model.write_text(AGENTS + "a = @writer One.\nprint a\n")
+    failed = CliRunner().invoke(main, ["run", str(no_model)])
+    assert failed.exit_code == 3 and "none.agent:5: `writer` has no model" in failed.output
