@@ -7,6 +7,7 @@ becomes one `ModelError` whose message says what to do.
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -31,8 +32,13 @@ class OpenAIModel:
         timeout: float = 60.0,
     ) -> None:
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
-        key = api_key or (os.environ.get(api_key_env) if api_key_env else None) or os.environ.get("OPENAI_API_KEY")
-        if key is None and base_url is None:
+        if api_key_env:  # a named variable is the only source: never send another provider's key
+            key = api_key or os.environ.get(api_key_env) or None
+            if key is None and base_url is None:
+                raise ModelError("auth", f"no API key: the model's `api_key_env` names {api_key_env}, which is not set")
+        else:
+            key = api_key or os.environ.get("OPENAI_API_KEY") or None
+        if not key and base_url is None:
             raise ModelError(
                 "auth",
                 "no API key: set OPENAI_API_KEY (or the variable named by `api_key_env`), "
@@ -54,6 +60,9 @@ class OpenAIModel:
                 reply = await self._stream(arguments, on_token)
         except openai.APIError as error:
             raise _explain(error, self.base_url) from None
+        except json.JSONDecodeError:
+            raise ModelError("bad_reply", f"the model server at {self.base_url or 'the OpenAI API'} answered with "
+                                          "something that is not JSON: is the URL right (it usually ends in /v1)?") from None
         if reply.finish_reason == "content_filter":
             raise ModelError("content_filter", "the server's content filter stopped the reply")
         return reply
@@ -70,24 +79,30 @@ class OpenAIModel:
         stream = await self._client.chat.completions.create(
             **arguments, stream=True, stream_options={"include_usage": True}
         )
-        async for chunk in stream:
-            model = chunk.model or model
-            if chunk.usage is not None:
-                usage = Usage(prompt_tokens=chunk.usage.prompt_tokens or 0,
-                              completion_tokens=chunk.usage.completion_tokens or 0)
-            for choice in chunk.choices:
-                delta = choice.delta
-                if delta.content:
-                    text.append(delta.content)
-                    on_token(delta.content)
-                for call in delta.tool_calls or ():
-                    slot = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
-                    slot["id"] = call.id or slot["id"]
-                    if call.function is not None:
-                        slot["name"] += call.function.name or ""
-                        slot["arguments"] += call.function.arguments or ""
-                if choice.finish_reason:
-                    finish = choice.finish_reason
+        chunks = 0
+        async with stream:  # closed at once, even when on_token raises or the task is cancelled
+            async for chunk in stream:
+                chunks += 1
+                model = chunk.model or model
+                if chunk.usage is not None:
+                    usage = Usage(prompt_tokens=chunk.usage.prompt_tokens or 0,
+                                  completion_tokens=chunk.usage.completion_tokens or 0)
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    if delta.content:
+                        text.append(delta.content)
+                        on_token(delta.content)
+                    for call in delta.tool_calls or ():
+                        slot = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
+                        slot["id"] = call.id or slot["id"]
+                        if call.function is not None:
+                            slot["name"] += call.function.name or ""
+                            slot["arguments"] += call.function.arguments or ""
+                    if choice.finish_reason:
+                        finish = choice.finish_reason
+        if not chunks:
+            raise ModelError("bad_reply", "the server answered a streamed request with no stream events: "
+                                          "is the URL right, and does the server support streaming?")
         tool_calls = tuple(
             ToolCall(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=slot["arguments"])
             for index, slot in sorted(calls.items())
@@ -128,9 +143,11 @@ def _message(message: Message) -> dict[str, Any]:
 
 
 def _reply(response: Any) -> ModelReply:
-    if not response.choices:
-        raise ModelError("bad_reply", "the server sent a reply with no choices")
+    if not getattr(response, "choices", None):
+        raise ModelError("bad_reply", "the server sent a reply with no choices: is the URL right (it usually ends in /v1)?")
     choice = response.choices[0]
+    if getattr(choice, "message", None) is None:
+        raise ModelError("bad_reply", "the server sent a choice with no message")
     calls = tuple(
         ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments or "")
         for c in (choice.message.tool_calls or ())
@@ -164,13 +181,25 @@ def _explain(error: openai.APIError, base_url: str | None) -> ModelError:
                                          f"(HTTP 404): {_detail(error)}")
     if isinstance(error, openai.BadRequestError):
         detail = _detail(error)
-        if "context" in detail.lower() and ("length" in detail.lower() or "window" in detail.lower()):
+        if _is_context_overflow(error, detail):
             return ModelError("context_length", f"the conversation is too long for the model: {detail}; "
                                                 "lower the agent's `memory` or use a model with a larger context")
         return ModelError("bad_request", f"the model server rejected the request (HTTP 400): {detail}")
+    if isinstance(error, openai.APIStatusError) and error.status_code < 500:
+        return ModelError("bad_request", f"the model server rejected the request (HTTP {error.status_code}): "
+                                         f"{_detail(error)}")
     if isinstance(error, openai.APIStatusError):
         return ModelError("server", f"the model server at {where} failed (HTTP {error.status_code}) after retries")
     return ModelError("bad_reply", f"unexpected answer from the model server at {where}: {error}")
+
+
+def _is_context_overflow(error: openai.APIError, detail: str) -> bool:
+    """OpenAI's `context_length_exceeded` code, llama.cpp's `exceed_context_size_error`, or the words for it."""
+    body = error.body if isinstance(error.body, dict) else {}
+    codes = f"{body.get('code') or ''} {body.get('type') or ''}".lower()
+    text = detail.lower()
+    return ("context_length" in codes or "exceed_context" in codes
+            or ("context" in text and any(word in text for word in ("length", "window", "size"))))
 
 
 def _detail(error: openai.APIError) -> str:
