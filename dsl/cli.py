@@ -100,8 +100,13 @@ def plan(file: str, output_format: str, verbose: bool) -> None:
 @click.option("--trace", type=click.Path(dir_okay=False, writable=True), help="Write every event to FILE as JSONL.")
 @click.option("--seed", type=int, default=None, help="Seed for `select random` groups.")
 @click.option("--allow-code", is_flag=True, help="Let executor agents run the code they are sent.")
+@click.option("--max-turns", type=click.IntRange(min=1), help="Stop after this many agent turns.")
+@click.option("--max-tokens", type=click.IntRange(min=1), help="Stop after this many tokens.")
+@click.option("--max-cost", type=click.FloatRange(min=0), help="Stop after spending this many dollars.")
+@click.option("--max-time", type=click.FloatRange(min=0), help="Stop after this many seconds.")
 def run(file: str, assignments: tuple[str, ...], model: str | None, quiet: bool, as_json: bool,
-        trace: str | None, seed: int | None, allow_code: bool) -> None:
+        trace: str | None, seed: int | None, allow_code: bool, max_turns: int | None, max_tokens: int | None,
+        max_cost: float | None, max_time: float | None) -> None:
     """Run a script: parley run FILE [name=value …].
 
     Exit status: 0 done, 1 script error, 2 usage, 3 run failure, 4 budget spent, 130 interrupted.
@@ -133,11 +138,14 @@ def run(file: str, assignments: tuple[str, ...], model: str | None, quiet: bool,
             trace_file.flush()
 
     try:
+        limits = {"turns": max_turns, "tokens": max_tokens, "cost": max_cost, "seconds": max_time}
         result = program.run(inputs, model=model, human=ask_person, on_event=on_event, seed=seed,
-                             allow_code=allow_code)
+                             allow_code=allow_code, stream=console.token,
+                             limits={k: v for k, v in limits.items() if v is not None})
     except UsageError as error:
         raise click.UsageError(str(error)) from None
     except RunError as error:
+        console.end_stream()
         click.echo(click.style("error: ", fg="red", bold=True) + str(error), err=True)
         if error.result is not None:
             console.usage(error.result.usage)

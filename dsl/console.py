@@ -17,6 +17,16 @@ class Console:
         self.quiet = quiet
         self.color = color
         self._colors: dict[str, str] = {}
+        self._streaming: str | None = None
+
+    def token(self, agent: str, piece: str) -> None:
+        """A piece of a reply being written: shown as it arrives."""
+        if self.quiet:
+            return
+        if self._streaming != agent:
+            self._streaming = agent
+            click.echo(f"{self.speaker(agent)}\n  ", err=True, nl=False)
+        click.echo(piece.replace("\n", "\n  "), err=True, nl=False)
 
     def _style(self, text: str, **style: Any) -> str:
         return click.style(text, **style) if self.color is not False else text
@@ -32,7 +42,10 @@ class Console:
             return
         if self.quiet:
             return
-        if event.kind == "turn":
+        if event.kind == "turn" and self._streaming == data["agent"]:
+            self._streaming = None
+            click.echo("", err=True)  # the text was streamed already
+        elif event.kind == "turn":
             where = self._style(f"[line {event.line}]", dim=True) if event.line else ""
             click.echo(f"{self.speaker(data['agent'])} {where}\n  " + str(data["text"]).replace("\n", "\n  "),
                        err=True)
@@ -44,6 +57,12 @@ class Console:
             click.echo(self._style(f"  ↻ retry: {data.get('problem', '')}", fg="yellow"), err=True)
         elif event.kind == "conversation_stop":
             click.echo(self._style(f"  ■ stopped: {data['reason']}", dim=True), err=True)
+
+    def end_stream(self) -> None:
+        """Finish a reply that was cut off mid-stream (by a failure)."""
+        if self._streaming is not None:
+            self._streaming = None
+            click.echo("", err=True)
 
     def usage(self, usage: dict[str, Any]) -> None:
         if self.quiet:

@@ -48,17 +48,21 @@ class Program:
         on_event: Callable[[Any], None] | None = None,
         seed: int | None = None,
         allow_code: bool = False,
+        stream: Callable[[str, str], None] | None = None,
+        limits: dict[str, float] | None = None,
     ) -> Any:
         """Run the program: `inputs` by name; `model` a model client (or "scripted:FILE") used for
         every agent; `human` answers people's turns as (agent, prompt) → reply; `tools` replaces
         Python tools by name; `on_event` sees every event; `allow_code` lets executor agents run code.
+        `stream` receives replies as they are written, as (agent, text piece); `limits` tightens
+        the script's budgets: {"turns": …, "tokens": …, "cost": dollars, "seconds": …}.
         Raises `RunError` when the run fails."""
         from runtime.errors import RunFailure
         from runtime.executor import Executor
 
         client, model_id = resolve_model(model)
         executor = Executor(self.plan, model=client, model_id=model_id, human=human, tools=tools,
-                            on_event=on_event, seed=seed, allow_code=allow_code)
+                            on_event=on_event, seed=seed, allow_code=allow_code, stream=stream, limits=limits)
         try:
             return await executor.run(inputs)
         except RunFailure as failure:

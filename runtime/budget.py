@@ -55,9 +55,10 @@ class Budget:
     def elapsed(self) -> float:
         return time.monotonic() - self.started
 
-    def check(self) -> None:
-        """Raise `BudgetExceeded` when any limit has been passed."""
-        if self.turns is not None and self.spent_turns > self.turns:
+    def check(self, starting: bool = False) -> None:
+        """Raise `BudgetExceeded` when any limit has been passed (`starting`: before a new turn,
+        so a spent turn budget stops the run without making one more request)."""
+        if self.turns is not None and (self.spent_turns >= self.turns if starting else self.spent_turns > self.turns):
             raise BudgetExceeded("budget", f"the turn budget ({self.turns} turns) is spent")
         if self.tokens is not None and self.usage.total_tokens > self.tokens:
             raise BudgetExceeded("budget", f"the token budget ({self.tokens} tokens) is spent "

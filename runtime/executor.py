@@ -38,6 +38,8 @@ TYPED_RETRIES = 2
 
 #: The step running in this task (asks inside expressions report it in their events).
 _current_step: contextvars.ContextVar[Any] = contextvars.ContextVar("parley_step", default=None)
+#: Whether this task runs beside others (inside a concurrent group or a parallel block).
+_together: contextvars.ContextVar[bool] = contextvars.ContextVar("parley_together", default=False)
 
 
 class _Return(Exception):
@@ -86,16 +88,19 @@ class Executor:
         budget: Budget | None = None,
         seed: int | None = None,
         allow_code: bool = False,
+        stream: Callable[[str, str], None] | None = None,
+        limits: dict[str, float] | None = None,
     ) -> None:
         self.plan = plan
         self.allow_code = allow_code
+        self.stream = stream
         self.override = model
         self.override_id = model_id
         self.human: HumanInput = human or _no_human
         self.tool_functions = dict(tools or {})
         self.on_event = on_event
         self.events: list[Event] = []
-        self.budget = budget or _budget(plan)
+        self.budget = budget or _budget(plan, limits or {})
         self.seed = seed
         self.turns = Turns(self)
         self.threads: dict[str, list[Message]] = {}
@@ -188,10 +193,19 @@ class Executor:
             raise model_error(error).located(step.span) from None
 
     async def _concurrent(self, step: p.ConcurrentStep, frame: Frame) -> None:
+        _together.set(True)  # replies arriving at once are shown whole, not streamed into each other
         await _gather([self.step(s, frame) for s in step.steps])
 
     async def _parallel(self, step: p.ParallelStep, frame: Frame) -> None:
+        _together.set(True)
         await _gather([self.step(s, frame) for s in step.branches])
+
+    def token_sink(self, agent: str) -> Callable[[str], None] | None:
+        """Where an agent's reply streams to, if anywhere (never while steps run at once)."""
+        if self.stream is None or _together.get():
+            return None
+        stream = self.stream
+        return lambda piece: stream(agent, piece)
 
     async def _assign(self, step: p.AssignStep, frame: Frame) -> None:
         await self.store(step.target, copied(await evaluate(step.value, frame, self)), frame)
@@ -345,11 +359,12 @@ class Executor:
     _last_cost = 0.0
 
     async def request(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None,
-                      step: Any) -> ModelReply:
+                      step: Any, stream: bool = False) -> ModelReply:
         """One model request, charged to the budget (checked before and after)."""
-        self.budget.check()
+        self.budget.check(starting=True)
+        sink = self.token_sink(agent.name) if stream and agent is not None else None
         try:
-            reply = await client.complete(request)
+            reply = await client.complete(request, sink)
         except ModelError as error:
             if error.kind == "bad_request" and request.response_format is not None:
                 # Servers differ on structured output: degrade to JSON mode, then to instructions only.
@@ -488,7 +503,8 @@ async def _gather(tasks: list[Any]) -> None:
         raise
 
 
-def _budget(plan: p.Plan) -> Budget:
+def _budget(plan: p.Plan, overrides: dict[str, float]) -> Budget:
+    """The script's budgets, tightened by the run's own limits (turns, tokens, cost, seconds)."""
     limits: dict[str, Any] = {}
     for budget in plan.budgets:
         if budget.metric == "cost":
@@ -497,6 +513,9 @@ def _budget(plan: p.Plan) -> Budget:
             limits["seconds"] = float(budget.limit)
         else:
             limits[budget.metric] = int(budget.limit)
+    for name, value in overrides.items():
+        if value is not None:
+            limits[name] = min(limits.get(name, value), value)
     return Budget(**limits)
 
 

@@ -82,7 +82,7 @@ class Turns:
                 max_tokens=settings.get("max_tokens", params.get("max_tokens")),
                 seed=settings.get("seed", params.get("seed")),
             )
-            reply = await self.run.request(client, request, agent, step)
+            reply = await self.run.request(client, request, agent, step, stream=response_format is None)
             if not reply.tool_calls or not offered:
                 return reply.text, reply
             conversation.append(Message(role="assistant", content=reply.text, tool_calls=reply.tool_calls))

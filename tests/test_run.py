@@ -125,7 +125,7 @@ def test_budget_stops_the_run_cleanly() -> None:
     with pytest.raises(dsl.RunError) as caught:
         run(source)
     assert caught.value.exit_code == 4 and "turn budget" in str(caught.value)
-    assert caught.value.result.usage["turns"] == 3
+    assert caught.value.result.usage["turns"] == 2  # stopped before a third request
 
 
 def test_inputs_are_typed_and_checked() -> None:
@@ -184,3 +184,16 @@ def test_cli_run_exit_codes(tmp_path: Path) -> None:
     no_model.write_text(AGENTS + "a = @writer One.\nprint a\n")
     failed = CliRunner().invoke(main, ["run", str(no_model)])
     assert failed.exit_code == 3 and "none.agent:5: `writer` has no model" in failed.output
+
+
+def test_replies_stream_to_the_console_except_when_steps_run_at_once() -> None:
+    pieces: list[tuple[str, str]] = []
+    source = AGENTS + "a = @writer One.\nprint a\nb = @writer Two.\nc = @critic Three.\nprint b + c\n"
+    run(source, {"rules": [], "default": "two words"}, stream=lambda agent, piece: pieces.append((agent, piece)))
+    assert pieces == [("writer", "two "), ("writer", "words")]  # the concurrent pair is not streamed
+
+
+def test_run_limits_tighten_the_scripts_budgets() -> None:
+    source = "budget 10 turns\n" + AGENTS + "a = @writer One.\nb = @writer Two.\nprint b\n"
+    with pytest.raises(dsl.RunError, match="turn budget \\(1 turns\\)"):
+        run(source, limits={"turns": 1})
