@@ -37,7 +37,7 @@ class Budget:
     cost: float | None = None
     seconds: float | None = None
     spent_turns: int = 0
-    usage: Usage = Usage()
+    usage: Usage = attrs.Factory(Usage)
     spent_cost: float = 0.0
     started: float = attrs.Factory(time.monotonic)
 

@@ -181,5 +181,5 @@ def _source(expr: p.Expr) -> str:
         return expr.kind
     try:
         return expr_source(expr)
-    except Exception:  # pragma: no cover - drawing must never hide the real error
+    except Exception:  # noqa: BLE001  # pragma: no cover - drawing must never hide the real error
         return expr.kind

@@ -133,7 +133,7 @@ class Executor:
         known = {i.name for i in self.plan.inputs}
         unknown = set(given) - known
         if unknown:
-            raise RunFailure("input", f"unknown input {sorted(unknown)[0]!r}; the script's inputs are: "
+            raise RunFailure("input", f"unknown input {min(unknown)!r}; the script's inputs are: "
                                       f"{', '.join(sorted(known)) or 'none'}")
         for decl in self.plan.inputs:
             if decl.name in given:
@@ -344,9 +344,10 @@ class Executor:
                         return answer
                     problem = "Answer with the single word yes or no."
                 elif schema is not None:
-                    value, problem = _validated(said, schema)
-                    if problem is None:
+                    value, invalid = _validated(said, schema)
+                    if invalid is None:
                         return _records(value)
+                    problem = invalid
                 else:
                     return Reply(said, agent_name, tokens, self._last_cost)
                 if attempt == TYPED_RETRIES:

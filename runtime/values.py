@@ -16,7 +16,7 @@ class Reply(str):
     tokens: int
     cost: float
 
-    def __new__(cls, text: str, agent: str = "", tokens: int = 0, cost: float = 0.0) -> Reply:
+    def __new__(cls, text: str, agent: str = "", tokens: int = 0, cost: float = 0.0) -> Reply:  # noqa: PYI034
         reply = super().__new__(cls, text)
         reply.agent = agent
         reply.tokens = tokens
@@ -45,7 +45,7 @@ class Thread:
 
     members: list[str]
     messages: list[Said] = attrs.Factory(list)
-    usage: Usage = Usage()
+    usage: Usage = attrs.Factory(Usage)
     cost: float = 0.0
     stop_reason: str = ""
     summary_text: str | None = None
