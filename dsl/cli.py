@@ -95,6 +95,8 @@ def plan(file: str, output_format: str, verbose: bool) -> None:
 @click.option("--model", "model", default=None,
               help="Use this model for every agent: scripted:RULES.json, or a model id on the OpenAI-compatible "
                    "server of OPENAI_BASE_URL / OPENAI_API_KEY.")
+@click.option("--base-url", default=None,
+              help="With --model MODEL-ID: the OpenAI-compatible server (default: OPENAI_BASE_URL, else OpenAI).")
 @click.option("--quiet", is_flag=True, help="Show only what the script prints.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outputs as JSON on stdout.")
 @click.option("--trace", type=click.Path(dir_okay=False, writable=True), help="Write every event to FILE as JSONL.")
@@ -104,7 +106,7 @@ def plan(file: str, output_format: str, verbose: bool) -> None:
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Stop after this many tokens.")
 @click.option("--max-cost", type=click.FloatRange(min=0), help="Stop after spending this many dollars.")
 @click.option("--max-time", type=click.FloatRange(min=0), help="Stop after this many seconds.")
-def run(file: str, assignments: tuple[str, ...], model: str | None, quiet: bool, as_json: bool,
+def run(file: str, assignments: tuple[str, ...], model: str | None, base_url: str | None, quiet: bool, as_json: bool,
         trace: str | None, seed: int | None, allow_code: bool, max_turns: int | None, max_tokens: int | None,
         max_cost: float | None, max_time: float | None) -> None:
     """Run a script: parley run FILE [name=value …].
@@ -140,7 +142,7 @@ def run(file: str, assignments: tuple[str, ...], model: str | None, quiet: bool,
     try:
         limits = {"turns": max_turns, "tokens": max_tokens, "cost": max_cost, "seconds": max_time}
         result = program.run(inputs, model=model, human=ask_person, on_event=on_event, seed=seed,
-                             allow_code=allow_code, stream=console.token,
+                             allow_code=allow_code, stream=console.token, base_url=base_url,
                              limits={k: v for k, v in limits.items() if v is not None})
     except UsageError as error:
         raise click.UsageError(str(error)) from None

@@ -50,17 +50,19 @@ class Program:
         allow_code: bool = False,
         stream: Callable[[str, str], None] | None = None,
         limits: dict[str, float] | None = None,
+        base_url: str | None = None,
     ) -> Any:
         """Run the program: `inputs` by name; `model` a model client (or "scripted:FILE") used for
         every agent; `human` answers people's turns as (agent, prompt) → reply; `tools` replaces
         Python tools by name; `on_event` sees every event; `allow_code` lets executor agents run code.
         `stream` receives replies as they are written, as (agent, text piece); `limits` tightens
-        the script's budgets: {"turns": …, "tokens": …, "cost": dollars, "seconds": …}.
+        the script's budgets: {"turns": …, "tokens": …, "cost": dollars, "seconds": …}; `base_url`
+        is the OpenAI-compatible server for a `model` given by id.
         Raises `RunError` when the run fails."""
         from runtime.errors import RunFailure
         from runtime.executor import Executor
 
-        client, model_id = resolve_model(model)
+        client, model_id = resolve_model(model, base_url)
         executor = Executor(self.plan, model=client, model_id=model_id, human=human, tools=tools,
                             on_event=on_event, seed=seed, allow_code=allow_code, stream=stream, limits=limits)
         try:
@@ -106,7 +108,7 @@ def _program(result: CompileResult) -> Program:
     return Program(result.plan, result.diagnostics, result.sources)
 
 
-def resolve_model(model: Any) -> tuple[Any, str | None]:
+def resolve_model(model: Any, base_url: str | None = None) -> tuple[Any, str | None]:
     """A run's `model` option: None (the script's own models), a client, "scripted:FILE",
     or a model id / "openai:MODEL" for the OpenAI-compatible server in the environment."""
     if model is None or not isinstance(model, str):
@@ -119,6 +121,6 @@ def resolve_model(model: Any) -> tuple[Any, str | None]:
         if model.startswith("scripted:"):
             return ScriptedModel.from_file(model.removeprefix("scripted:")), "scripted"
         model_id = model.removeprefix("openai:")
-        return OpenAIModel(), model_id
+        return OpenAIModel(base_url=base_url), model_id
     except ModelError as error:
         raise UsageError(str(error)) from None

@@ -51,6 +51,7 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
         said, reply = await run.turns.reply(agent, view(thread, speaker, opening), step)
         if reply is not None:
             thread.usage = thread.usage + reply.usage
+            thread.cost += run.cost_of(reply)
         thread.messages.append(Said(speaker=speaker, text=said))
         run.emit("turn", step, agent=speaker, text=said, conversation=step.id)
         if agent.agent_kind == "human" and said.strip().lower() in ("", "exit"):

@@ -110,6 +110,7 @@ class Executor:
         self._clients: dict[str, ModelClient] = {}
         self._system: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._costs: dict[int, float] = {}
 
     # --- the run -----------------------------------------------------------------
 
@@ -359,6 +360,10 @@ class Executor:
 
     _last_cost = 0.0
 
+    def cost_of(self, reply: ModelReply) -> float:
+        """What a reply cost, as charged to the budget (the last charge is the reply's own)."""
+        return self._costs.get(id(reply), 0.0)
+
     async def request(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None,
                       step: Any, stream: bool = False) -> ModelReply:
         """One model request, charged to the budget (checked before and after)."""
@@ -380,6 +385,7 @@ class Executor:
             decl = next(m for m in model if m.name == agent.model)
             options = {o.name: o.value for o in decl.options}
         self._last_cost = self.budget.charge(reply.usage, price_of(model_id, options))
+        self._costs[id(reply)] = self._last_cost
         self.budget.count_turn()
         self.budget.check()
         return reply

@@ -92,3 +92,20 @@ def test_a_bad_key_never_shows_in_the_message(fake_openai, monkeypatch: pytest.M
         dsl.compile(source, "t.agent").run()
     assert caught.value.kind == "model_auth" and "sk-canary-9876" not in str(caught.value)
     assert json.dumps([e.data for e in caught.value.result.events]).count("sk-canary") == 0
+
+
+def test_cli_model_and_base_url_replace_the_scripts_models(fake_openai, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    fake_openai.script("Hi from the fake server.")
+    path = tmp_path / "one.agent"
+    path.write_text('agent writer:\n    """You write."""\nx = @writer Say hi.\nprint x\n')
+    result = CliRunner().invoke(main, ["run", str(path), "--model", "test-model", "--base-url", fake_openai.base_url])
+    assert result.exit_code == 0, result.output
+    assert "Hi from the fake server." in result.stdout
+    assert fake_openai.requests[0]["model"] == "test-model"
+
+
+def test_a_threads_cost_uses_the_price_table(fake_openai) -> None:  # type: ignore[no-untyped-def]
+    fake_openai.script(reply("a", usage=(1_000_000, 0)), reply("b", usage=(0, 1_000_000)))
+    source = script(fake_openai.base_url, 't = chat writer, critic:\n    "Go."\n    until 2 turns\nprint t.cost\n')
+    result = dsl.compile(source, "t.agent").run()
+    assert result.printed == ["0.75"]  # gpt-4o-mini: $0.15 per million in, $0.60 per million out
