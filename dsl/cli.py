@@ -9,7 +9,6 @@ from pathlib import Path
 
 import click
 
-from compiler import compile_path
 from dsl.diagnostics import Diagnostic, Severity, render
 
 
@@ -36,6 +35,8 @@ def check(files: tuple[str, ...], as_json: bool, strict: bool) -> None:
     Exit status: 0 when clean, 1 when a script has errors (or warnings with
     --strict), 2 on wrong usage.
     """
+    from compiler import compile_path
+
     found: list[Diagnostic] = []
     color = _use_color(sys.stdout)
     blocks: list[str] = []
@@ -70,7 +71,7 @@ def check(files: tuple[str, ...], as_json: bool, strict: bool) -> None:
 @click.option("--verbose", is_flag=True, help="In the tree, show what each step reads and writes.")
 def plan(file: str, output_format: str, verbose: bool) -> None:
     """Compile a script and show its conversation plan."""
-    from compiler import draw
+    from compiler import compile_path, draw
     from compiler.serialize import plan_to_json
 
     result = compile_path(Path(file), display=file)

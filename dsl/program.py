@@ -63,6 +63,7 @@ class Program:
         from runtime.executor import Executor
 
         client, model_id = resolve_model(model, base_url)
+        owned = client if isinstance(model, str) else None  # a client made here is closed here
         executor = Executor(self.plan, model=client, model_id=model_id, human=human, tools=tools,
                             on_event=on_event, seed=seed, allow_code=allow_code, stream=stream, limits=limits)
         try:
@@ -70,6 +71,10 @@ class Program:
         except RunFailure as failure:
             raise RunError(str(failure), kind=failure.kind, exit_code=failure.exit_code,
                            result=executor.partial_result()) from None
+        finally:
+            close = getattr(owned, "close", None)
+            if close is not None:
+                await close()
 
     def plan_json(self) -> str:
         """The plan as JSON (the format `parley plan --format json` prints)."""

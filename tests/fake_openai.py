@@ -244,6 +244,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
+    disable_nagle_algorithm = True  # headers and body in separate sends must not wait on delayed ACKs
     protocol_version = "HTTP/1.1"
     server: _Server
     timeout = 30  # an idle keep-alive connection is dropped after this
