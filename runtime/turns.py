@@ -199,8 +199,23 @@ def _run_code(command: list[str], timeout: float, folder: str | None) -> tuple[i
         workdir = folder or scratch
         os.makedirs(workdir, exist_ok=True)
         try:
-            done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout, check=False)
+            done = subprocess.run(command, cwd=workdir, capture_output=True, text=True, timeout=timeout, check=False,
+                                  preexec_fn=_limits(timeout) if os.name == "posix" else None)
         except subprocess.TimeoutExpired:
             return 124, f"timed out after {timeout:g}s"
         output = (done.stdout + done.stderr)[-8000:]
         return done.returncode, output
+
+
+def _limits(timeout: float) -> Callable[[], None]:
+    """Resource limits for code an executor runs: CPU seconds, 1 GiB of memory, 64 MiB files."""
+
+    def apply() -> None:
+        import resource
+
+        cpu = int(timeout) + 1
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (64 << 20, 64 << 20))
+
+    return apply

@@ -197,3 +197,13 @@ def test_run_limits_tighten_the_scripts_budgets() -> None:
     source = "budget 10 turns\n" + AGENTS + "a = @writer One.\nb = @writer Two.\nprint b\n"
     with pytest.raises(dsl.RunError, match="turn budget \\(1 turns\\)"):
         run(source, limits={"turns": 1})
+
+
+def test_executor_agents_run_code_only_when_allowed() -> None:
+    source = ('agent runner is executor:\n    timeout: 5s\nagent coder:\n    """You code."""\n'
+              't = chat coder, runner:\n    "Print 6 * 7."\n    until 2 turns\nprint t.last\n')
+    rules = {"rules": [{"system": "You code", "reply": "```python\nprint(6 * 7)\n```"}]}
+    result = run(source, rules, allow_code=True)
+    assert result.printed == ["exit code: 0\n42\n"]
+    with pytest.raises(dsl.RunError, match="does not allow it"):
+        run(source, rules)
