@@ -119,12 +119,13 @@ def resolve_model(model: Any, base_url: str | None = None) -> tuple[Any, str | N
     if model is None or not isinstance(model, str):
         return model, None
     from runtime.models import ModelError
-    from runtime.openai_client import OpenAIModel
     from runtime.scripted import ScriptedModel
 
     try:
         if model.startswith("scripted:"):
             return ScriptedModel.from_file(model.removeprefix("scripted:")), "scripted"
+        from runtime.openai_client import OpenAIModel  # `openai` is slow to import: only when used
+
         model_id = model.removeprefix("openai:")
         return OpenAIModel(base_url=base_url), model_id
     except ModelError as error:
