@@ -18,10 +18,10 @@ from compiler._context import Context, did_you_mean
 from compiler.declarations import Collector, Namespace, Registry, constant, is_constant
 from compiler.expressions import ExpressionLowerer
 from compiler.numbering import number_steps
+from compiler.plan import json_schema
 from compiler.resolve import AgentBuilder, agent_effects, build_records, resolve_type
 from compiler.scope import Effects, Scope, Variable
 from compiler.statements import BodyLowerer
-from compiler.types import json_schema
 from compiler.unit import Unit
 from dsl import nodes as n
 from dsl.diagnostics import Diagnostic

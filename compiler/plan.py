@@ -8,6 +8,7 @@ Expressions are data too; the runtime evaluates them without any syntax tree.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -654,3 +655,33 @@ class Plan:
     def agent(self, name: str) -> AgentDecl:
         """The agent declared as `name`."""
         return next(a for a in self.agents if a.name == name)
+
+
+# --- what a type means as data -----------------------------------------------------
+
+
+def json_schema(type_ref: TypeRef, records: Mapping[str, RecordDecl]) -> dict[str, Any]:
+    """The JSON Schema a value of `type_ref` must satisfy (records expanded inline, strict)."""
+    if isinstance(type_ref, NamedType):
+        simple = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "none": "null"}
+        if type_ref.name in simple:
+            return {"type": simple[type_ref.name]}
+        if type_ref.name in records:
+            record = records[type_ref.name]
+            return {
+                "type": "object",
+                "properties": {f.name: json_schema(f.type, records) for f in record.fields},
+                "required": [f.name for f in record.fields if f.default is None],
+                "additionalProperties": False,
+            }
+        return {}
+    if isinstance(type_ref, ListType):
+        return {"type": "array", "items": json_schema(type_ref.item, records)}
+    if isinstance(type_ref, DictType):
+        return {"type": "object", "additionalProperties": json_schema(type_ref.value, records)}
+    if isinstance(type_ref, LiteralType):
+        return {"type": "string", "enum": [type_ref.value]}
+    literals = [o.value for o in type_ref.options if isinstance(o, LiteralType)]
+    if len(literals) == len(type_ref.options):
+        return {"type": "string", "enum": literals}
+    return {"anyOf": [json_schema(o, records) for o in type_ref.options]}

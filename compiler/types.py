@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from compiler import plan as p
 
@@ -14,33 +13,6 @@ THREAD = p.NamedType(name="thread")
 REPLY = p.NamedType(name="reply")
 THREAD_ATTRIBUTES = ("messages", "last", "summary", "turns", "tokens", "cost", "stop_reason", "members")
 REPLY_ATTRIBUTES = ("text", "tokens", "cost", "agent")
-
-
-def json_schema(type_ref: p.TypeRef, records: Mapping[str, p.RecordDecl]) -> dict[str, Any]:
-    """The JSON Schema a value of `type_ref` must satisfy (records expanded inline, strict)."""
-    if isinstance(type_ref, p.NamedType):
-        simple = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "none": "null"}
-        if type_ref.name in simple:
-            return {"type": simple[type_ref.name]}
-        if type_ref.name in records:
-            record = records[type_ref.name]
-            return {
-                "type": "object",
-                "properties": {f.name: json_schema(f.type, records) for f in record.fields},
-                "required": [f.name for f in record.fields if f.default is None],
-                "additionalProperties": False,
-            }
-        return {}
-    if isinstance(type_ref, p.ListType):
-        return {"type": "array", "items": json_schema(type_ref.item, records)}
-    if isinstance(type_ref, p.DictType):
-        return {"type": "object", "additionalProperties": json_schema(type_ref.value, records)}
-    if isinstance(type_ref, p.LiteralType):
-        return {"type": "string", "enum": [type_ref.value]}
-    literals = [o.value for o in type_ref.options if isinstance(o, p.LiteralType)]
-    if len(literals) == len(type_ref.options):
-        return {"type": "string", "enum": literals}
-    return {"anyOf": [json_schema(o, records) for o in type_ref.options]}
 
 
 def type_source(type_ref: p.TypeRef) -> str:

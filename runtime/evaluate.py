@@ -45,7 +45,7 @@ async def evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
     except RunFailure:
         raise
     except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, AttributeError) as error:
-        raise RunFailure("value", f"cannot evaluate `{_source(expr)}`: {_explain(error)}") from None
+        raise RunFailure("value", f"cannot compute a value here: {_explain(error)}") from None
 
 
 async def _evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
@@ -172,14 +172,3 @@ def _explain(error: Exception) -> str:
     if isinstance(error, ZeroDivisionError):
         return "division by zero"
     return str(error)
-
-
-def _source(expr: p.Expr) -> str:
-    try:
-        from compiler.source_text import expr_source
-    except ImportError:  # pragma: no cover
-        return expr.kind
-    try:
-        return expr_source(expr)
-    except Exception:  # noqa: BLE001  # pragma: no cover - drawing must never hide the real error
-        return expr.kind

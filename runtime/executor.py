@@ -21,7 +21,7 @@ import attrs
 import jsonschema
 
 from compiler import plan as p
-from compiler.types import json_schema
+from compiler.plan import json_schema
 from runtime.budget import Budget, price_of
 from runtime.builtins import BUILTINS
 from runtime.conversations import converse
