@@ -42,12 +42,18 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
     thread = Thread(members=list(step.members))
     chooser = _Chooser(step, run)
     speaker: str | None = None
+    replies: dict[str, int] = {}
     while True:
         if thread.turns >= step.max_turns:
             thread.stop_reason = f"turn limit ({step.max_turns} turns)"
             break
         speaker = await chooser.next(thread, speaker, opening, frame)
         agent = run.plan.agent(speaker)
+        limit = next((o.value for o in agent.settings if o.name == "max_auto_replies"), None)
+        if isinstance(limit, int) and replies.get(speaker, 0) >= limit:
+            thread.stop_reason = f"{speaker} reached its max_auto_replies ({limit})"
+            break
+        replies[speaker] = replies.get(speaker, 0) + 1
         said, reply = await run.turns.reply(agent, view(thread, speaker, opening), step)
         if reply is not None:
             thread.usage = thread.usage + reply.usage

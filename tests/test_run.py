@@ -207,3 +207,9 @@ def test_executor_agents_run_code_only_when_allowed() -> None:
     assert result.printed == ["exit code: 0\n42\n"]
     with pytest.raises(dsl.RunError, match="does not allow it"):
         run(source, rules)
+
+
+def test_max_auto_replies_bounds_a_members_turns() -> None:
+    source = ('agent writer:\n    """You write."""\n    max_auto_replies: 2\nagent critic:\n    """You review drafts."""\n'
+              't = chat writer, critic:\n    "Go."\n    until 10 turns\nprint t.turns\nprint t.stop_reason\n')
+    assert run(source).printed == ["4", "writer reached its max_auto_replies (2)"]
