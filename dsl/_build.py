@@ -29,7 +29,7 @@ MAX_EXPRESSION_DEPTH = 200
 
 #: Tokens that carry a value; every other token (keywords, brackets, layout) is punctuation.
 VALUE_TOKENS = frozenset({
-    "NAME", "AGENT", "AGENT_QUESTION", "PROSE", "STRING", "LONG_STRING", "RAW_STRING",
+    "NAME", "FIELD", "AGENT", "AGENT_QUESTION", "PROSE", "STRING", "LONG_STRING", "RAW_STRING",
     "DURATION", "MONEY", "FLOAT", "INT",
 })
 #: Rules whose tokens are the value itself (operators, the `model` setting key…).

@@ -27,7 +27,7 @@ from grammar.syntax_errors import MISTAKES
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CLOSERS = {"RPAR": "(", "RSQB": "[", "RBRACE": "{"}
 _NAMED_TERMINALS = {
-    "NAME": "a name", "STRING": "a string", "LONG_STRING": "a string", "RAW_STRING": "a string",
+    "NAME": "a name", "FIELD": "a name", "STRING": "a string", "LONG_STRING": "a string", "RAW_STRING": "a string",
     "INT": "a number", "FLOAT": "a number", "DURATION": "a duration", "MONEY": "an amount",
     "AGENT": "`@agent`", "AGENT_QUESTION": "`@agent?`", "PROSE": "a message",
     "_NEWLINE": "end of line", "_INDENT": "an indented block", "_DEDENT": "end of block", "$END": "end of file",

@@ -131,8 +131,11 @@ def run(file: str, assignments: tuple[str, ...], model: str | None, base_url: st
         sys.exit(1)
     if program.warnings and not quiet:
         click.echo(program.render_warnings(_use_color(sys.stderr)) + "\n", err=True)
-    console = Console(quiet=quiet or as_json, color=_use_color(sys.stderr))
-    trace_file = open(trace, "w", encoding="utf-8") if trace else None  # noqa: SIM115 - closed below
+    console = Console(quiet=quiet or as_json, color=_use_color(sys.stderr), prints_to_stderr=as_json)
+    try:
+        trace_file = open(trace, "w", encoding="utf-8") if trace else None  # noqa: SIM115 - closed below
+    except OSError as error:
+        raise click.BadParameter(f"cannot write {trace}: {error.strerror}", param_hint="--trace") from None
 
     def on_event(event: object) -> None:
         console(event)
@@ -160,6 +163,10 @@ def run(file: str, assignments: tuple[str, ...], model: str | None, base_url: st
         if trace_file is not None:
             trace_file.close()
     console.usage(result.usage)
+    if not as_json and result.outputs:
+        from runtime.evaluate import show
+
+        click.echo(show(result.output))
     if as_json:
         from runtime.executor import _jsonable
 

@@ -13,8 +13,9 @@ _COLORS = ("cyan", "magenta", "green", "yellow", "blue", "bright_red")
 class Console:
     """Prints events as a transcript; `quiet` shows only what the script prints."""
 
-    def __init__(self, quiet: bool = False, color: bool | None = None) -> None:
+    def __init__(self, quiet: bool = False, color: bool | None = None, prints_to_stderr: bool = False) -> None:
         self.quiet = quiet
+        self.prints_to_stderr = prints_to_stderr  # with --json, stdout holds the JSON alone
         self.color = color
         self._colors: dict[str, str] = {}
         self._streaming: str | None = None
@@ -38,7 +39,7 @@ class Console:
     def __call__(self, event: Any) -> None:
         data = event.data
         if event.kind == "print":
-            click.echo(data["text"])
+            click.echo(data["text"], err=self.prints_to_stderr)
             return
         if self.quiet:
             return
@@ -67,7 +68,8 @@ class Console:
     def usage(self, usage: dict[str, Any]) -> None:
         if self.quiet:
             return
-        line = (f"{usage['turns']} turns · {usage['tokens']} tokens · ${usage['cost']:.4f} · "
+        turns = f"{usage['turns']} turn{'s' if usage['turns'] != 1 else ''}"
+        line = (f"{turns} · {usage['tokens']} tokens · ${usage['cost']:.4f} · "
                 f"{usage['seconds']:.1f}s")
         click.echo(self._style(line, dim=True), err=True)
 
@@ -79,7 +81,7 @@ def ask_person(agent: str, prompt: str) -> str:
     if not line:
         from runtime.errors import RunFailure
 
-        raise RunFailure("input", f"`{agent}` was asked for input, but the input has ended")
+        raise RunFailure("human", f"`{agent}` was asked for input, but the input has ended")
     return line.rstrip("\n")
 
 

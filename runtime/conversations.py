@@ -58,23 +58,25 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
         if reply is not None:
             thread.usage = thread.usage + reply.usage
             thread.cost += run.cost_of(reply)
+        if agent.agent_kind == "human" and said.strip().lower() in ("", "exit"):
+            thread.stop_reason = f"{speaker} ended it"  # the ending word is not part of the conversation
+            break
         thread.messages.append(Said(speaker=speaker, text=said))
         run.emit("turn", step, agent=speaker, text=said, conversation=step.id)
-        if agent.agent_kind == "human" and said.strip().lower() in ("", "exit"):
-            thread.stop_reason = f"{speaker} ended it"
-            break
         if step.until is not None and await holds(step.until, thread, frame, run, step):
-            at_limit = thread.turns >= step.max_turns
-            thread.stop_reason = f"turn limit ({step.max_turns} turns)" if at_limit else "until condition met"
+            by_turns = not await holds(step.until, thread, frame, run, step, count_turns=False)
+            thread.stop_reason = f"turn limit ({step.max_turns} turns)" if by_turns else "until condition met"
             break
     run.emit("conversation_stop", step, reason=thread.stop_reason, turns=thread.turns)
     return thread
 
 
-async def holds(condition: p.Condition, thread: Thread, frame: Frame, run: Executor, step: Any) -> bool:
-    """Whether an `until` condition holds after the last message."""
+async def holds(condition: p.Condition, thread: Thread, frame: Frame, run: Executor, step: Any,
+                count_turns: bool = True) -> bool:
+    """Whether an `until` condition holds after the last message (`count_turns` False: whether it
+    holds for another reason than a turn count)."""
     if isinstance(condition, p.TurnsCondition):
-        return thread.turns >= condition.count
+        return count_turns and thread.turns >= condition.count
     if isinstance(condition, p.SaysCondition):
         last = thread.messages[-1]
         wanted = await text(condition.text, frame, run)
@@ -85,10 +87,10 @@ async def holds(condition: p.Condition, thread: Thread, frame: Frame, run: Execu
         return bool(current > limit)
     if isinstance(condition, p.ProseCondition):
         return await run.judge(await text(condition.text, frame, run), thread, step)
-    left = await holds(condition.left, thread, frame, run, step)
+    left = await holds(condition.left, thread, frame, run, step, count_turns)
     if condition.op == "and":
-        return left and await holds(condition.right, thread, frame, run, step)
-    return left or await holds(condition.right, thread, frame, run, step)
+        return left and await holds(condition.right, thread, frame, run, step, count_turns)
+    return left or await holds(condition.right, thread, frame, run, step, count_turns)
 
 
 def _text(value: Any) -> str:

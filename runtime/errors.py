@@ -12,13 +12,15 @@ from typing import Any
 class RunFailure(Exception):
     """A run stopped: `kind` names why (model, budget, tool, input, value…); `span` is the step's source."""
 
-    exit_code = 3
-
     def __init__(self, kind: str, message: str, span: Any = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.span = span
+
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        return 2 if self.kind == "input" else 3
 
     def located(self, span: Any) -> RunFailure:
         if self.span is None:
@@ -33,4 +35,6 @@ class RunFailure(Exception):
 class BudgetExceeded(RunFailure):
     """A budget ran out: the run stops cleanly."""
 
-    exit_code = 4
+    @property
+    def exit_code(self) -> int:  # type: ignore[override]
+        return 4

@@ -90,6 +90,8 @@ async def _evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
         right = await _evaluate(expr.right, frame, run)
         if expr.op == "+" and isinstance(left, str) and not isinstance(right, str):
             right = show(right)
+        if expr.op == "**" and isinstance(right, int | float) and abs(right) > 10_000 and _plain(left) not in (0, 1, -1):
+            raise RunFailure("value", "a power above 10,000 is not computed: every value is bounded")
         return _BINARY[expr.op](_plain(left), _plain(right))
     if isinstance(expr, p.Compare):
         left = await _evaluate(expr.left, frame, run)

@@ -200,6 +200,9 @@ class Executor:
             raise failure.located(step.span) from None
         except ModelError as error:
             raise model_error(error).located(step.span) from None
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
+            # The script's data did not fit what it did with it (`for i in 5`, `s[0] = "z"`).
+            raise RunFailure("value", f"{_describe(error)}", step.span) from None
 
     async def _concurrent(self, step: p.ConcurrentStep, frame: Frame) -> None:
         _together.set(True)  # replies arriving at once are shown whole, not streamed into each other
@@ -254,7 +257,7 @@ class Executor:
             if isinstance(items, dict):
                 items = list(items.items()) if len(step.variables) == 2 else list(items)
             for item in list(items):
-                values = list(item) if len(step.variables) > 1 else [item]
+                values = list(item) if len(step.variables) > 1 and isinstance(item, list | tuple) else [item]
                 if len(values) != len(step.variables):
                     raise RunFailure("value", f"cannot unpack {show(item)} into {', '.join(step.variables)}")
                 for name, value in zip(step.variables, values):
@@ -375,7 +378,7 @@ class Executor:
     async def request(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None,
                       step: Any, stream: bool = False) -> ModelReply:
         """One model request, charged to the budget (checked before and after)."""
-        self.budget.check(starting=True)
+        self.budget.check()
         sink = self.token_sink(agent.name) if stream and agent is not None else None
         try:
             reply = await client.complete(request, sink)
@@ -394,7 +397,6 @@ class Executor:
             options = {o.name: o.value for o in decl.options}
         self._last_cost = self.budget.charge(reply.usage, price_of(model_id, options))
         self._costs[id(reply)] = self._last_cost
-        self.budget.count_turn()
         self.budget.check()
         return reply
 
@@ -464,8 +466,9 @@ class Executor:
                 return ScriptedModel.from_file(rules)
             except ModelError as error:
                 raise model_error(error).located(decl.span) from None
-        raise RunFailure("model", f"the `{decl.provider}()` model is not available in this version of Parley",
-                         decl.span)
+        raise RunFailure("model", f"the `{decl.provider}()` model is not available in this version of Parley; "
+                                  "run with --model scripted:RULES.json, or --model MODEL-ID for the server of "
+                                  "OPENAI_BASE_URL / OPENAI_API_KEY", decl.span)
 
     async def system_message(self, agent: p.AgentDecl) -> str:
         if agent.name not in self._system:
@@ -518,6 +521,14 @@ async def _gather(tasks: list[Any]) -> None:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
         raise
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, KeyError):
+        return f"no key {error}"
+    if isinstance(error, IndexError):
+        return "index out of range"
+    return str(error)
 
 
 def _budget(plan: p.Plan, overrides: dict[str, float]) -> Budget:

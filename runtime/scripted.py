@@ -87,7 +87,7 @@ class ScriptedModel:
 
     async def complete(self, request: ModelRequest, on_token: TokenSink | None = None) -> ModelReply:
         self.requests.append(request)
-        rule = next((r for r in self.rules if r.applies(request)), None)
+        rule = next((r for r in self.rules if r.applies(request) and (r.tool_call is None or request.tools)), None)
         if rule is not None and rule.delay:
             await asyncio.sleep(rule.delay)
         if rule is not None and rule.tool_call is not None:

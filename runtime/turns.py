@@ -51,6 +51,8 @@ class Turns:
                     response_format: dict[str, Any] | None = None) -> tuple[str, ModelReply | None]:
         """The agent's next message given the conversation so far (as the agent sees it)."""
         incoming = next((m.content for m in reversed(messages) if m.role == "user"), "")
+        self.run.budget.check(starting=True)  # a turn budget stops the run before one more turn
+        self.run.budget.count_turn()
         if agent.reply_by is not None:
             value = await self.run.call(agent.reply_by, "def", [incoming], {})
             return _as_text(value), None
@@ -125,8 +127,11 @@ class Turns:
         self.run.emit("tool_call", step, agent=agent.name, tool=target, arguments=arguments)
         try:
             value = await self.run.call(target, kind, [], arguments)
-        except RunFailure:
-            raise
+        except RunFailure as failure:
+            if failure.kind not in ("value", "python"):
+                raise  # a spent budget or an unreachable model stops the run
+            self.run.emit("tool_error", step, tool=target, error=failure.message)
+            return f"error: the tool failed: {failure.message}"
         except Exception as error:  # noqa: BLE001 - a tool's own failure goes back to the model
             self.run.emit("tool_error", step, tool=target, error=f"{type(error).__name__}: {error}")
             return f"error: the tool raised {type(error).__name__}: {error}"
@@ -151,9 +156,13 @@ class Turns:
                                      "run with --allow-code (or allow_code=True) if you trust the script")
         settings = {o.name: o.value for o in agent.settings}
         languages = settings.get("languages", ["python", "sh"])
-        blocks = [(lang or "python", code) for lang, code in _FENCED.findall(incoming) if (lang or "python") in languages]
+        found = [(lang or "python", code) for lang, code in _FENCED.findall(incoming)]
+        blocks = [(lang, code) for lang, code in found if lang in languages or (lang == "bash" and "sh" in languages)]
         if not blocks:
-            return "exit code: none (no code block found; send code in ```python or ```sh fences)"
+            refused = sorted({lang for lang, _ in found} - set(languages))
+            if refused:
+                return f"exit code: none (this executor runs {', '.join(languages)}, not {', '.join(refused)})"
+            return f"exit code: none (no code block found; send code in ```{languages[0]} fences)"
         folder = settings.get("workdir")
         outputs = []
         for language, code in blocks:
@@ -166,9 +175,11 @@ class Turns:
     async def python(self, agent: p.AgentDecl, incoming: str) -> str:
         module, _, name = (agent.target or ":").partition(":")
         function = getattr(importlib.import_module(module), name)
-        result = function(incoming)
-        if inspect.isawaitable(result):
-            result = await result
+        try:
+            result = await call_python(function, [incoming], {})
+        except Exception as error:  # noqa: BLE001 - the agent's own failure stops the run, named
+            raise RunFailure("python", f"python agent `{agent.name}` ({agent.target}) raised "
+                                       f"{type(error).__name__}: {error}") from None
         return _as_text(result)
 
 

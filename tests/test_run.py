@@ -213,3 +213,44 @@ def test_max_auto_replies_bounds_a_members_turns() -> None:
     source = ('agent writer:\n    """You write."""\n    max_auto_replies: 2\nagent critic:\n    """You review drafts."""\n'
               't = chat writer, critic:\n    "Go."\n    until 10 turns\nprint t.turns\nprint t.stop_reason\n')
     assert run(source).printed == ["4", "writer reached its max_auto_replies (2)"]
+
+
+@pytest.mark.parametrize("body, message", [
+    ("x = 1\nx.y = 2\n", "does not support item assignment"),
+    ("x = [1]\nx[3] = 2\n", "index out of range"),
+    ("for i in 5:\n    print i\n", "not iterable"),
+    ("for a, b in [1, 2]:\n    print a\n", "cannot unpack"),
+    ("x = 10 ** 10 ** 10\n", "power above 10,000"),
+])
+def test_bad_values_stop_the_run_naming_the_line(body: str, message: str) -> None:
+    with pytest.raises(dsl.RunError) as caught:
+        run(body)
+    assert message in str(caught.value) and str(caught.value).startswith("t.agent:")
+    assert caught.value.exit_code == 3
+
+
+def test_python_agents_that_raise_stop_the_run_cleanly() -> None:
+    with pytest.raises(dsl.RunError, match="python agent `p` \\(json:loads\\) raised JSONDecodeError"):
+        run('agent p is python "json:loads"\nx = @p "not json"\nprint x\n')
+
+
+def test_replies_and_messages_say_who_spoke() -> None:
+    source = AGENTS + ('t = chat writer, critic:\n    "Go."\n    until 2 turns\n'
+                       'for m in t.messages:\n    print "{m.agent}: {m}"\n')
+    assert run(source).printed == ["writer: OK", "critic: OK"]
+
+
+def test_cli_prints_the_output_and_json_mode_keeps_stdout_clean(tmp_path: Path) -> None:
+    rules = f"scripted:{EXAMPLES / 'hello.rules.json'}"
+    plain = CliRunner().invoke(main, ["run", str(EXAMPLES / "hello.agent"), "--model", rules])
+    assert plain.exit_code == 0 and plain.stdout.rstrip().endswith('"mood": "cheerful"}')
+    as_json = CliRunner().invoke(main, ["run", str(EXAMPLES / "hello.agent"), "--model", rules, "--json"])
+    assert json.loads(as_json.stdout)["output"]["mood"] == "cheerful"
+    bad_trace = CliRunner().invoke(main, ["run", str(EXAMPLES / "hello.agent"), "--model", rules,
+                                          "--trace", str(tmp_path / "missing" / "t.jsonl")])
+    assert bad_trace.exit_code == 2 and "cannot write" in bad_trace.output
+
+
+def test_bad_inputs_are_usage_errors() -> None:
+    result = CliRunner().invoke(main, ["run", str(EXAMPLES / "review.agent"), "wrds=5"])
+    assert result.exit_code == 2 and "unknown input 'wrds'" in result.output

@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from runtime.models import Message, ModelError, ModelRequest
+from runtime.models import Message, ModelError, ModelRequest, ToolSpec
 from runtime.scripted import ScriptedModel, simplest_value
 
 RULES = {
@@ -43,14 +43,16 @@ def test_rules_answer_in_order_and_replies_advance() -> None:
 
 def test_tool_calls_and_the_answer_after_the_tool() -> None:
     model = ScriptedModel.from_data(RULES)
-    first = ask(model, "What is the weather?")
+    forecast = ToolSpec(name="forecast", description="Weather.", parameters={"type": "object"})
+    assert ask(model, "What is the weather?").tool_calls == ()  # type: ignore[attr-defined]  # no tools offered
+    first = ask(model, "What is the weather?", tools=(forecast,))
     assert first.tool_calls[0].name == "forecast"  # type: ignore[attr-defined]
     assert json.loads(first.tool_calls[0].arguments) == {"city": "Oslo"}  # type: ignore[attr-defined]
     request = ModelRequest(model="m", messages=(
         Message(role="user", content="What is the weather?"),
         Message(role="assistant", content="", tool_calls=first.tool_calls),  # type: ignore[attr-defined]
         Message(role="tool", content="sunny", tool_call_id="call_1"),
-    ))
+    ), tools=(forecast,))
     assert asyncio.run(model.complete(request)).text == "Sunny, says the tool."
 
 
