@@ -156,6 +156,12 @@ class ExpressionLowerer:
 
     def attribute(self, e: n.Attribute, fx: Effects) -> p.Expr:
         if isinstance(e.value, n.Name) and e.value.id in self.ns.prefixes and self.scope.lookup(e.value.id) is None:
+            if self.ns.prefixes[e.value.id].kind_of(e.attr) == "agent":
+                self.ctx.error(
+                    "P216", f"`{e.value.id}.{e.attr}` is an agent of an imported script, not a value", e.span,
+                    "an agent", f"import it by name — `from \"…\" import {e.attr}` — and ask it with `@{e.attr} …`",
+                )
+                return p.Const(value=None)
             self.ctx.error("P215", f"`{e.value.id}.{e.attr}` is in an imported script: call it", e.span,
                            "not called", f"write `{e.value.id}.{e.attr}(…)`; import values with `from … import`")
             return p.Const(value=None)

@@ -26,6 +26,7 @@ class BodyLowerer(ExpressionLowerer):
 
     loops = 0
     in_def = False
+    in_parallel = False
 
     def block(self, body: tuple[n.Stmt, ...], top: bool = False) -> tuple[Any, ...]:
         steps: Steps = []
@@ -194,14 +195,22 @@ class BodyLowerer(ExpressionLowerer):
 
     def _Break(self, s: n.Break) -> Steps:
         if self.loops == 0:
-            self.ctx.error("P240", "`break` outside a loop", s.span, "no loop to leave",
-                           "`break` leaves the innermost `for`, `repeat` or `while`")
+            if self.in_parallel:
+                self.ctx.error("P240", "`break` cannot leave a `parallel:` branch", s.span, "inside `parallel:`",
+                               "branches run at once: decide after the block whether to `break`")
+            else:
+                self.ctx.error("P240", "`break` outside a loop", s.span, "no loop to leave",
+                               "`break` leaves the innermost `for`, `repeat` or `while`")
         return [self._step(p.BreakStep, s, Effects())]
 
     def _Continue(self, s: n.Continue) -> Steps:
         if self.loops == 0:
-            self.ctx.error("P240", "`continue` outside a loop", s.span, "no loop to continue",
-                           "`continue` starts the next iteration of the innermost loop")
+            if self.in_parallel:
+                self.ctx.error("P240", "`continue` cannot leave a `parallel:` branch", s.span, "inside `parallel:`",
+                               "branches run at once: decide after the block whether to `continue`")
+            else:
+                self.ctx.error("P240", "`continue` outside a loop", s.span, "no loop to continue",
+                               "`continue` starts the next iteration of the innermost loop")
         return [self._step(p.ContinueStep, s, Effects())]
 
     # --- control flow --------------------------------------------------------
@@ -274,10 +283,12 @@ class BodyLowerer(ExpressionLowerer):
     def _Parallel(self, s: n.Parallel) -> Steps:
         fx = Effects()
         loops, self.loops = self.loops, 0  # a branch cannot break out of the enclosing loop
+        inside, self.in_parallel = self.in_parallel, loops > 0 or self.in_parallel
         try:
             branches = [self.block((statement,)) for statement in s.body]
         finally:
             self.loops = loops
+            self.in_parallel = inside
         effects = []
         for statement, steps in zip(s.body, branches):
             branch = Effects()
