@@ -135,6 +135,7 @@ class ExpressionLowerer:
         message = self.template(e.message, fx)
         if agent is not None:
             self.ask_effects(agent, fx, e.span)
+            fx.writes |= io_of(self.unit, agent)
         return p.Ask(agent=agent or e.agent.id, message=message, yes_no=e.yes_no, type=type_ref, span=e.span)
 
     def ask_effects(self, agent: str, fx: Effects, span: Span | None = None) -> None:

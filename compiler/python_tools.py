@@ -7,6 +7,7 @@ script's own folder first.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import inspect
 import sys
@@ -53,6 +54,7 @@ def _script_folder_first(folder: str | None) -> Iterator[None]:
             sys.path.remove(folder)
 
 
+@functools.lru_cache(maxsize=1024)
 def resolve(module: str, name: str, folder: str | None = None) -> PythonFunction:
     """Import `module` and describe its callable `name`; `PythonImportError` when that fails."""
     with _script_folder_first(folder):

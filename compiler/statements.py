@@ -72,7 +72,6 @@ class BodyLowerer(ExpressionLowerer):
             target = self.target(s.target, fx, known)
             return [self._step(p.AskStep, s, fx, agent=agent, message=message, target=target, type=type_ref)]
         value = self.expr(s.value, fx)
-        self._human_io(s.value, fx)
         inferred = type_ref if type_ref is not None else self.static_type(s.value)
         target = self.target(s.target, fx, inferred)
         return [self._step(p.AssignStep, s, fx, target=target, value=value)]
@@ -81,7 +80,6 @@ class BodyLowerer(ExpressionLowerer):
         fx = Effects()
         current = self.variable(s.target, fx)
         value = p.Binary(op=s.op, left=current, right=self.expr(s.value, fx))
-        self._human_io(s.value, fx)
         target = self.target(s.target, fx, None)
         return [self._step(p.AssignStep, s, fx, target=target, value=value)]
 
@@ -126,12 +124,6 @@ class BodyLowerer(ExpressionLowerer):
             fx.writes |= io_of(self.unit, agent)
         return agent or ask.agent.id, message
 
-    def _human_io(self, e: n.Expr, fx: Effects) -> None:
-        for ask in _asks(e):
-            agent = self.ns.agents.get(ask.agent.id)
-            if agent is not None:
-                fx.writes |= io_of(self.unit, agent)
-
     # --- simple statements ---------------------------------------------------
 
     def _ExprStmt(self, s: n.ExprStmt) -> Steps:
@@ -140,7 +132,6 @@ class BodyLowerer(ExpressionLowerer):
             agent, message = self._ask_parts(s.expr, fx)
             return [self._step(p.AskStep, s, fx, agent=agent, message=message, target=None, type=None)]
         expr = self.expr(s.expr, fx)
-        self._human_io(s.expr, fx)
         return [self._step(p.CallStep, s, fx, expr=expr)]
 
     def _Tell(self, s: n.Tell) -> Steps:
@@ -220,7 +211,6 @@ class BodyLowerer(ExpressionLowerer):
         branches = []
         for branch in s.branches:
             test = self.expr(branch.test, fx)
-            self._human_io(branch.test, fx)
             body = self.block(branch.body)
             branches.append(p.Branch(test=test, body=body))
         orelse = self.block(s.orelse)
@@ -251,7 +241,6 @@ class BodyLowerer(ExpressionLowerer):
     def _While(self, s: n.While) -> Steps:
         fx = Effects()
         test = self.expr(s.test, fx)
-        self._human_io(s.test, fx)
         limit = self.expr(s.limit, fx)
         self.check_bound(s.limit, "`max`", allow_zero=False)
         body = self._loop_body(s.body, fx)
@@ -346,7 +335,6 @@ class BodyLowerer(ExpressionLowerer):
                     self.ctx.error("P227", f"`{clause}` is for groups; a chat alternates its two members", span,
                                    "not for a chat", f"write `group …:` to use `{clause}`")
         opening = self.expr(s.opening, fx)
-        self._human_io(s.opening, fx)
         names = {m.id: self.ns.agents.get(m.id, m.id) for m in s.members}
         until = self.condition(s.until, fx, names) if s.until else None
         max_turns = self.turn_limit(s)
@@ -463,20 +451,6 @@ def _root_names(e: n.Expr) -> set[str]:
     while isinstance(e, n.Index | n.Attribute):
         e = e.value
     return {e.id} if isinstance(e, n.Name) else set()
-
-
-def _asks(e: n.Expr) -> list[n.Ask]:
-    found: list[n.Ask] = []
-    pending: list[object] = [e]
-    while pending:
-        current = pending.pop()
-        if isinstance(current, n.Ask):
-            found.append(current)
-        elif isinstance(current, tuple):
-            pending.extend(current)
-        elif hasattr(current, "__attrs_attrs__"):
-            pending.extend(getattr(current, a.name) for a in current.__attrs_attrs__)  # type: ignore[attr-defined]
-    return found
 
 
 def _all_steps(bodies: tuple[tuple[Any, ...], ...]) -> list[Any]:
