@@ -55,13 +55,14 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
             break
         replies[speaker] = replies.get(speaker, 0) + 1
         said, reply = await run.turns.reply(agent, view(thread, speaker, opening), step)
+        tokens, cost = (reply.usage.total_tokens, run.cost_of(reply)) if reply is not None else (0, 0.0)
         if reply is not None:
             thread.usage = thread.usage + reply.usage
-            thread.cost += run.cost_of(reply)
+            thread.cost += cost
         if agent.agent_kind == "human" and said.strip().lower() in ("", "exit"):
             thread.stop_reason = f"{speaker} ended it"  # the ending word is not part of the conversation
             break
-        thread.messages.append(Said(speaker=speaker, text=said))
+        thread.messages.append(Said(speaker=speaker, text=said, tokens=tokens, cost=cost))
         run.emit("turn", step, agent=speaker, text=said, conversation=step.id)
         if step.until is not None and await holds(step.until, thread, frame, run, step):
             by_turns = not await holds(step.until, thread, frame, run, step, count_turns=False)

@@ -142,7 +142,7 @@ def attribute(value: Any, name: str) -> Any:
     """`.name` on a record, reply or thread."""
     if isinstance(value, Thread):
         if name == "messages":
-            return [Reply(m.text, m.speaker) for m in value.messages]
+            return [m.reply() for m in value.messages]
         if name == "members":
             return list(value.members)
         return getattr(value, name)

@@ -34,9 +34,11 @@ class Said:
 
     speaker: str
     text: str
+    tokens: int = 0
+    cost: float = 0.0
 
-    def as_dict(self) -> dict[str, str]:
-        return {"speaker": self.speaker, "text": self.text}
+    def reply(self) -> Reply:
+        return Reply(self.text, self.speaker, self.tokens, self.cost)
 
 
 @attrs.define
@@ -52,10 +54,7 @@ class Thread:
 
     @property
     def last(self) -> Reply:
-        if not self.messages:
-            return Reply("")
-        said = self.messages[-1]
-        return Reply(said.text, said.speaker)
+        return self.messages[-1].reply() if self.messages else Reply("")
 
     @property
     def turns(self) -> int:

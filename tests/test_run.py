@@ -254,3 +254,10 @@ def test_cli_prints_the_output_and_json_mode_keeps_stdout_clean(tmp_path: Path) 
 def test_bad_inputs_are_usage_errors() -> None:
     result = CliRunner().invoke(main, ["run", str(EXAMPLES / "review.agent"), "wrds=5"])
     assert result.exit_code == 2 and "unknown input 'wrds'" in result.output
+
+
+def test_conversation_messages_carry_their_usage() -> None:
+    source = AGENTS + ('t = chat writer, critic:\n    "Go now."\n    until 2 turns\n'
+                       'print "{t.messages[0].tokens} {t.last.tokens} {t.tokens}"\n')
+    first, last, total = map(int, run(source).printed[0].split())
+    assert first > 0 and last > 0 and first + last == total
