@@ -63,6 +63,11 @@ class Program:
         from runtime.executor import Executor
 
         client, model_id = resolve_model(model, base_url)
+        unknown = sorted(set(tools or {}) - {t.name for t in self.plan.tools})
+        if unknown:
+            known = ", ".join(t.name for t in self.plan.tools) or "none"
+            raise UsageError(f"run(tools=…) names {', '.join(unknown)}, which the script does not import "
+                             f"(its Python tools: {known})")
         owned = client if isinstance(model, str) else None  # a client made here is closed here
         executor = Executor(self.plan, model=client, model_id=model_id, human=human, tools=tools,
                             on_event=on_event, seed=seed, allow_code=allow_code, stream=stream, limits=limits)
@@ -116,7 +121,12 @@ def _program(result: CompileResult) -> Program:
 def resolve_model(model: Any, base_url: str | None = None) -> tuple[Any, str | None]:
     """A run's `model` option: None (the script's own models), a client, "scripted:FILE",
     or a model id / "openai:MODEL" for the OpenAI-compatible server in the environment."""
-    if model is None or not isinstance(model, str):
+    if model is None:
+        return None, None
+    if not isinstance(model, str):
+        if not callable(getattr(model, "complete", None)):
+            raise UsageError("run(model=…) takes a model client (with `async complete(request, on_token)`), "
+                             f'"scripted:FILE" or a model id, not {type(model).__name__}')
         return model, None
     from runtime.models import ModelError
     from runtime.scripted import ScriptedModel

@@ -261,3 +261,11 @@ def test_conversation_messages_carry_their_usage() -> None:
                        'print "{t.messages[0].tokens} {t.last.tokens} {t.tokens}"\n')
     first, last, total = map(int, run(source).printed[0].split())
     assert first > 0 and last > 0 and first + last == total
+
+
+def test_api_misuse_is_a_usage_error() -> None:
+    program = dsl.compile(AGENTS + "x = @writer Hi.\nprint x\n", "t.agent")
+    with pytest.raises(dsl.UsageError, match="model client"):
+        program.run(model=42)
+    with pytest.raises(dsl.UsageError, match="names sav"):
+        program.run(model=ScriptedModel(), tools={"sav": print})
