@@ -107,9 +107,12 @@ def plan(file: str, output_format: str, verbose: bool) -> None:
 @click.option("--max-tokens", type=click.IntRange(min=1), help="Stop after this many tokens.")
 @click.option("--max-cost", type=click.FloatRange(min=0), help="Stop after spending this many dollars.")
 @click.option("--max-time", type=click.FloatRange(min=0), help="Stop after this many seconds.")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
+              help="The run store (default: .parley/parley.db, or PARLEY_STORE).")
+@click.option("--no-store", is_flag=True, help="Keep this run in memory only.")
 def run(file: str, assignments: tuple[str, ...], model: str | None, base_url: str | None, quiet: bool, as_json: bool,
         trace: str | None, seed: int | None, allow_code: bool, max_turns: int | None, max_tokens: int | None,
-        max_cost: float | None, max_time: float | None) -> None:
+        max_cost: float | None, max_time: float | None, store_path: str | None, no_store: bool) -> None:
     """Run a script: parley run FILE [name=value …].
 
     Exit status: 0 done, 1 script error, 2 usage, 3 run failure, 4 budget spent, 130 interrupted.
@@ -137,7 +140,11 @@ def run(file: str, assignments: tuple[str, ...], model: str | None, base_url: st
     except OSError as error:
         raise click.BadParameter(f"cannot write {trace}: {error.strerror}", param_hint="--trace") from None
 
+    store = _open_store(store_path, no_store)
+    run_id = store.start_run(file, program.plan.source_sha256, program.plan.version, inputs)
+
     def on_event(event: object) -> None:
+        store.record(run_id, event)
         console(event)
         if trace_file is not None:
             trace_file.write(json.dumps(event.as_dict(), default=str) + "\n")  # type: ignore[attr-defined]
@@ -153,16 +160,19 @@ def run(file: str, assignments: tuple[str, ...], model: str | None, base_url: st
     except RunError as error:
         console.end_stream()
         click.echo(click.style("error: ", fg="red", bold=True) + str(error), err=True)
-        if error.result is not None:
-            console.usage(error.result.usage)
+        usage = error.result.usage if error.result is not None else {}
+        store.finish_run(run_id, "budget" if error.exit_code == 4 else "failed", usage, str(error))
+        console.usage(usage) if usage else None
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
+        store.finish_run(run_id, "interrupted", {}, "interrupted")
         click.echo("interrupted", err=True)
         sys.exit(130)
     finally:
         if trace_file is not None:
             trace_file.close()
-    console.usage(result.usage)
+    store.finish_run(run_id, "done", result.usage)
+    console.usage(result.usage, run_id if not no_store else None)
     if not as_json and result.outputs:
         from runtime.evaluate import show
 
@@ -172,6 +182,61 @@ def run(file: str, assignments: tuple[str, ...], model: str | None, base_url: st
 
         click.echo(json.dumps({"output": _jsonable(result.output), "outputs": _jsonable(result.outputs)},
                               indent=2, ensure_ascii=False))
+
+
+def _open_store(path: str | None, in_memory: bool):  # type: ignore[no-untyped-def]
+    from runtime.store import Store, StoreError, default_path
+
+    try:
+        return Store(":memory:" if in_memory else (path or default_path()))
+    except StoreError as error:
+        raise click.UsageError(f"{error} (use --store PATH, or --no-store)") from None
+
+
+@main.command()
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+def runs(store_path: str | None, limit: int) -> None:
+    """Recent runs: id, script, status, turns, tokens, cost, time."""
+    import datetime
+
+    store = _open_store(store_path, False)
+    rows = store.runs(limit)
+    if not rows:
+        click.echo("no runs yet")
+        return
+    for row in rows:
+        started = datetime.datetime.fromtimestamp(row["started"]).strftime("%Y-%m-%d %H:%M:%S")
+        seconds = f"{row['ended'] - row['started']:.1f}s" if row["ended"] else "-"
+        click.echo(f"{row['id']}  {started}  {row['status']:<11} {row['turns']:>4} turns {row['tokens']:>7} tokens "
+                   f"${row['cost']:.4f} {seconds:>7}  {row['script']}")
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
+@click.option("--json", "as_json", is_flag=True, help="The run and its events as JSON.")
+def show(run_id: str, store_path: str | None, as_json: bool) -> None:
+    """A stored run's transcript (or, with --json, its record and every event)."""
+    from dsl.console import Console
+    from runtime.events import Event
+
+    store = _open_store(store_path, False)
+    found = store.run(run_id)
+    if found is None:
+        raise click.UsageError(f"no single run matches {run_id!r}; `parley runs` lists them")
+    events = store.events(found["id"])
+    if as_json:
+        click.echo(json.dumps({"run": found, "events": events}, indent=2, ensure_ascii=False))
+        return
+    console = Console(color=_use_color(sys.stderr))
+    for item in events:
+        console(Event(kind=item["kind"], step=item["step"], file=item["file"], line=item["line"], time=item["time"],
+                      data=item["data"]))
+    usage = {"turns": found["turns"], "tokens": found["tokens"], "cost": found["cost"],
+             "seconds": (found["ended"] or found["started"]) - found["started"]}
+    console.usage(usage)
+    click.echo(f"status: {found['status']}" + (f" ({found['error']})" if found["error"] else ""), err=True)
 
 
 def _summary(files: int, errors: int, warnings: int) -> str:

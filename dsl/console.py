@@ -65,12 +65,14 @@ class Console:
             self._streaming = None
             click.echo("", err=True)
 
-    def usage(self, usage: dict[str, Any]) -> None:
+    def usage(self, usage: dict[str, Any], run_id: str | None = None) -> None:
         if self.quiet:
             return
         turns = f"{usage['turns']} turn{'s' if usage['turns'] != 1 else ''}"
         line = (f"{turns} · {usage['tokens']} tokens · ${usage['cost']:.4f} · "
                 f"{usage['seconds']:.1f}s")
+        if run_id is not None:
+            line += f" · run {run_id}"
         click.echo(self._style(line, dim=True), err=True)
 
 

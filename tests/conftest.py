@@ -108,3 +108,9 @@ def network_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[NetworkGuard]:
     yield guard
     if guard.violations:  # also when the code under test caught the error
         pytest.fail("; ".join(guard.violations), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _private_run_store(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`parley run` in a test stores its runs in a temporary folder, never in the checkout."""
+    monkeypatch.setenv("PARLEY_STORE", str(tmp_path_factory.mktemp("store") / "parley.db"))

@@ -1,0 +1,169 @@
+"""The run store: one SQLite database of runs and their event journals.
+
+WAL with a busy timeout, so several runs (processes) can write at once; each
+event is committed before the run moves on (`synchronous=FULL`), so a run
+that dies keeps everything it did. The schema has a version and migrations.
+The file is created readable by its owner only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+#: Migrations by the version they lead to; each runs once, in order.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        (
+            "CREATE TABLE runs (id TEXT PRIMARY KEY, script TEXT NOT NULL, script_sha256 TEXT NOT NULL, "
+            "plan_version TEXT NOT NULL, inputs TEXT NOT NULL, status TEXT NOT NULL, started REAL NOT NULL, "
+            "ended REAL, turns INTEGER NOT NULL DEFAULT 0, tokens INTEGER NOT NULL DEFAULT 0, "
+            "cost REAL NOT NULL DEFAULT 0, error TEXT)"
+        ),
+        (
+            "CREATE TABLE events (run TEXT NOT NULL REFERENCES runs(id), seq INTEGER NOT NULL, step TEXT, "
+            "kind TEXT NOT NULL, file TEXT, line INTEGER, time REAL NOT NULL, payload TEXT NOT NULL, "
+            "PRIMARY KEY (run, seq))"
+        ),
+        "CREATE INDEX runs_by_start ON runs (started)",
+    ),
+}
+
+#: Where the store lives unless `--store` or PARLEY_STORE says otherwise.
+DEFAULT_PATH = Path(".parley") / "parley.db"
+
+
+def default_path() -> Path:
+    return Path(os.environ.get("PARLEY_STORE") or DEFAULT_PATH)
+
+
+class StoreError(Exception):
+    """The store cannot be used (not a Parley database, a newer schema, an unwritable folder)."""
+
+
+class Store:
+    """Runs and their events, in one SQLite file (or in memory for `:memory:`)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            folder = Path(self.path).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                Path(self.path).touch(mode=0o600, exist_ok=True)
+                os.chmod(self.path, 0o600)
+            except OSError as error:
+                raise StoreError(f"cannot create the run store at {self.path}: {error.strerror}") from None
+        mask = os.umask(0o077)  # the WAL and shared-memory files SQLite creates are owner-only too
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            if self.path != ":memory:":
+                self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = FULL")
+            self._migrate()
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{self.path} is not a usable Parley run store: {error}") from None
+        finally:
+            os.umask(mask)
+        self._seq: dict[str, int] = {}
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (IMMEDIATE) so concurrent writers queue, not fail."""
+        for attempt in range(50):
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or attempt == 49:
+                    raise
+                time.sleep(0.05)
+        try:
+            yield self.db
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def _migrate(self) -> None:
+        with self._write() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} was written by a newer Parley (schema {version}); upgrade Parley")
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                for statement in MIGRATIONS[target]:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {target}")
+
+    # --- writing -------------------------------------------------------------------
+
+    def start_run(self, script: str, script_sha256: str, plan_version: str, inputs: dict[str, Any]) -> str:
+        run_id = uuid.uuid4().hex[:12]
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO runs (id, script, script_sha256, plan_version, inputs, status, started) "
+                "VALUES (?, ?, ?, ?, ?, 'running', ?)",
+                (run_id, script, script_sha256, plan_version, json.dumps(inputs, default=str), time.time()),
+            )
+        self._seq[run_id] = 0
+        return run_id
+
+    def record(self, run_id: str, event: Any) -> None:
+        """Journal one event; committed before this returns."""
+        self._seq[run_id] = self._seq.get(run_id, 0) + 1
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO events (run, seq, step, kind, file, line, time, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, self._seq[run_id], event.step, event.kind, event.file, event.line, event.time,
+                 json.dumps(event.data, default=str, ensure_ascii=False)),
+            )
+
+    def finish_run(self, run_id: str, status: str, usage: dict[str, Any], error: str | None = None) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, ended = ?, turns = ?, tokens = ?, cost = ?, error = ? WHERE id = ?",
+                (status, time.time(), usage.get("turns", 0), usage.get("tokens", 0), usage.get("cost", 0.0),
+                 error, run_id),
+            )
+
+    # --- reading -------------------------------------------------------------------
+
+    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT id, script, status, started, ended, turns, tokens, cost, error FROM runs "
+            "ORDER BY started DESC LIMIT ?", (limit,),
+        ).fetchall()
+        names = ("id", "script", "status", "started", "ended", "turns", "tokens", "cost", "error")
+        return [dict(zip(names, row)) for row in rows]
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        rows = self.db.execute("SELECT id FROM runs WHERE id = ? OR id LIKE ?", (run_id, run_id + "%")).fetchall()
+        if len(rows) != 1:
+            return None
+        found = self.db.execute(
+            "SELECT id, script, script_sha256, plan_version, inputs, status, started, ended, turns, tokens, cost, "
+            "error FROM runs WHERE id = ?", (rows[0][0],),
+        ).fetchone()
+        names = ("id", "script", "script_sha256", "plan_version", "inputs", "status", "started", "ended", "turns",
+                 "tokens", "cost", "error")
+        return dict(zip(names, found))
+
+    def events(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT seq, step, kind, file, line, time, payload FROM events WHERE run = ? ORDER BY seq", (run_id,),
+        ).fetchall()
+        return [{"seq": r[0], "step": r[1], "kind": r[2], "file": r[3], "line": r[4], "time": r[5],
+                 "data": json.loads(r[6])} for r in rows]

@@ -1,0 +1,125 @@
+"""The run store: schema, journal, history commands, file mode, and concurrent writers."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from dsl.cli import main
+from helpers import EXAMPLES, ROOT
+from runtime.events import make_event
+from runtime.store import SCHEMA_VERSION, Store
+
+RULES = f"scripted:{EXAMPLES / 'hello.rules.json'}"
+
+
+def test_schema_is_versioned_and_pinned(tmp_path: Path, snapshot) -> None:
+    store = Store(tmp_path / "s.db")
+    db = sqlite3.connect(tmp_path / "s.db")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    schema = [row[0] for row in db.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")]
+    assert schema == snapshot
+    store.close()
+    Store(tmp_path / "s.db").close()  # opening again migrates nothing and keeps the data
+
+
+def test_the_store_file_is_private(tmp_path: Path) -> None:
+    Store(tmp_path / "private" / "s.db").close()
+    assert stat.S_IMODE(os.stat(tmp_path / "private" / "s.db").st_mode) == 0o600
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "new.db")
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    result = CliRunner().invoke(main, ["runs", "--store", str(tmp_path / "new.db")])
+    assert result.exit_code == 2 and "newer Parley" in result.output
+
+
+def test_runs_are_journaled_and_shown(tmp_path: Path) -> None:
+    store_file = str(tmp_path / "runs.db")
+    ran = CliRunner().invoke(main, ["run", str(EXAMPLES / "hello.agent"), "name=Ada", "--model", RULES,
+                                    "--store", store_file])
+    assert ran.exit_code == 0
+    listed = CliRunner().invoke(main, ["runs", "--store", store_file])
+    run_id = listed.output.split()[0]
+    assert "done" in listed.output and "2 turns" in listed.output and "hello.agent" in listed.output
+    shown = CliRunner().invoke(main, ["show", run_id[:6], "--store", store_file, "--json"])
+    record = json.loads(shown.output)
+    assert record["run"]["status"] == "done" and record["run"]["inputs"] == '{"name": "Ada"}'
+    kinds = [e["kind"] for e in record["events"]]
+    assert kinds[0] == "run_start" and kinds[-1] == "run_end" and kinds.count("turn") == 2
+    transcript = CliRunner().invoke(main, ["show", run_id, "--store", store_file])
+    assert "Hello, Ada! Welcome." in transcript.output
+
+
+def test_failed_runs_keep_what_they_did(tmp_path: Path) -> None:
+    store_file = str(tmp_path / "runs.db")
+    script = tmp_path / "budget.agent"
+    script.write_text('budget 1 turns\nagent w:\n    """W."""\na = @w One.\nb = @w Two.\nprint b\n')
+    ran = CliRunner().invoke(main, ["run", str(script), "--model", RULES, "--store", store_file])
+    assert ran.exit_code == 4
+    store = Store(store_file)
+    (run,) = store.runs()
+    assert run["status"] == "budget" and "turn budget" in run["error"]
+    assert [e["kind"] for e in store.events(run["id"])].count("turn") == 1
+
+
+def test_no_store_writes_nothing(tmp_path: Path) -> None:
+    store_file = tmp_path / "never.db"
+    ran = CliRunner().invoke(main, ["run", str(EXAMPLES / "hello.agent"), "--model", RULES, "--no-store",
+                                    "--store", str(store_file)])
+    assert ran.exit_code == 0 and not store_file.exists()
+
+
+_WRITER = """
+import sys
+sys.path.insert(0, {root!r})
+from runtime.events import make_event
+from runtime.store import Store
+store = Store(sys.argv[1])
+for n in range(20):
+    run = store.start_run("w.agent", "x", "1", {{"n": n}})
+    for k in range(10):
+        store.record(run, make_event("turn", None, agent="a", text=str(k)))
+    store.finish_run(run, "done", {{"turns": 10}})
+"""
+
+
+def test_eight_processes_write_one_store_without_losing_a_row(tmp_path: Path) -> None:
+    store_file = str(tmp_path / "busy.db")
+    Store(store_file).close()
+    code = _WRITER.format(root=str(ROOT))
+    writers = [subprocess.Popen([sys.executable, "-c", code, store_file], stderr=subprocess.PIPE, text=True)
+               for _ in range(8)]
+    errors = [w.communicate(timeout=120)[1] for w in writers]
+    assert all(w.returncode == 0 for w in writers), errors
+    assert not any("locked" in e for e in errors)
+    db = sqlite3.connect(store_file)
+    assert db.execute("SELECT count(*) FROM runs WHERE status = 'done'").fetchone()[0] == 160
+    assert db.execute("SELECT count(*) FROM events").fetchone()[0] == 1600
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_events_keep_their_step_and_line(tmp_path: Path) -> None:
+    store = Store(tmp_path / "e.db")
+    run = store.start_run("x.agent", "sha", "1", {})
+
+    class Step:
+        id = "s3"
+
+        class span:  # noqa: N801 - stands in for a Span
+            file, line = "x.agent", 7
+
+    store.record(run, make_event("turn", Step, agent="w", text="hi"))
+    (event,) = store.events(run)
+    assert (event["step"], event["file"], event["line"], event["data"]) == ("s3", "x.agent", 7,
+                                                                           {"agent": "w", "text": "hi"})
