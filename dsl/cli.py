@@ -110,9 +110,12 @@ def plan(file: str, output_format: str, verbose: bool) -> None:
 @click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None,
               help="The run store (default: .parley/parley.db, or PARLEY_STORE).")
 @click.option("--no-store", is_flag=True, help="Keep this run in memory only.")
+@click.option("--cache/--no-cache", "cache", default=None,
+              help="Answer identical model requests from the store (default: only at temperature 0 or with a seed).")
 def run(file: str, assignments: tuple[str, ...], model: str | None, base_url: str | None, quiet: bool, as_json: bool,
         trace: str | None, seed: int | None, allow_code: bool, max_turns: int | None, max_tokens: int | None,
-        max_cost: float | None, max_time: float | None, store_path: str | None, no_store: bool) -> None:
+        max_cost: float | None, max_time: float | None, store_path: str | None, no_store: bool,
+        cache: bool | None) -> None:
     """Run a script: parley run FILE [name=value …].
 
     Exit status: 0 done, 1 script error, 2 usage, 3 run failure, 4 budget spent, 130 interrupted.
@@ -153,7 +156,8 @@ def run(file: str, assignments: tuple[str, ...], model: str | None, base_url: st
     try:
         limits = {"turns": max_turns, "tokens": max_tokens, "cost": max_cost, "seconds": max_time}
         result = program.run(inputs, model=model, human=ask_person, on_event=on_event, seed=seed,
-                             allow_code=allow_code, stream=console.token, base_url=base_url,
+                             allow_code=allow_code, stream=console.token, base_url=base_url, store=store,
+                             cache="auto" if cache is None else ("on" if cache else "off"),
                              limits={k: v for k, v in limits.items() if v is not None})
     except UsageError as error:
         raise click.UsageError(str(error)) from None
@@ -237,6 +241,19 @@ def show(run_id: str, store_path: str | None, as_json: bool) -> None:
              "seconds": (found["ended"] or found["started"]) - found["started"]}
     console.usage(usage)
     click.echo(f"status: {found['status']}" + (f" ({found['error']})" if found["error"] else ""), err=True)
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
+def trace(run_id: str, store_path: str | None) -> None:
+    """A stored run's events, one JSON object per line."""
+    store = _open_store(store_path, False)
+    found = store.run(run_id)
+    if found is None:
+        raise click.UsageError(f"no single run matches {run_id!r}; `parley runs` lists them")
+    for event in store.events(found["id"]):
+        click.echo(json.dumps(event, ensure_ascii=False))
 
 
 def _summary(files: int, errors: int, warnings: int) -> str:

@@ -48,6 +48,8 @@ class Console:
             click.echo("", err=True)  # the text was streamed already
         elif event.kind == "turn":
             where = self._style(f"[line {event.line}]", dim=True) if event.line else ""
+            if data.get("cached"):
+                where += self._style(" (cached)", dim=True)
             click.echo(f"{self.speaker(data['agent'])} {where}\n  " + str(data["text"]).replace("\n", "\n  "),
                        err=True)
         elif event.kind == "tool_call":

@@ -51,13 +51,16 @@ class Program:
         stream: Callable[[str, str], None] | None = None,
         limits: dict[str, float] | None = None,
         base_url: str | None = None,
+        store: Any = None,
+        cache: str = "auto",
     ) -> Any:
         """Run the program: `inputs` by name; `model` a model client (or "scripted:FILE") used for
         every agent; `human` answers people's turns as (agent, prompt) → reply; `tools` replaces
         Python tools by name; `on_event` sees every event; `allow_code` lets executor agents run code.
         `stream` receives replies as they are written, as (agent, text piece); `limits` tightens
         the script's budgets: {"turns": …, "tokens": …, "cost": dollars, "seconds": …}; `base_url`
-        is the OpenAI-compatible server for a `model` given by id.
+        is the OpenAI-compatible server for a `model` given by id; `store` (a `runtime.store.Store`)
+        holds the response cache, used as `cache` says: "auto" (temperature 0 or a seed), "on", "off".
         Raises `RunError` when the run fails."""
         from runtime.errors import RunFailure
         from runtime.executor import Executor
@@ -70,7 +73,8 @@ class Program:
                              f"(its Python tools: {known})")
         owned = client if isinstance(model, str) else None  # a client made here is closed here
         executor = Executor(self.plan, model=client, model_id=model_id, human=human, tools=tools,
-                            on_event=on_event, seed=seed, allow_code=allow_code, stream=stream, limits=limits)
+                            on_event=on_event, seed=seed, allow_code=allow_code, stream=stream, limits=limits,
+                            store=store, cache=cache)
         try:
             return await executor.run(inputs)
         except RunFailure as failure:

@@ -63,7 +63,8 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
             thread.stop_reason = f"{speaker} ended it"  # the ending word is not part of the conversation
             break
         thread.messages.append(Said(speaker=speaker, text=said, tokens=tokens, cost=cost))
-        run.emit("turn", step, agent=speaker, text=said, conversation=step.id)
+        run.emit("turn", step, agent=speaker, text=said, conversation=step.id,
+                 cached=bool(reply is not None and reply.cached))
         if step.until is not None and await holds(step.until, thread, frame, run, step):
             by_turns = not await holds(step.until, thread, frame, run, step, count_turns=False)
             thread.stop_reason = f"turn limit ({step.max_turns} turns)" if by_turns else "until condition met"

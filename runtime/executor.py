@@ -24,6 +24,7 @@ from compiler import plan as p
 from compiler.plan import json_schema
 from runtime.budget import Budget, price_of
 from runtime.builtins import BUILTINS
+from runtime.cache import cache_key, restored, stored, wanted
 from runtime.conversations import converse
 from runtime.errors import BudgetExceeded, RunFailure
 from runtime.evaluate import Frame, copied, evaluate, show, text, truthy
@@ -89,7 +90,11 @@ class Executor:
         allow_code: bool = False,
         stream: Callable[[str, str], None] | None = None,
         limits: dict[str, float] | None = None,
+        store: Any = None,
+        cache: str = "auto",
     ) -> None:
+        self.run_store = store  # where cached replies live (a runtime.store.Store), if anywhere
+        self.cache_mode = cache
         self.plan = plan
         self.allow_code = allow_code
         self.stream = stream
@@ -349,7 +354,8 @@ class Executor:
                 said, reply = await self.turns.reply(agent, thread, step, response_format)
                 thread.append(Message(role="assistant", content=said))
                 tokens = reply.usage.total_tokens if reply is not None else 0
-                self.emit("turn", step, agent=agent_name, text=said, tokens=tokens)
+                self.emit("turn", step, agent=agent_name, text=said, tokens=tokens,
+                          cached=bool(reply is not None and reply.cached))
                 if yes_no:
                     answer = _yes_no(said)
                     if answer is not None:
@@ -380,6 +386,13 @@ class Executor:
         """One model request, charged to the budget (checked before and after)."""
         self.budget.check()
         sink = self.token_sink(agent.name) if stream and agent is not None else None
+        key = self._cache_key(client, request, agent)
+        if key is not None:
+            hit = self.run_store.cached(key)
+            if hit is not None:
+                reply = restored(hit)
+                self.emit("cached", step, agent=agent.name if agent else None, model=request.model)
+                return reply
         try:
             reply = await client.complete(request, sink)
         except ModelError as error:
@@ -397,8 +410,23 @@ class Executor:
             options = {o.name: o.value for o in decl.options}
         self._last_cost = self.budget.charge(reply.usage, price_of(model_id, options))
         self._costs[id(reply)] = self._last_cost
+        if key is not None:
+            self.run_store.cache(key, request.model, stored(reply))
         self.budget.check()
         return reply
+
+    def _cache_key(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None) -> str | None:
+        """The cache key for a request that may use the cache (real servers only), else None."""
+        server = getattr(client, "base_url", None)
+        if self.run_store is None or self.cache_mode == "off" or not hasattr(client, "base_url"):
+            return None
+        option = None
+        if agent is not None and agent.model is not None and self.override is None:
+            decl = next(m for m in self.plan.models if m.name == agent.model)
+            option = next((o.value for o in decl.options if o.name == "cache"), None)
+        if not wanted(request, self.cache_mode, option):
+            return None
+        return cache_key(request, server or "openai")
 
     async def summarize(self, thread: Thread) -> str:
         """A thread's `.summary`: written by the first member's model on first use, then kept."""

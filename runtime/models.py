@@ -95,6 +95,7 @@ class ModelReply:
     usage: Usage = Usage()
     model: str = ""
     finish_reason: str = "stop"
+    cached: bool = False
 
 
 #: Receives streamed text as it arrives (for the live console view).

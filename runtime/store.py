@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Migrations by the version they lead to; each runs once, in order.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -35,6 +35,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             "PRIMARY KEY (run, seq))"
         ),
         "CREATE INDEX runs_by_start ON runs (started)",
+    ),
+    2: (
+        "CREATE TABLE cache (key TEXT PRIMARY KEY, model TEXT NOT NULL, reply TEXT NOT NULL, created REAL NOT NULL)",
     ),
 }
 
@@ -138,6 +141,17 @@ class Store:
                 (status, time.time(), usage.get("turns", 0), usage.get("tokens", 0), usage.get("cost", 0.0),
                  error, run_id),
             )
+
+    # --- the response cache ----------------------------------------------------------
+
+    def cached(self, key: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT reply FROM cache WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def cache(self, key: str, model: str, reply: dict[str, Any]) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO cache (key, model, reply, created) VALUES (?, ?, ?, ?)",
+                       (key, model, json.dumps(reply, ensure_ascii=False), time.time()))
 
     # --- reading -------------------------------------------------------------------
 

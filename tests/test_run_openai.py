@@ -109,3 +109,23 @@ def test_a_threads_cost_uses_the_price_table(fake_openai) -> None:  # type: igno
     source = script(fake_openai.base_url, 't = chat writer, critic:\n    "Go."\n    until 2 turns\nprint t.cost\n')
     result = dsl.compile(source, "t.agent").run()
     assert result.printed == ["0.75"]  # gpt-4o-mini: $0.15 per million in, $0.60 per million out
+
+
+def test_repeatable_requests_are_answered_from_the_cache(fake_openai, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from runtime.store import Store
+
+    fake_openai.script("Draft.", "Warm draft.", "Fresh.")
+    body = "x = @writer Draft a line.\nprint x\n"
+    exact = script(fake_openai.base_url, body).replace("max_retries=2)", "max_retries=2, temperature=0)")
+    store = Store(tmp_path / "cache.db")
+    program = dsl.compile(exact, "t.agent")
+    first = program.run(store=store)
+    again = program.run(store=store)
+    assert first.printed == again.printed == ["Draft."]
+    assert len(fake_openai.requests) == 1  # the second run never reached the server
+    assert [e.kind for e in again.events].count("cached") == 1 and again.usage["cost"] == 0
+    warm = dsl.compile(script(fake_openai.base_url, body), "t.agent")  # no temperature 0, no seed: no cache
+    assert warm.run(store=store).printed == ["Warm draft."]
+    assert len(fake_openai.requests) == 2
+    assert program.run(store=store, cache="off").printed == ["Fresh."]  # off: the server is asked again
+    assert len(fake_openai.requests) == 3

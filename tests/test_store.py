@@ -123,3 +123,30 @@ def test_events_keep_their_step_and_line(tmp_path: Path) -> None:
     (event,) = store.events(run)
     assert (event["step"], event["file"], event["line"], event["data"]) == ("s3", "x.agent", 7,
                                                                            {"agent": "w", "text": "hi"})
+
+
+def test_an_older_store_is_migrated_and_keeps_its_runs(tmp_path: Path) -> None:
+    from runtime.store import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    for statement in MIGRATIONS[1]:
+        db.execute(statement)
+    db.execute("INSERT INTO runs (id, script, script_sha256, plan_version, inputs, status, started) "
+               "VALUES ('abc', 'x.agent', 's', '1', '{}', 'done', 1.0)")
+    db.execute("PRAGMA user_version = 1")
+    db.commit()
+    db.close()
+    store = Store(path)
+    assert [r["id"] for r in store.runs()] == ["abc"]
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert store.cached("nothing") is None
+
+
+def test_trace_prints_a_stored_runs_events_as_json_lines(tmp_path: Path) -> None:
+    store_file = str(tmp_path / "runs.db")
+    CliRunner().invoke(main, ["run", str(EXAMPLES / "hello.agent"), "--model", RULES, "--store", store_file])
+    run_id = CliRunner().invoke(main, ["runs", "--store", store_file]).output.split()[0]
+    traced = CliRunner().invoke(main, ["trace", run_id, "--store", store_file])
+    lines = [json.loads(line) for line in traced.output.splitlines()]
+    assert traced.exit_code == 0 and lines[0]["kind"] == "run_start" and lines[-1]["kind"] == "run_end"
