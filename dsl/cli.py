@@ -143,6 +143,8 @@ def run(file: str, assignments: tuple[str, ...], model: str | None, base_url: st
     except OSError as error:
         raise click.BadParameter(f"cannot write {trace}: {error.strerror}", param_hint="--trace") from None
 
+    from runtime.secrets import redact
+
     store = _open_store(store_path, no_store)
     run_id = store.start_run(file, program.plan.source_sha256, program.plan.version, inputs)
 
@@ -150,7 +152,7 @@ def run(file: str, assignments: tuple[str, ...], model: str | None, base_url: st
         store.record(run_id, event)
         console(event)
         if trace_file is not None:
-            trace_file.write(json.dumps(event.as_dict(), default=str) + "\n")  # type: ignore[attr-defined]
+            trace_file.write(redact(json.dumps(event.as_dict(), default=str)) + "\n")  # type: ignore[attr-defined]
             trace_file.flush()
 
     try:
@@ -163,7 +165,7 @@ def run(file: str, assignments: tuple[str, ...], model: str | None, base_url: st
         raise click.UsageError(str(error)) from None
     except RunError as error:
         console.end_stream()
-        click.echo(click.style("error: ", fg="red", bold=True) + str(error), err=True)
+        click.echo(click.style("error: ", fg="red", bold=True) + redact(str(error)), err=True)
         usage = error.result.usage if error.result is not None else {}
         store.finish_run(run_id, "budget" if error.exit_code == 4 else "failed", usage, str(error))
         console.usage(usage) if usage else None

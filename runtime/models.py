@@ -118,5 +118,7 @@ class ModelError(Exception):
     """
 
     def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
+        from runtime.secrets import redact
+
+        super().__init__(redact(message))  # servers may echo the key they were sent
         self.kind = kind

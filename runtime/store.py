@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from runtime.secrets import redact
+
 SCHEMA_VERSION = 2
 
 #: Migrations by the version they lead to; each runs once, in order.
@@ -119,7 +121,7 @@ class Store:
             db.execute(
                 "INSERT INTO runs (id, script, script_sha256, plan_version, inputs, status, started) "
                 "VALUES (?, ?, ?, ?, ?, 'running', ?)",
-                (run_id, script, script_sha256, plan_version, json.dumps(inputs, default=str), time.time()),
+                (run_id, script, script_sha256, plan_version, redact(json.dumps(inputs, default=str)), time.time()),
             )
         self._seq[run_id] = 0
         return run_id
@@ -131,7 +133,7 @@ class Store:
             db.execute(
                 "INSERT INTO events (run, seq, step, kind, file, line, time, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, self._seq[run_id], event.step, event.kind, event.file, event.line, event.time,
-                 json.dumps(event.data, default=str, ensure_ascii=False)),
+                 redact(json.dumps(event.data, default=str, ensure_ascii=False))),
             )
 
     def finish_run(self, run_id: str, status: str, usage: dict[str, Any], error: str | None = None) -> None:
@@ -139,7 +141,7 @@ class Store:
             db.execute(
                 "UPDATE runs SET status = ?, ended = ?, turns = ?, tokens = ?, cost = ?, error = ? WHERE id = ?",
                 (status, time.time(), usage.get("turns", 0), usage.get("tokens", 0), usage.get("cost", 0.0),
-                 error, run_id),
+                 redact(error) if error else None, run_id),
             )
 
     # --- the response cache ----------------------------------------------------------
