@@ -50,9 +50,14 @@ class Turns:
     async def reply(self, agent: p.AgentDecl, messages: list[Message], step: Any,
                     response_format: dict[str, Any] | None = None) -> tuple[str, ModelReply | None]:
         """The agent's next message given the conversation so far (as the agent sees it)."""
-        incoming = next((m.content for m in reversed(messages) if m.role == "user"), "")
         self.run.budget.check(starting=True)  # a turn budget stops the run before one more turn
+        result = await self._reply(agent, messages, step, response_format)
         self.run.budget.count_turn()
+        return result
+
+    async def _reply(self, agent: p.AgentDecl, messages: list[Message], step: Any,
+                     response_format: dict[str, Any] | None) -> tuple[str, ModelReply | None]:
+        incoming = next((m.content for m in reversed(messages) if m.role == "user"), "")
         if agent.reply_by is not None:
             value = await self.run.call(agent.reply_by, "def", [incoming], {})
             return _as_text(value), None
