@@ -330,10 +330,6 @@ def io_of(unit: Unit, agent: str) -> set[str]:
     return {IO} if decl is not None and decl[0].kind == "human" else set()
 
 
-def span_of(e: n.Expr | n.Stmt) -> Span:
-    return e.span
-
-
 def _quoted(suggestion: str | None) -> str | None:
     """"did you mean `publish`?" → "did you mean `"publish"`?" for string literals."""
     if suggestion is None:

@@ -11,13 +11,13 @@ from compiler.declarations import constant, is_constant
 from compiler.expressions import ExpressionLowerer, io_of
 from compiler.resolve import resolve_type
 from compiler.scope import IO, Effects, Variable, thread
-from compiler.types import THREAD, item_type
+from compiler.types import REPLY, THREAD, item_type
 from dsl import nodes as n
 
 _DECLARATIONS = (n.ModelDecl, n.DefaultModel, n.AgentDecl, n.ImportAgent, n.FromImport, n.PythonImport,
                  n.TypeDecl, n.TypeAlias, n.InputDecl, n.BudgetStmt, n.Def)
 _ESCAPES = (n.Return, n.Break, n.Continue)
-#: The plan's kind of step for each construct that only declares (nothing to run).
+#: What lowering one statement gives: usually one step.
 Steps = list[Any]
 
 
@@ -68,7 +68,7 @@ class BodyLowerer(ExpressionLowerer):
         type_ref = resolve_type(s.annotation, self.ns, self.unit) if s.annotation is not None else None
         if isinstance(s.value, n.Ask) and not s.value.yes_no:
             agent, message = self._ask_parts(s.value, fx)
-            known = type_ref if type_ref is not None else (None if s.annotation is not None else _reply())
+            known = type_ref if type_ref is not None else (None if s.annotation is not None else REPLY)
             target = self.target(s.target, fx, known)
             return [self._step(p.AskStep, s, fx, agent=agent, message=message, target=target, type=type_ref)]
         value = self.expr(s.value, fx)
@@ -428,12 +428,6 @@ class BodyLowerer(ExpressionLowerer):
             return p.UsageCondition(metric=c.metric, limit=self.expr(c.limit, fx))
         return p.BoolCondition(op=c.op, left=self.condition(c.left, fx, members),
                                right=self.condition(c.right, fx, members))
-
-
-def _reply() -> p.TypeRef:
-    from compiler.types import REPLY
-
-    return REPLY
 
 
 def _turn_limits(c: n.Condition) -> list[n.TurnsCondition]:

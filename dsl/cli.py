@@ -184,9 +184,9 @@ def run(file: str, assignments: tuple[str, ...], model: str | None, base_url: st
 
         click.echo(show(result.output))
     if as_json:
-        from runtime.executor import _jsonable
+        from runtime.values import jsonable
 
-        click.echo(json.dumps({"output": _jsonable(result.output), "outputs": _jsonable(result.outputs)},
+        click.echo(json.dumps({"output": jsonable(result.output), "outputs": jsonable(result.outputs)},
                               indent=2, ensure_ascii=False))
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from runtime.errors import RunFailure
+from runtime.evaluate import show
 from runtime.values import Record
 
 
@@ -24,8 +25,6 @@ def _parse_json(text: str) -> Any:
 
 
 def _join(items: Any, separator: str = "") -> str:
-    from runtime.evaluate import show
-
     return separator.join(show(item) for item in items)
 
 
@@ -48,7 +47,7 @@ def _items(mapping: dict[str, Any]) -> list[list[Any]]:
 
 
 BUILTINS: dict[str, Callable[..., Any]] = {
-    "len": len, "str": lambda v: _show(v), "int": int, "float": float, "bool": bool, "json": _json,
+    "len": len, "str": show, "int": int, "float": float, "bool": bool, "json": _json,
     "parse_json": _parse_json, "join": _join, "split": lambda t, s=None: t.split(s), "lower": str.lower,
     "upper": str.upper, "strip": str.strip, "replace": str.replace, "contains": lambda c, i: i in c,
     "range": lambda *a: list(range(*a)), "min": _extreme(min), "max": _extreme(max), "sum": sum, "abs": abs,
@@ -57,9 +56,3 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "items": _items, "enumerate": lambda items: [[i, v] for i, v in enumerate(items)], "append": _append,
     "get": lambda d, k, default=None: d.get(k, default), "now": time.time,
 }
-
-
-def _show(value: Any) -> str:
-    from runtime.evaluate import show
-
-    return show(value)

@@ -7,11 +7,12 @@ others' as `user` messages named by their speaker.
 
 from __future__ import annotations
 
+import json
 import random
 from typing import TYPE_CHECKING, Any
 
 from compiler import plan as p
-from runtime.evaluate import Frame, evaluate, text
+from runtime.evaluate import Frame, evaluate, show, text
 from runtime.models import Message, ModelRequest
 from runtime.values import Said, Thread
 
@@ -38,7 +39,7 @@ def _name(speaker: str) -> str:
 
 async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) -> Thread:
     """Run a chat or group to its end; the thread records why it stopped."""
-    opening = _text(await evaluate(step.opening, frame, run))
+    opening = show(await evaluate(step.opening, frame, run))
     thread = Thread(members=list(step.members))
     chooser = _Chooser(step, run)
     speaker: str | None = None
@@ -55,7 +56,7 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
             break
         replies[speaker] = replies.get(speaker, 0) + 1
         said, reply = await run.turns.reply(agent, view(thread, speaker, opening), step)
-        tokens, cost = (reply.usage.total_tokens, run.cost_of(reply)) if reply is not None else (0, 0.0)
+        tokens, cost = (reply.usage.total_tokens, reply.cost) if reply is not None else (0, 0.0)
         if reply is not None:
             thread.usage = thread.usage + reply.usage
             thread.cost += cost
@@ -93,12 +94,6 @@ async def holds(condition: p.Condition, thread: Thread, frame: Frame, run: Execu
     if condition.op == "and":
         return left and await holds(condition.right, thread, frame, run, step, count_turns)
     return left or await holds(condition.right, thread, frame, run, step, count_turns)
-
-
-def _text(value: Any) -> str:
-    from runtime.evaluate import show
-
-    return show(value)
 
 
 class _Chooser:
@@ -164,8 +159,6 @@ class _Chooser:
 
 
 def _speaker(reply: str, candidates: list[str]) -> str | None:
-    import json
-
     text_reply = reply.strip()
     try:
         data = json.loads(text_reply)

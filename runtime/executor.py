@@ -12,7 +12,6 @@ import asyncio
 import contextvars
 import importlib
 import json
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,9 +29,10 @@ from runtime.errors import BudgetExceeded, RunFailure
 from runtime.evaluate import Frame, copied, evaluate, show, text, truthy
 from runtime.events import Event, EventSink, make_event
 from runtime.models import Message, ModelClient, ModelError, ModelReply, ModelRequest
+from runtime.replies import degraded, parse_yes_no, records, response_format, validated
 from runtime.scripted import ScriptedModel
 from runtime.turns import HumanInput, Turns, call_python, model_error
-from runtime.values import Record, Reply, Thread
+from runtime.values import Reply, Thread, jsonable
 
 TYPED_RETRIES = 2
 
@@ -114,7 +114,6 @@ class Executor:
         self._clients: dict[str, ModelClient] = {}
         self._system: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._costs: dict[int, float] = {}
 
     # --- the run -----------------------------------------------------------------
 
@@ -304,7 +303,7 @@ class Executor:
     async def _output(self, step: p.OutputStep, frame: Frame) -> None:
         value = await evaluate(step.value, frame, self)
         self.outputs.append(value)
-        self.emit("output", step, value=_jsonable(value))
+        self.emit("output", step, value=jsonable(value))
 
     async def _return(self, step: p.ReturnStep, frame: Frame) -> None:
         raise _Return(await evaluate(step.value, frame, self) if step.value is not None else None)
@@ -350,24 +349,24 @@ class Executor:
                     instructions = f"\n\nReply with JSON only, matching this JSON Schema:\n{json.dumps(schema)}"
             thread.append(Message(role="user", content=message + instructions))
             for attempt in range(TYPED_RETRIES + 1):
-                response_format = _response_format(schema) if schema is not None else None
-                said, reply = await self.turns.reply(agent, thread, step, response_format)
+                structured = response_format(schema) if schema is not None else None
+                said, reply = await self.turns.reply(agent, thread, step, structured)
                 thread.append(Message(role="assistant", content=said))
                 tokens = reply.usage.total_tokens if reply is not None else 0
                 self.emit("turn", step, agent=agent_name, text=said, tokens=tokens,
                           cached=bool(reply is not None and reply.cached))
                 if yes_no:
-                    answer = _yes_no(said)
+                    answer = parse_yes_no(said)
                     if answer is not None:
                         return answer
                     problem = "Answer with the single word yes or no."
                 elif schema is not None:
-                    value, invalid = _validated(said, schema)
+                    value, invalid = validated(said, schema)
                     if invalid is None:
-                        return _records(value)
+                        return records(value)
                     problem = invalid
                 else:
-                    return Reply(said, agent_name, tokens, self._last_cost)
+                    return Reply(said, agent_name, tokens, reply.cost if reply is not None else 0.0)
                 if attempt == TYPED_RETRIES:
                     raise RunFailure("reply", f"`{agent_name}` did not give a valid reply after "
                                               f"{TYPED_RETRIES + 1} tries: {problem}")
@@ -375,15 +374,9 @@ class Executor:
                 thread.append(Message(role="user", content=f"That reply is not valid: {problem} Try again."))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    _last_cost = 0.0
-
-    def cost_of(self, reply: ModelReply) -> float:
-        """What a reply cost, as charged to the budget (the last charge is the reply's own)."""
-        return self._costs.get(id(reply), 0.0)
-
     async def request(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None,
                       step: Any, stream: bool = False) -> ModelReply:
-        """One model request, charged to the budget (checked before and after)."""
+        """One model request, charged to the budget (checked before and after); the reply carries its cost."""
         self.budget.check()
         sink = self.token_sink(agent.name) if stream and agent is not None else None
         key = self._cache_key(client, request, agent)
@@ -398,18 +391,15 @@ class Executor:
         except ModelError as error:
             if error.kind == "bad_request" and request.response_format is not None:
                 # Servers differ on structured output: degrade to JSON mode, then to instructions only.
-                fallback = _degraded(request.response_format)
+                fallback = degraded(request.response_format)
                 self.emit("retry", step, what="response_format", problem=str(error))
                 return await self.request(client, attrs.evolve(request, response_format=fallback), agent, step)
             raise
-        model = self.plan.models
-        options = {}
-        model_id = request.model
+        options: dict[str, Any] = {}
         if agent is not None and agent.model is not None:
-            decl = next(m for m in model if m.name == agent.model)
+            decl = next(m for m in self.plan.models if m.name == agent.model)
             options = {o.name: o.value for o in decl.options}
-        self._last_cost = self.budget.charge(reply.usage, price_of(model_id, options))
-        self._costs[id(reply)] = self._last_cost
+        reply = attrs.evolve(reply, cost=self.budget.charge(reply.usage, price_of(request.model, options)))
         if key is not None:
             self.run_store.cache(key, request.model, stored(reply))
         self.budget.check()
@@ -451,7 +441,7 @@ class Executor:
                   "Answer with yes or no.")
         reply = await self.request(client, ModelRequest(model=model_id, messages=(Message(role="user", content=prompt),),
                                                         temperature=0), None, step)
-        return bool(_yes_no(reply.text))
+        return bool(parse_yes_no(reply.text))
 
     # --- models ---------------------------------------------------------------------
 
@@ -573,77 +563,6 @@ def _budget(plan: p.Plan, overrides: dict[str, float]) -> Budget:
         if value is not None:
             limits[name] = min(limits.get(name, value), value)
     return Budget(**limits)
-
-
-def _response_format(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "json_schema", "json_schema": {"name": "reply", "schema": _object_schema(schema)}}
-
-
-def _object_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    return schema
-
-
-def _degraded(response_format: dict[str, Any]) -> dict[str, Any] | None:
-    if response_format.get("type") == "json_schema":
-        return {"type": "json_object", "schema": response_format["json_schema"]["schema"]}
-    return None
-
-
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
-
-
-def _validated(text_reply: str, schema: dict[str, Any]) -> tuple[Any, str | None]:
-    candidate = _FENCE.sub("", text_reply.strip())
-    try:
-        value = json.loads(candidate)
-    except ValueError:
-        match = re.search(r"[\[{].*[\]}]", candidate, re.DOTALL)
-        if match is None:
-            if schema.get("type") == "string" or "enum" in schema:
-                value = candidate.strip().strip('"')
-            else:
-                return None, "the reply is not JSON."
-        else:
-            try:
-                value = json.loads(match.group())
-            except ValueError:
-                return None, "the reply is not valid JSON."
-    try:
-        jsonschema.validate(value, schema)
-    except jsonschema.ValidationError as error:
-        return None, f"{error.message}."
-    return value, None
-
-
-def _records(value: Any) -> Any:
-    if isinstance(value, dict):
-        return Record({k: _records(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return [_records(v) for v in value]
-    return value
-
-
-def _yes_no(reply: str) -> bool | None:
-    word = re.match(r"\W*(\w+)", reply.lower())
-    if word is None:
-        return None
-    if word.group(1) in ("yes", "y", "true", "approve", "approved"):
-        return True
-    if word.group(1) in ("no", "n", "false"):
-        return False
-    return None
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Thread):
-        return {"last": value.last.text, "turns": value.turns, "stop_reason": value.stop_reason}
-    if isinstance(value, str):
-        return str.__str__(value)
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 __all__ = ["BudgetExceeded", "Executor", "Result", "RunFailure"]

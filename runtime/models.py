@@ -88,7 +88,7 @@ class Usage:
 
 @attrs.frozen(kw_only=True)
 class ModelReply:
-    """A model's answer: text and/or tool calls, the usage, and why it stopped."""
+    """A model's answer: text and/or tool calls, the usage, why it stopped, whether it came from the cache."""
 
     text: str
     tool_calls: tuple[ToolCall, ...] = ()
@@ -96,6 +96,7 @@ class ModelReply:
     model: str = ""
     finish_reason: str = "stop"
     cached: bool = False
+    cost: float = 0.0  # dollars, set by the runtime from its price table
 
 
 #: Receives streamed text as it arrives (for the live console view).

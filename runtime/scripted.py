@@ -30,7 +30,7 @@ from typing import Any
 
 import attrs
 
-from runtime.models import Message, ModelError, ModelReply, ModelRequest, TokenSink, ToolCall, Usage
+from runtime.models import ModelError, ModelReply, ModelRequest, TokenSink, ToolCall, Usage
 
 
 @attrs.define
@@ -182,8 +182,3 @@ def simplest_value(schema: dict[str, Any]) -> Any:
     if kind == "array":
         return []
     return {"string": "example", "integer": 1, "number": 1.0, "boolean": True, "null": None}.get(kind or "", "example")
-
-
-def messages_text(messages: tuple[Message, ...]) -> str:
-    """The messages as plain text (handy for rules authors debugging a script)."""
-    return "\n".join(f"{m.role}{'(' + m.name + ')' if m.name else ''}: {m.content}" for m in messages)

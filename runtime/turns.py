@@ -24,6 +24,7 @@ import jsonschema
 
 from compiler import plan as p
 from runtime.errors import RunFailure
+from runtime.evaluate import show
 from runtime.models import Message, ModelError, ModelReply, ModelRequest, ToolCall, ToolSpec
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class Turns:
         incoming = next((m.content for m in reversed(messages) if m.role == "user"), "")
         if agent.reply_by is not None:
             value = await self.run.call(agent.reply_by, "def", [incoming], {})
-            return _as_text(value), None
+            return show(value), None
         if agent.agent_kind == "human":
             return await self.human(agent.name, incoming, step), None
         if agent.agent_kind == "python":
@@ -140,7 +141,7 @@ class Turns:
         except Exception as error:  # noqa: BLE001 - a tool's own failure goes back to the model
             self.run.emit("tool_error", step, tool=target, error=f"{type(error).__name__}: {error}")
             return f"error: the tool raised {type(error).__name__}: {error}"
-        return _as_text(value)
+        return show(value)
 
     def _refused(self, call: ToolCall, step: Any, why: str) -> str:
         self.run.emit("tool_error", step, tool=call.name, error=why)
@@ -185,7 +186,7 @@ class Turns:
         except Exception as error:  # noqa: BLE001 - the agent's own failure stops the run, named
             raise RunFailure("python", f"python agent `{agent.name}` ({agent.target}) raised "
                                        f"{type(error).__name__}: {error}") from None
-        return _as_text(result)
+        return show(result)
 
 
 async def call_python(function: Callable[..., Any], args: list[Any], keywords: dict[str, Any]) -> Any:
@@ -194,12 +195,6 @@ async def call_python(function: Callable[..., Any], args: list[Any], keywords: d
         return await function(*args, **keywords)
     result = await asyncio.to_thread(function, *args, **keywords)
     return await result if inspect.isawaitable(result) else result
-
-
-def _as_text(value: Any) -> str:
-    from runtime.evaluate import show
-
-    return show(value)
 
 
 def model_error(error: ModelError) -> RunFailure:

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from runtime.models import Message, Usage
+from runtime.models import Usage
 
 
 class Reply(str):
@@ -78,6 +78,14 @@ class Record(dict[str, Any]):
             raise AttributeError(name) from None
 
 
-def history(thread: list[Message]) -> list[Message]:
-    """A copy of a script thread's messages (threads are values too)."""
-    return list(thread)
+def jsonable(value: Any) -> Any:
+    """A value as JSON data (`--json`, events): threads as their last message, turns and stop reason."""
+    if isinstance(value, Thread):
+        return {"last": value.last.text, "turns": value.turns, "stop_reason": value.stop_reason}
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value

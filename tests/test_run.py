@@ -269,3 +269,10 @@ def test_api_misuse_is_a_usage_error() -> None:
         program.run(model=42)
     with pytest.raises(dsl.UsageError, match="names sav"):
         program.run(model=ScriptedModel(), tools={"sav": print})
+
+
+def test_every_builtin_the_compiler_accepts_exists_at_run_time() -> None:
+    from compiler.builtins import BUILTINS as CHECKED
+    from runtime.builtins import BUILTINS as RUN
+
+    assert set(CHECKED) == set(RUN)
