@@ -142,7 +142,7 @@ class _Chooser:
         history = "\n".join(f"{s.speaker}: {s.text}" for s in thread.messages[-10:]) or "(nobody has spoken yet)"
         prompt = (f"You choose who speaks next in a group conversation.\nTask: {opening}\nMembers:\n{roles}\n"
                   f"Conversation so far:\n{history}\nReply with the name of the next speaker only.")
-        client, model_id, _ = self.run.model_for_selection(self.step.manager, agents[0])
+        client, model_id, _ = self.run.clients.for_selection(self.step.manager, agents[0])
         schema = {"type": "object", "properties": {"speaker": {"type": "string", "enum": candidates}},
                   "required": ["speaker"], "additionalProperties": False}
         for attempt in range(SELECT_RETRIES + 1):

@@ -13,7 +13,6 @@ import contextvars
 import importlib
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -24,13 +23,13 @@ from compiler.plan import json_schema
 from runtime.budget import Budget, price_of
 from runtime.builtins import BUILTINS
 from runtime.cache import cache_key, restored, stored, wanted
+from runtime.clients import Clients
 from runtime.conversations import converse
 from runtime.errors import BudgetExceeded, RunFailure
 from runtime.evaluate import Frame, copied, evaluate, show, text, truthy
 from runtime.events import Event, EventSink, make_event
 from runtime.models import Message, ModelClient, ModelError, ModelReply, ModelRequest
 from runtime.replies import degraded, parse_yes_no, records, response_format, validated
-from runtime.scripted import ScriptedModel
 from runtime.turns import HumanInput, Turns, call_python, model_error
 from runtime.values import Reply, Thread, jsonable
 
@@ -98,8 +97,6 @@ class Executor:
         self.plan = plan
         self.allow_code = allow_code
         self.stream = stream
-        self.override = model
-        self.override_id = model_id
         self.human: HumanInput = human or _no_human
         self.tool_functions = dict(tools or {})
         self.on_event = on_event
@@ -111,7 +108,7 @@ class Executor:
         self.printed: list[str] = []
         self.outputs: list[Any] = []
         self.inputs: dict[str, Any] = {}
-        self._clients: dict[str, ModelClient] = {}
+        self.clients = Clients(plan, model, model_id)
         self._system: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -130,7 +127,7 @@ class Executor:
             raise
         finally:
             self.emit("run_end", None, usage=self.budget.summary())
-            await self._close_clients()
+            await self.clients.close()
         return self.partial_result()
 
     async def _inputs(self, given: dict[str, Any]) -> dict[str, Any]:
@@ -163,14 +160,6 @@ class Executor:
         except jsonschema.ValidationError as error:
             raise RunFailure("input", f"input `{decl.name}`: {error.message}", decl.span) from None
         return value
-
-    async def _close_clients(self) -> None:
-        """Close the HTTP clients this run opened, on this run's own event loop."""
-        for client in self._clients.values():
-            close = getattr(client, "close", None)
-            if close is not None:
-                await close()
-        self._clients.clear()
 
     def partial_result(self) -> Result:
         """What the run did until now (for a run that stopped early)."""
@@ -411,7 +400,7 @@ class Executor:
         if self.run_store is None or self.cache_mode == "off" or not hasattr(client, "base_url"):
             return None
         option = None
-        if agent is not None and agent.model is not None and self.override is None:
+        if agent is not None and agent.model is not None and self.clients.override is None:
             decl = next(m for m in self.plan.models if m.name == agent.model)
             option = next((o.value for o in decl.options if o.name == "cache"), None)
         if not wanted(request, self.cache_mode, option):
@@ -422,7 +411,7 @@ class Executor:
         """A thread's `.summary`: written by the first member's model on first use, then kept."""
         if thread.summary_text is None:
             agent = self.plan.agent(thread.members[0])
-            client, model_id, _ = self.model_for(agent)
+            client, model_id, _ = self.clients.for_agent(agent)
             history = "\n".join(f"{s.speaker}: {s.text}" for s in thread.messages)
             prompt = f"Summarize this conversation in a few sentences, keeping its conclusions:\n{history}"
             reply = await self.request(
@@ -435,58 +424,13 @@ class Executor:
     async def judge(self, condition: str, thread: Thread, step: Any) -> bool:
         """A prose `until` condition, judged yes/no by the first member's model."""
         agent = self.plan.agent(thread.members[0])
-        client, model_id, _ = self.model_for(agent)
+        client, model_id, _ = self.clients.for_agent(agent)
         history = "\n".join(f"{s.speaker}: {s.text}" for s in thread.messages[-12:])
         prompt = (f"Here is a conversation:\n{history}\n\nIs this true of it now: {condition}\n"
                   "Answer with yes or no.")
         reply = await self.request(client, ModelRequest(model=model_id, messages=(Message(role="user", content=prompt),),
                                                         temperature=0), None, step)
         return bool(parse_yes_no(reply.text))
-
-    # --- models ---------------------------------------------------------------------
-
-    def model_for(self, agent: p.AgentDecl) -> tuple[ModelClient, str, dict[str, Any]]:
-        """The client, model id and sampling options an agent's requests use."""
-        if self.override is not None:
-            return self.override, self.override_id or "scripted", {}
-        name = agent.model or self.plan.default_model
-        if name is None:
-            raise RunFailure("model", f"`{agent.name}` has no model: declare one (`model smart = openai(\"…\")`, "
-                                      "`default model smart`) or run with --model")
-        decl = next(m for m in self.plan.models if m.name == name)
-        options = {o.name: o.value for o in decl.options}
-        if name not in self._clients:
-            self._clients[name] = self._client(decl, options)
-        return self._clients[name], decl.model_id or "", options
-
-    def model_for_selection(self, manager: str | None, fallback: p.AgentDecl) -> tuple[ModelClient, str, dict[str, Any]]:
-        if manager is None or self.override is not None:
-            return self.model_for(fallback)
-        decl = next(m for m in self.plan.models if m.name == manager)
-        options = {o.name: o.value for o in decl.options}
-        if manager not in self._clients:
-            self._clients[manager] = self._client(decl, options)
-        return self._clients[manager], decl.model_id or "", options
-
-    def _client(self, decl: p.ModelDecl, options: dict[str, Any]) -> ModelClient:
-        if decl.provider == "openai":
-            from runtime.openai_client import OpenAIModel  # `openai` takes ~0.3 s to import: only when used
-
-            try:
-                return OpenAIModel(base_url=options.get("base_url"), api_key_env=options.get("api_key_env"),
-                                   max_retries=int(options.get("max_retries", 2)),
-                                   timeout=float(options.get("timeout", 60.0)))
-            except ModelError as error:
-                raise model_error(error).located(decl.span) from None
-        if decl.provider == "scripted":
-            rules = Path(self.plan.file).parent / (decl.model_id or "")
-            try:
-                return ScriptedModel.from_file(rules)
-            except ModelError as error:
-                raise model_error(error).located(decl.span) from None
-        raise RunFailure("model", f"the `{decl.provider}()` model is not available in this version of Parley; "
-                                  "run with --model scripted:RULES.json, or --model MODEL-ID for the server of "
-                                  "OPENAI_BASE_URL / OPENAI_API_KEY", decl.span)
 
     async def system_message(self, agent: p.AgentDecl) -> str:
         if agent.name not in self._system:

@@ -72,7 +72,7 @@ class Turns:
 
     async def llm(self, agent: p.AgentDecl, messages: list[Message], step: Any,
                   response_format: dict[str, Any] | None) -> tuple[str, ModelReply]:
-        client, model_id, params = self.run.model_for(agent)
+        client, model_id, params = self.run.clients.for_agent(agent)
         system = await self.run.system_message(agent)
         settings = {o.name: o.value for o in agent.settings}
         memory = settings.get("memory")
