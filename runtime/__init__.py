@@ -1,6 +1,9 @@
 """The runtime: executes conversation plans as agent turns (it never sees syntax trees).
 
-So far: the model-client protocol (`runtime.models`), the OpenAI-compatible
-client (`runtime.openai_client`) and the deterministic scripted model
-(`runtime.scripted`). The plan executor comes next.
+`executor` interprets plan steps (`evaluate` their expressions, `conversations`
+for chats and groups, `turns` for one agent's turn, `replies` for typed and
+yes/no answers); `clients` picks the model client (`openai_client` for any
+OpenAI-compatible server, `scripted` for deterministic rules) behind the
+protocol of `models`; `budget`, `events`, `store` (SQLite runs, journal and
+response `cache`) and `secrets` (redaction) do the bookkeeping.
 """
