@@ -91,7 +91,7 @@ def plan(file: str, output_format: str, verbose: bool) -> None:
 
 
 @main.command(context_settings={"ignore_unknown_options": False})
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.argument("assignments", nargs=-1)
 @click.option("--model", "model", default=None,
               help="Use this model for every agent: scripted:RULES.json, or a model id on the OpenAI-compatible "
@@ -112,11 +112,16 @@ def plan(file: str, output_format: str, verbose: bool) -> None:
 @click.option("--no-store", is_flag=True, help="Keep this run in memory only.")
 @click.option("--cache/--no-cache", "cache", default=None,
               help="Answer identical model requests from the store (default: only at temperature 0 or with a seed).")
-def run(file: str, assignments: tuple[str, ...], model: str | None, base_url: str | None, quiet: bool, as_json: bool,
-        trace: str | None, seed: int | None, allow_code: bool, max_turns: int | None, max_tokens: int | None,
-        max_cost: float | None, max_time: float | None, store_path: str | None, no_store: bool,
-        cache: bool | None) -> None:
-    """Run a script: parley run FILE [name=value …].
+@click.option("--resume", "resume", metavar="RUN_ID", default=None,
+              help="Finish a stopped run: calls it made come from its journal, the rest run live.")
+@click.option("--replay", "replay", metavar="RUN_ID", default=None,
+              help="Run again from a recorded run alone (no network); any call that differs is an error.")
+@click.option("--force", is_flag=True, help="With --resume: resume even though the script changed.")
+def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_url: str | None, quiet: bool,
+        as_json: bool, trace: str | None, seed: int | None, allow_code: bool, max_turns: int | None,
+        max_tokens: int | None, max_cost: float | None, max_time: float | None, store_path: str | None,
+        no_store: bool, cache: bool | None, resume: str | None, replay: str | None, force: bool) -> None:
+    """Run a script: parley run FILE [name=value …], or parley run --resume RUN_ID.
 
     Exit status: 0 done, 1 script error, 2 usage, 3 run failure, 4 budget spent, 130 interrupted.
     """
@@ -124,12 +129,11 @@ def run(file: str, assignments: tuple[str, ...], model: str | None, base_url: st
     from dsl.errors import RunError, ScriptError, UsageError
     from dsl.program import compile as compile_program
 
-    inputs = {}
-    for assignment in assignments:
-        name, equals, value = assignment.partition("=")
-        if not equals or not name.isidentifier():
-            raise click.UsageError(f"inputs are written name=value, not {assignment!r}")
-        inputs[name] = value
+    inputs = _inputs(assignments)
+    if (resume or replay) and no_store:
+        raise click.UsageError("--resume and --replay read the run store; drop --no-store")
+    store = _open_store(store_path, no_store)
+    file = _script_of(file, resume or replay, store)
     try:
         program = compile_program(Path(file), file)
     except ScriptError as error:
@@ -145,11 +149,11 @@ def run(file: str, assignments: tuple[str, ...], model: str | None, base_url: st
 
     from runtime.secrets import redact
 
-    store = _open_store(store_path, no_store)
-    run_id = store.start_run(file, program.plan.source_sha256, program.plan.version, inputs)
+    run_id: list[str] = []
 
     def on_event(event: object) -> None:
-        store.record(run_id, event)
+        if event.kind == "run_start" and event.data.get("run"):  # type: ignore[attr-defined]
+            run_id.append(event.data["run"])  # type: ignore[attr-defined]
         console(event)
         if trace_file is not None:
             trace_file.write(redact(json.dumps(event.as_dict(), default=str)) + "\n")  # type: ignore[attr-defined]
@@ -158,27 +162,30 @@ def run(file: str, assignments: tuple[str, ...], model: str | None, base_url: st
     try:
         limits = {"turns": max_turns, "tokens": max_tokens, "cost": max_cost, "seconds": max_time}
         result = program.run(inputs, model=model, human=ask_person, on_event=on_event, seed=seed,
-                             allow_code=allow_code, stream=console.token, base_url=base_url, store=store,
+                             allow_code=allow_code, stream=console.token, base_url=base_url,
+                             store=store,
                              cache="auto" if cache is None else ("on" if cache else "off"),
-                             limits={k: v for k, v in limits.items() if v is not None})
+                             limits={k: v for k, v in limits.items() if v is not None},
+                             resume=resume, replay=replay, force=force)
     except UsageError as error:
         raise click.UsageError(str(error)) from None
     except RunError as error:
         console.end_stream()
         click.echo(click.style("error: ", fg="red", bold=True) + redact(str(error)), err=True)
         usage = error.result.usage if error.result is not None else {}
-        store.finish_run(run_id, "budget" if error.exit_code == 4 else "failed", usage, str(error))
         console.usage(usage) if usage else None
+        if run_id and not no_store and error.exit_code != 2:
+            click.echo(f"resume with: parley run --resume {run_id[0]}" + _store_flag(store_path), err=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt:
-        store.finish_run(run_id, "interrupted", {}, "interrupted")
-        click.echo("interrupted", err=True)
+        console.end_stream()
+        click.echo("interrupted" + (f"; resume with: parley run --resume {run_id[0]}{_store_flag(store_path)}"
+                                    if run_id and not no_store else ""), err=True)
         sys.exit(130)
     finally:
         if trace_file is not None:
             trace_file.close()
-    store.finish_run(run_id, "done", result.usage)
-    console.usage(result.usage, run_id if not no_store else None)
+    console.usage(result.usage, None if no_store else result.run_id)
     if not as_json and result.outputs:
         from runtime.evaluate import show
 
@@ -188,6 +195,37 @@ def run(file: str, assignments: tuple[str, ...], model: str | None, base_url: st
 
         click.echo(json.dumps({"output": jsonable(result.output), "outputs": jsonable(result.outputs)},
                               indent=2, ensure_ascii=False))
+
+
+def _inputs(assignments: tuple[str, ...]) -> dict[str, str]:
+    inputs = {}
+    for assignment in assignments:
+        name, equals, value = assignment.partition("=")
+        if not equals or not name.isidentifier():
+            raise click.UsageError(f"inputs are written name=value, not {assignment!r}")
+        inputs[name] = value
+    return inputs
+
+
+def _script_of(file: str | None, run_id: str | None, store) -> str:  # type: ignore[no-untyped-def]
+    """The script to run: FILE, or the one the resumed or replayed run recorded."""
+    if run_id is None:
+        if file is None:
+            raise click.UsageError("give the script to run: parley run FILE [name=value …]")
+        return file
+    found = store.run(run_id)
+    if found is None:
+        raise click.UsageError(f"no single run matches {run_id!r} in {store.path}; `parley runs` lists them")
+    recorded = found["script_path"] or found["script"]
+    if file is not None and os.path.abspath(file) != os.path.abspath(recorded):
+        raise click.UsageError(f"run {found['id']} was of {found['script']}, not {file}")
+    if not Path(recorded).is_file():
+        raise click.UsageError(f"run {found['id']} was of {recorded}, which is not there any more")
+    return str(found["script"]) if Path(found["script"]).resolve() == Path(recorded).resolve() else str(recorded)
+
+
+def _store_flag(store_path: str | None) -> str:
+    return f" --store {store_path}" if store_path else ""
 
 
 def _open_store(path: str | None, in_memory: bool):  # type: ignore[no-untyped-def]

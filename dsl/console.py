@@ -50,6 +50,8 @@ class Console:
             where = self._style(f"[line {event.line}]", dim=True) if event.line else ""
             if data.get("cached"):
                 where += self._style(" (cached)", dim=True)
+            elif data.get("journaled"):
+                where += self._style(" (journal)", dim=True)
             click.echo(f"{self.speaker(data['agent'])} {where}\n  " + str(data["text"]).replace("\n", "\n  "),
                        err=True)
         elif event.kind == "tool_call":
@@ -73,6 +75,8 @@ class Console:
         turns = f"{usage['turns']} turn{'s' if usage['turns'] != 1 else ''}"
         line = (f"{turns} · {usage['tokens']} tokens · ${usage['cost']:.4f} · "
                 f"{usage['seconds']:.1f}s")
+        if usage.get("journaled"):
+            line += f" · {usage['journaled']} from the journal"
         if run_id is not None:
             line += f" · run {run_id}"
         click.echo(self._style(line, dim=True), err=True)

@@ -53,37 +53,85 @@ class Program:
         base_url: str | None = None,
         store: Any = None,
         cache: str = "auto",
+        resume: str | None = None,
+        replay: str | None = None,
+        force: bool = False,
     ) -> Any:
         """Run the program: `inputs` by name; `model` a model client (or "scripted:FILE") used for
         every agent; `human` answers people's turns as (agent, prompt) → reply; `tools` replaces
         Python tools by name; `on_event` sees every event; `allow_code` lets executor agents run code.
         `stream` receives replies as they are written, as (agent, text piece); `limits` tightens
         the script's budgets: {"turns": …, "tokens": …, "cost": dollars, "seconds": …}; `base_url`
-        is the OpenAI-compatible server for a `model` given by id; `store` (a `runtime.store.Store`)
-        holds the response cache, used as `cache` says: "auto" (temperature 0 or a seed), "on", "off".
-        Raises `RunError` when the run fails."""
+        is the OpenAI-compatible server for a `model` given by id.
+
+        `store` (a `runtime.store.Store`) records the run: its events, a journal of every call,
+        and the response cache, used as `cache` says: "auto" (temperature 0 or a seed), "on", "off".
+        `resume` (a run id) re-executes a stored run that stopped, serving every call it made from
+        its journal, and refuses if the script or plan changed unless `force`; `replay` runs a
+        stored run from its record alone, failing on any call that differs. Both use the run's
+        recorded inputs. Raises `RunError` when the run fails."""
         from runtime.errors import RunFailure
         from runtime.executor import Executor
+        from runtime.recording import OfflineModel, RecordError, Recording, replay_journal
 
-        client, model_id = resolve_model(model, base_url)
+        if (resume or replay) and store is None:
+            raise UsageError("resume and replay read the run store: pass store=Store(path)")
+        if resume and replay:
+            raise UsageError("a run is either resumed or replayed, not both")
+        if (resume or replay) and inputs:
+            raise UsageError("a resumed or replayed run takes the inputs it was recorded with; give none")
         unknown = sorted(set(tools or {}) - {t.name for t in self.plan.tools})
         if unknown:
             known = ", ".join(t.name for t in self.plan.tools) or "none"
             raise UsageError(f"run(tools=…) names {', '.join(unknown)}, which the script does not import "
                              f"(its Python tools: {known})")
-        owned = client if isinstance(model, str) else None  # a client made here is closed here
-        executor = Executor(self.plan, model=client, model_id=model_id, human=human, tools=tools,
-                            on_event=on_event, seed=seed, allow_code=allow_code, stream=stream, limits=limits,
-                            store=store, cache=cache)
+        recording = journal = None
         try:
-            return await executor.run(inputs)
-        except RunFailure as failure:
-            raise RunError(str(failure), kind=failure.kind, exit_code=failure.exit_code,
-                           result=executor.partial_result()) from None
+            if replay:
+                journal, inputs, recorded_model = replay_journal(store, replay)
+                client, model_id = (OfflineModel(), model_id_of(recorded_model)) if recorded_model else (None, None)
+                cache = "off"
+            else:
+                if resume:
+                    recording = Recording.resume(store, resume, self.plan, force)
+                    inputs = recording.inputs
+                    model = model if model is not None else recording.model
+                    base_url = base_url or recording.base_url
+                client, model_id = resolve_model(model, base_url)
+                if store is not None and recording is None:
+                    recording = Recording.start(store, self.plan, dict(inputs or {}),
+                                                model if isinstance(model, str) else None, base_url)
+                journal = recording.journal if recording is not None else None
+        except RecordError as error:
+            raise UsageError(str(error)) from None
+        owned = client if isinstance(model, str) else None  # a client made here is closed here
+
+        def observe(event: Any) -> None:
+            if recording is not None:
+                recording.on_event(event)
+            if on_event is not None:
+                on_event(event)
+
+        executor = Executor(self.plan, model=client, model_id=model_id, human=human, tools=tools,
+                            on_event=observe, seed=seed, allow_code=allow_code, stream=stream, limits=limits,
+                            store=store, cache=cache, journal=journal, offline=bool(replay),
+                            run_id=recording.run_id if recording is not None else None)
+        try:
+            result = await executor.run(inputs)
+        except BaseException as failure:
+            _end(recording, failure, executor.budget.summary())
+            if isinstance(failure, RunFailure):
+                partial = executor.partial_result()
+                raise RunError(str(failure), kind=failure.kind, exit_code=failure.exit_code,
+                               result=partial) from None
+            raise
         finally:
             close = getattr(owned, "close", None)
             if close is not None:
                 await close()
+        if recording is not None:
+            recording.finish("done", result.usage)
+        return result
 
     def plan_json(self) -> str:
         """The plan as JSON (the format `parley plan --format json` prints)."""
@@ -120,6 +168,25 @@ def _program(result: CompileResult) -> Program:
     if result.plan is None:
         raise ScriptError(result.diagnostics, result.sources)
     return Program(result.plan, result.diagnostics, result.sources)
+
+
+def _end(recording: Any, failure: BaseException, usage: dict[str, Any]) -> None:
+    """Mark a stopped run in the store: budget spent, failed, or interrupted (Ctrl-C, cancelled)."""
+    if recording is None:
+        return
+    from runtime.errors import RunFailure
+
+    if isinstance(failure, RunFailure):
+        recording.finish("budget" if failure.exit_code == 4 else "failed", usage, str(failure))
+    elif isinstance(failure, asyncio.CancelledError | KeyboardInterrupt):
+        recording.finish("interrupted", usage, "interrupted")
+    else:
+        recording.finish("failed", usage, f"{type(failure).__name__}: {failure}")
+
+
+def model_id_of(model: str) -> str:
+    """The model id requests carry for a run's `--model` (what `resolve_model` gives)."""
+    return "scripted" if model.startswith("scripted:") else model.removeprefix("openai:")
 
 
 def resolve_model(model: Any, base_url: str | None = None) -> tuple[Any, str | None]:

@@ -22,8 +22,10 @@ Choice = tuple[ModelClient, str, dict[str, Any]]
 class Clients:
     """The model clients of one run."""
 
-    def __init__(self, plan: p.Plan, override: ModelClient | None, override_id: str | None) -> None:
+    def __init__(self, plan: p.Plan, override: ModelClient | None, override_id: str | None,
+                 offline: bool = False) -> None:
         self.plan = plan
+        self.offline = offline  # a replay: no client is opened, every reply comes from the record
         self.override = override
         self.override_id = override_id
         self._open: dict[str, ModelClient] = {}
@@ -48,7 +50,7 @@ class Clients:
         decl = next(m for m in self.plan.models if m.name == name)
         options = {o.name: o.value for o in decl.options}
         if name not in self._open:
-            self._open[name] = self._client(decl, options)
+            self._open[name] = self._offline() if self.offline else self._client(decl, options)
         return self._open[name], decl.model_id or "", options
 
     def _client(self, decl: p.ModelDecl, options: dict[str, Any]) -> ModelClient:
@@ -66,6 +68,12 @@ class Clients:
         raise RunFailure("model", f"the `{decl.provider}()` model is not available in this version of Parley; "
                                   "run with --model scripted:RULES.json, or --model MODEL-ID for the server of "
                                   "OPENAI_BASE_URL / OPENAI_API_KEY", decl.span)
+
+    @staticmethod
+    def _offline() -> ModelClient:
+        from runtime.recording import OfflineModel
+
+        return OfflineModel()
 
     async def close(self) -> None:
         """Close the clients this run opened (HTTP connections), on the run's own event loop."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from compiler import plan as p
 from runtime.evaluate import Frame, evaluate, show, text
 from runtime.models import Message, ModelRequest
+from runtime.replies import origin
 from runtime.values import Said, Thread
 
 if TYPE_CHECKING:
@@ -64,8 +65,7 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
             thread.stop_reason = f"{speaker} ended it"  # the ending word is not part of the conversation
             break
         thread.messages.append(Said(speaker=speaker, text=said, tokens=tokens, cost=cost))
-        run.emit("turn", step, agent=speaker, text=said, conversation=step.id,
-                 cached=bool(reply is not None and reply.cached))
+        run.emit("turn", step, agent=speaker, text=said, conversation=step.id, **origin(reply))
         if step.until is not None and await holds(step.until, thread, frame, run, step):
             by_turns = not await holds(step.until, thread, frame, run, step, count_turns=False)
             thread.stop_reason = f"turn limit ({step.max_turns} turns)" if by_turns else "until condition met"
@@ -123,7 +123,12 @@ class _Chooser:
             ordered = members[start:] + members[:start]
             return next(m for m in ordered if m in candidates)
         if self.step.select == "random":
-            return self.random.choice(candidates)
+            pick = self.random.choice(candidates)  # drawn always, so a seeded sequence stays the same
+
+            async def draw() -> str:
+                return pick
+
+            return str(await self.run.journal.effect("choice", candidates, draw, self.step))
         if self.step.select == "manual":
             return await self._ask_person(candidates)
         return await self._ask_model(candidates, thread, opening)

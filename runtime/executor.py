@@ -28,8 +28,9 @@ from runtime.conversations import converse
 from runtime.errors import BudgetExceeded, RunFailure
 from runtime.evaluate import Frame, copied, evaluate, show, text, truthy
 from runtime.events import Event, EventSink, make_event
+from runtime.journal import Journal, enter, leave
 from runtime.models import Message, ModelClient, ModelError, ModelReply, ModelRequest
-from runtime.replies import degraded, parse_yes_no, records, response_format, validated
+from runtime.replies import degraded, origin, parse_yes_no, records, response_format, validated
 from runtime.turns import HumanInput, Turns, call_python, model_error
 from runtime.values import Reply, Thread, jsonable
 
@@ -65,6 +66,7 @@ class Result:
     threads: dict[str, list[dict[str, str]]]
     events: list[Event]
     usage: dict[str, Any]
+    run_id: str | None = None  # the run's id in the store, when it was recorded
 
 
 def _no_human(agent: str, prompt: str) -> str:
@@ -91,7 +93,12 @@ class Executor:
         limits: dict[str, float] | None = None,
         store: Any = None,
         cache: str = "auto",
+        journal: Journal | None = None,
+        offline: bool = False,
+        run_id: str | None = None,
     ) -> None:
+        self.run_id = run_id
+        self.journal = journal or Journal()  # every outside effect, recorded (and served on resume/replay)
         self.run_store = store  # where cached replies live (a runtime.store.Store), if anywhere
         self.cache_mode = cache
         self.plan = plan
@@ -108,7 +115,7 @@ class Executor:
         self.printed: list[str] = []
         self.outputs: list[Any] = []
         self.inputs: dict[str, Any] = {}
-        self.clients = Clients(plan, model, model_id)
+        self.clients = Clients(plan, model, model_id, offline=offline)
         self._system: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -117,7 +124,7 @@ class Executor:
     async def run(self, inputs: dict[str, Any] | None = None) -> Result:
         self.inputs = await self._inputs(inputs or {})
         frame = Frame(dict(self.inputs))
-        self.emit("run_start", None, file=self.plan.file)
+        self.emit("run_start", None, file=self.plan.file, run=self.run_id)
         try:
             await self.block(self.plan.body, frame)
         except _Return:  # pragma: no cover - the compiler refuses `return` outside defs
@@ -126,7 +133,7 @@ class Executor:
             self.emit("error", None, reason=failure.kind, message=str(failure))
             raise
         finally:
-            self.emit("run_end", None, usage=self.budget.summary())
+            self.emit("run_end", None, usage=self.usage())
             await self.clients.close()
         return self.partial_result()
 
@@ -166,8 +173,15 @@ class Executor:
         return Result(
             output=self.outputs[-1] if self.outputs else None, outputs=self.outputs, printed=self.printed,
             threads={a: [{"role": m.role, "content": m.content} for m in t] for a, t in self.threads.items()},
-            events=self.events, usage=self.budget.summary(),
+            events=self.events, usage=self.usage(), run_id=self.run_id,
         )
+
+    def usage(self) -> dict[str, Any]:
+        """What the run used; on resume or replay, also how many calls came from the journal."""
+        usage = self.budget.summary()
+        if self.journal.served:
+            usage["journaled"] = self.journal.served
+        return usage
 
     # --- events ---------------------------------------------------------------------
 
@@ -185,6 +199,7 @@ class Executor:
 
     async def step(self, step: Any, frame: Frame) -> None:
         _current_step.set(step)
+        where = enter(step.id)
         try:
             await getattr(self, f"_{step.kind}")(step, frame)
         except (_Return, _Break, _Continue):
@@ -196,6 +211,8 @@ class Executor:
         except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
             # The script's data did not fit what it did with it (`for i in 5`, `s[0] = "z"`).
             raise RunFailure("value", f"{_describe(error)}", step.span) from None
+        finally:
+            leave(where)
 
     async def _concurrent(self, step: p.ConcurrentStep, frame: Frame) -> None:
         _together.set(True)  # replies arriving at once are shown whole, not streamed into each other
@@ -342,8 +359,7 @@ class Executor:
                 said, reply = await self.turns.reply(agent, thread, step, structured)
                 thread.append(Message(role="assistant", content=said))
                 tokens = reply.usage.total_tokens if reply is not None else 0
-                self.emit("turn", step, agent=agent_name, text=said, tokens=tokens,
-                          cached=bool(reply is not None and reply.cached))
+                self.emit("turn", step, agent=agent_name, text=said, tokens=tokens, **origin(reply))
                 if yes_no:
                     answer = parse_yes_no(said)
                     if answer is not None:
@@ -365,16 +381,35 @@ class Executor:
 
     async def request(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None,
                       step: Any, stream: bool = False) -> ModelReply:
-        """One model request, charged to the budget (checked before and after); the reply carries its cost."""
+        """One model request, charged to the budget (checked before and after); the reply carries its cost.
+
+        Journaled: a resumed run gets a request it already made answered from the journal."""
         self.budget.check()
         sink = self.token_sink(agent.name) if stream and agent is not None else None
+        made: list[ModelReply] = []
+
+        async def live() -> dict[str, Any]:
+            made.append(await self._live_request(client, request, agent, step, sink))
+            return {**stored(made[0]), "cached": made[0].cached}
+
+        data = await self.journal.effect("model", attrs.asdict(request), live, step)
+        if made:
+            reply = made[0]
+        else:
+            reply = attrs.evolve(restored(data), cached=data["cached"], journaled=True)  # shown whole, marked
+        if not reply.cached:
+            reply = attrs.evolve(reply, cost=self.budget.charge(reply.usage, self._price(request, agent)))
+        self.budget.check()
+        return reply
+
+    async def _live_request(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None,
+                            step: Any, sink: Callable[[str], None] | None) -> ModelReply:
         key = self._cache_key(client, request, agent)
         if key is not None:
             hit = self.run_store.cached(key)
             if hit is not None:
-                reply = restored(hit)
                 self.emit("cached", step, agent=agent.name if agent else None, model=request.model)
-                return reply
+                return restored(hit)
         try:
             reply = await client.complete(request, sink)
         except ModelError as error:
@@ -382,17 +417,19 @@ class Executor:
                 # Servers differ on structured output: degrade to JSON mode, then to instructions only.
                 fallback = degraded(request.response_format)
                 self.emit("retry", step, what="response_format", problem=str(error))
-                return await self.request(client, attrs.evolve(request, response_format=fallback), agent, step)
+                return await self._live_request(client, attrs.evolve(request, response_format=fallback), agent,
+                                                step, sink)
             raise
+        if key is not None:
+            self.run_store.cache(key, request.model, stored(reply))
+        return reply
+
+    def _price(self, request: ModelRequest, agent: p.AgentDecl | None) -> Any:
         options: dict[str, Any] = {}
         if agent is not None and agent.model is not None:
             decl = next(m for m in self.plan.models if m.name == agent.model)
             options = {o.name: o.value for o in decl.options}
-        reply = attrs.evolve(reply, cost=self.budget.charge(reply.usage, price_of(request.model, options)))
-        if key is not None:
-            self.run_store.cache(key, request.model, stored(reply))
-        self.budget.check()
-        return reply
+        return price_of(request.model, options)
 
     def _cache_key(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None) -> str | None:
         """The cache key for a request that may use the cache (real servers only), else None."""
@@ -440,6 +477,8 @@ class Executor:
     # --- calls ----------------------------------------------------------------------
 
     async def call(self, callee: str, kind: str, args: list[Any], keywords: dict[str, Any]) -> Any:
+        if kind == "builtin" and callee == "now":
+            return await self.journal.effect("clock", [], _clock)  # a resumed run sees the same time
         if kind == "builtin":
             try:
                 return BUILTINS[callee](*args, **keywords)
@@ -448,7 +487,7 @@ class Executor:
             except Exception as error:  # noqa: BLE001 - a built-in's failure is the script's value error
                 raise RunFailure("value", f"{callee}(): {error}") from None
         if kind == "tool":
-            return await call_python(self._python_tool(callee), args, keywords)
+            return await self._tool(callee, args, keywords)
         decl = next(d for d in self.plan.defs if d.name == callee)
         frame = Frame(dict(self.inputs))
         for index, param in enumerate(decl.params):
@@ -458,11 +497,31 @@ class Executor:
                 frame.variables[param.name] = copied(keywords[param.name])
             elif param.default is not None:
                 frame.variables[param.name] = await evaluate(param.default, frame, self)
+        where = enter(f"{callee}()")
         try:
             await self.block(decl.body, frame)
         except _Return as returned:
             return returned.value
+        finally:
+            leave(where)
         return None
+
+    async def _tool(self, name: str, args: list[Any], keywords: dict[str, Any]) -> Any:
+        """A Python tool call, journaled: its value, or its failure, as the record of what it did."""
+        function = self._python_tool(name)
+
+        async def live() -> dict[str, Any]:
+            try:
+                return {"value": jsonable(await call_python(function, args, keywords))}
+            except RunFailure as failure:
+                return {"error": failure.message, "kind": failure.kind}
+            except Exception as error:  # noqa: BLE001 - the tool's own failure, kept as a result
+                return {"error": f"`{name}` raised {type(error).__name__}: {error}", "kind": "python"}
+
+        outcome = await self.journal.effect("tool", [name, jsonable(args), jsonable(keywords)], live)
+        if "error" in outcome:
+            raise RunFailure(outcome["kind"], outcome["error"])
+        return records(outcome["value"])
 
     def _python_tool(self, name: str) -> Callable[..., Any]:
         if name in self.tool_functions:
@@ -471,6 +530,10 @@ class Executor:
         function = getattr(importlib.import_module(tool.module), tool.function)
         self.tool_functions[name] = function
         return function  # type: ignore[no-any-return]
+
+
+async def _clock() -> float:
+    return float(BUILTINS["now"]())
 
 
 async def _gather(tasks: list[Any]) -> None:

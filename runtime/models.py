@@ -96,6 +96,7 @@ class ModelReply:
     model: str = ""
     finish_reason: str = "stop"
     cached: bool = False
+    journaled: bool = False  # served from the run's journal (a resumed or replayed run)
     cost: float = 0.0  # dollars, set by the runtime from its price table
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import jsonschema
 
+from runtime.models import ModelReply
 from runtime.values import Record
 
 
@@ -69,3 +70,8 @@ def parse_yes_no(reply: str) -> bool | None:
     if word.group(1) in ("no", "n", "false"):
         return False
     return None
+
+
+def origin(reply: ModelReply | None) -> dict[str, bool]:
+    """Where a turn's reply came from, for its event: the response cache or the run's journal."""
+    return {"cached": bool(reply is not None and reply.cached), "journaled": bool(reply is not None and reply.journaled)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import sqlite3
 import time
 import uuid
@@ -18,9 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from runtime.journal import Entry, Key
 from runtime.secrets import redact
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 #: Migrations by the version they lead to; each runs once, in order.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -41,7 +43,25 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: (
         "CREATE TABLE cache (key TEXT PRIMARY KEY, model TEXT NOT NULL, reply TEXT NOT NULL, created REAL NOT NULL)",
     ),
+    3: (
+        "ALTER TABLE runs ADD COLUMN script_path TEXT",
+        "ALTER TABLE runs ADD COLUMN plan_sha256 TEXT",
+        "ALTER TABLE runs ADD COLUMN model TEXT",
+        "ALTER TABLE runs ADD COLUMN base_url TEXT",
+        "ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE runs ADD COLUMN host TEXT",
+        "ALTER TABLE runs ADD COLUMN pid INTEGER",
+        (
+            "CREATE TABLE journal (run TEXT NOT NULL REFERENCES runs(id), path TEXT NOT NULL, call INTEGER NOT NULL, "
+            "kind TEXT NOT NULL, digest TEXT NOT NULL, result TEXT NOT NULL, time REAL NOT NULL, "
+            "PRIMARY KEY (run, path, call))"
+        ),
+    ),
 }
+
+#: The columns of a run's record, as `run()` returns them.
+RUN_COLUMNS = ("id", "script", "script_sha256", "plan_version", "inputs", "status", "started", "ended", "turns",
+               "tokens", "cost", "error", "script_path", "plan_sha256", "model", "base_url", "attempts", "host", "pid")
 
 #: Where the store lives unless `--store` or PARLEY_STORE says otherwise.
 DEFAULT_PATH = Path(".parley") / "parley.db"
@@ -115,16 +135,31 @@ class Store:
 
     # --- writing -------------------------------------------------------------------
 
-    def start_run(self, script: str, script_sha256: str, plan_version: str, inputs: dict[str, Any]) -> str:
+    def start_run(self, script: str, script_sha256: str, plan_version: str, inputs: dict[str, Any], *,
+                  script_path: str | None = None, plan_sha256: str | None = None, model: str | None = None,
+                  base_url: str | None = None) -> str:
+        """A new run, `running` from now; `model` and `base_url` are the run's own `--model` and server."""
         run_id = uuid.uuid4().hex[:12]
         with self._write() as db:
             db.execute(
-                "INSERT INTO runs (id, script, script_sha256, plan_version, inputs, status, started) "
-                "VALUES (?, ?, ?, ?, ?, 'running', ?)",
-                (run_id, script, script_sha256, plan_version, redact(json.dumps(inputs, default=str)), time.time()),
+                "INSERT INTO runs (id, script, script_sha256, plan_version, inputs, status, started, script_path, "
+                "plan_sha256, model, base_url, host, pid) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, script, script_sha256, plan_version, redact(json.dumps(inputs, default=str)), time.time(),
+                 script_path, plan_sha256, model, base_url, socket.gethostname(), os.getpid()),
             )
         self._seq[run_id] = 0
         return run_id
+
+    def restart_run(self, run_id: str, plan_sha256: str | None = None) -> None:
+        """Run `run_id` again (a resume): `running` once more, its events to be written anew; its journal stays."""
+        with self._write() as db:
+            db.execute("DELETE FROM events WHERE run = ?", (run_id,))
+            db.execute(
+                "UPDATE runs SET status = 'running', ended = NULL, error = NULL, attempts = attempts + 1, "
+                "plan_sha256 = COALESCE(?, plan_sha256), host = ?, pid = ? WHERE id = ?",
+                (plan_sha256, socket.gethostname(), os.getpid(), run_id),
+            )
+        self._seq[run_id] = 0
 
     def record(self, run_id: str, event: Any) -> None:
         """Journal one event; committed before this returns."""
@@ -143,6 +178,22 @@ class Store:
                 (status, time.time(), usage.get("turns", 0), usage.get("tokens", 0), usage.get("cost", 0.0),
                  redact(error) if error else None, run_id),
             )
+
+    # --- the effect journal -----------------------------------------------------------
+
+    def write_effect(self, run_id: str, key: Key, entry: Entry) -> None:
+        """Journal one effect (a model reply, a tool result, an answer); committed before this returns."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO journal (run, path, call, kind, digest, result, time) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (run_id, key[0], key[1], entry.kind, entry.digest,
+                 redact(json.dumps(entry.result, ensure_ascii=False, default=str)), time.time()),
+            )
+
+    def journal(self, run_id: str) -> dict[Key, Entry]:
+        rows = self.db.execute("SELECT path, call, kind, digest, result FROM journal WHERE run = ?", (run_id,))
+        return {(path, call): Entry(kind, digest, json.loads(result)) for path, call, kind, digest, result in rows}
 
     # --- the response cache ----------------------------------------------------------
 
@@ -166,16 +217,12 @@ class Store:
         return [dict(zip(names, row)) for row in rows]
 
     def run(self, run_id: str) -> dict[str, Any] | None:
+        """The run whose id is `run_id` or starts with it (None unless exactly one does)."""
         rows = self.db.execute("SELECT id FROM runs WHERE id = ? OR id LIKE ?", (run_id, run_id + "%")).fetchall()
         if len(rows) != 1:
             return None
-        found = self.db.execute(
-            "SELECT id, script, script_sha256, plan_version, inputs, status, started, ended, turns, tokens, cost, "
-            "error FROM runs WHERE id = ?", (rows[0][0],),
-        ).fetchone()
-        names = ("id", "script", "script_sha256", "plan_version", "inputs", "status", "started", "ended", "turns",
-                 "tokens", "cost", "error")
-        return dict(zip(names, found))
+        found = self.db.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE id = ?", (rows[0][0],)).fetchone()
+        return dict(zip(RUN_COLUMNS, found))
 
     def events(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute(

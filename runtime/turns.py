@@ -148,10 +148,13 @@ class Turns:
         return f"error: {why}"
 
     async def human(self, agent: str, prompt: str, step: Any) -> str:
-        answer = self.run.human(agent, prompt)
-        if inspect.isawaitable(answer):
-            answer = await answer
-        text = str(answer)
+        """A person's answer; journaled, so a resumed run never asks the same question twice."""
+
+        async def ask() -> str:
+            answer = self.run.human(agent, prompt)
+            return str(await answer if inspect.isawaitable(answer) else answer)
+
+        text = str(await self.run.journal.effect("human", [agent, prompt], ask, step))
         self.run.emit("human_input", step, agent=agent, text=text)
         return text
 
@@ -173,7 +176,12 @@ class Turns:
         outputs = []
         for language, code in blocks:
             command = [sys.executable, "-I", "-c", code] if language == "python" else ["sh", "-c", code]
-            result = await asyncio.to_thread(_run_code, command, float(settings.get("timeout", 30.0)), folder)
+            timeout = float(settings.get("timeout", 30.0))
+
+            async def run_block(command: list[str] = command, timeout: float = timeout) -> list[Any]:
+                return list(await asyncio.to_thread(_run_code, command, timeout, folder))
+
+            result = await self.run.journal.effect("code", [language, code, folder], run_block, step)
             self.run.emit("code", step, agent=agent.name, language=language, exit_code=result[0])
             outputs.append(f"exit code: {result[0]}\n{result[1]}")
         return "\n\n".join(outputs)
@@ -181,12 +189,17 @@ class Turns:
     async def python(self, agent: p.AgentDecl, incoming: str) -> str:
         module, _, name = (agent.target or ":").partition(":")
         function = getattr(importlib.import_module(module), name)
-        try:
-            result = await call_python(function, [incoming], {})
-        except Exception as error:  # noqa: BLE001 - the agent's own failure stops the run, named
-            raise RunFailure("python", f"python agent `{agent.name}` ({agent.target}) raised "
-                                       f"{type(error).__name__}: {error}") from None
-        return show(result)
+
+        async def answer() -> dict[str, str]:
+            try:
+                return {"text": show(await call_python(function, [incoming], {}))}
+            except Exception as error:  # noqa: BLE001 - the agent's own failure stops the run, named
+                return {"error": f"python agent `{agent.name}` ({agent.target}) raised {type(error).__name__}: {error}"}
+
+        outcome = await self.run.journal.effect("python", [agent.name, incoming], answer)
+        if "error" in outcome:
+            raise RunFailure("python", outcome["error"])
+        return outcome["text"]
 
 
 async def call_python(function: Callable[..., Any], args: list[Any], keywords: dict[str, Any]) -> Any:

@@ -1,0 +1,132 @@
+"""The effect journal: every call with an outside effect, keyed by where in the plan it happened.
+
+A key is (step path, call index). The path names the steps from the plan's
+root to the running one, each with its visit number (`s4.0/s6.2` is the
+third visit of step s6 inside the first visit of s4: a loop's third round), and
+def calls add `callee.n`. The index counts effects within that step. So the
+same call gets the same key however concurrent branches interleave, which is
+what lets a resumed run find the results of the calls it already made.
+
+Modes: `live` records each effect, committed before the run moves on;
+`resume` serves recorded effects whose request is unchanged and runs the
+others live (recording them); `replay` serves everything from the record and
+fails, naming the step, on any call the record does not have as it is now.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import attrs
+
+from runtime.errors import RunFailure
+
+Key = tuple[str, int]
+
+
+@attrs.define
+class Cursor:
+    """Where a task is in the plan: the step path, and counters of visits and effects under it."""
+
+    path: str
+    effects: int = 0
+    visits: dict[str, int] = attrs.field(factory=dict)
+
+    def child(self, name: str) -> Cursor:
+        """The cursor of the next visit of `name` (a step id or a def) under this one."""
+        visit = self.visits.get(name, 0)
+        self.visits[name] = visit + 1
+        return Cursor(f"{self.path}/{name}.{visit}" if self.path else f"{name}.{visit}")
+
+    def next_key(self) -> Key:
+        index = self.effects
+        self.effects += 1
+        return self.path, index
+
+
+_cursor: contextvars.ContextVar[Cursor | None] = contextvars.ContextVar("parley_cursor", default=None)
+
+
+def current() -> Cursor:
+    cursor = _cursor.get()
+    if cursor is None:
+        cursor = Cursor("")
+        _cursor.set(cursor)
+    return cursor
+
+
+def enter(name: str) -> contextvars.Token[Cursor | None]:
+    """Step into `name` (a step or a def call); give the token back to `leave` when done."""
+    return _cursor.set(current().child(name))
+
+
+def leave(token: contextvars.Token[Cursor | None]) -> None:
+    _cursor.reset(token)
+
+
+def digest(data: Any) -> str:
+    """A hash of a call's request: what must be equal for a recorded result to stand for a new call."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+@attrs.frozen
+class Entry:
+    """One recorded effect: its kind, the digest of its request, and its result as JSON."""
+
+    kind: str
+    digest: str
+    result: Any
+
+
+class Recorder(Protocol):
+    """Where live effects are written (the run store), committed before `write` returns."""
+
+    def write(self, key: Key, entry: Entry) -> None: ...
+
+
+@attrs.define
+class Journal:
+    """The effects of one run: the record to serve from, and where new ones go."""
+
+    mode: str = "live"  # live, resume or replay
+    recorded: dict[Key, Entry] = attrs.field(factory=dict)
+    recorder: Recorder | None = None
+    served: int = 0
+    live: int = 0
+
+    async def effect(self, kind: str, request: Any, run: Callable[[], Awaitable[Any]], step: Any = None) -> Any:
+        """The result of one call: from the record when it holds this very call, else by running it."""
+        key = current().next_key()
+        wanted = digest([kind, request])
+        entry = self.recorded.get(key)
+        if entry is not None and entry.kind == kind and entry.digest == wanted:
+            self.served += 1
+            return entry.result
+        if self.mode == "replay":
+            raise RunFailure("replay", _mismatch(kind, request, entry, key), getattr(step, "span", None))
+        result = await run()
+        self.live += 1
+        if self.recorder is not None:
+            self.recorder.write(key, Entry(kind, wanted, result))
+        return result
+
+
+def _mismatch(kind: str, request: Any, entry: Entry | None, key: Key) -> str:
+    what = {"model": "model request", "tool": "tool call", "human": "person's answer", "code": "code run",
+            "clock": "clock reading", "choice": "random choice"}.get(kind, kind)
+    if entry is None:
+        return (f"the recorded run made no {what} here (step {key[0] or 'top'}, call {key[1] + 1}): the script now "
+                "does more than when it was recorded")
+    if entry.kind != kind:
+        return f"the recorded run made a {entry.kind} call here, and this run a {what}: the script changed"
+    return (f"this {what} differs from the recorded one (step {key[0]}, call {key[1] + 1}): "
+            f"{_summary(request)}; record it again with a live run")
+
+
+def _summary(request: Any) -> str:
+    text = json.dumps(request, default=str, ensure_ascii=False)
+    return text if len(text) <= 160 else text[:157] + "..."

@@ -1,0 +1,127 @@
+"""A run's record in the store: how a run starts, resumes or replays, and how it ends.
+
+A new run gets a fresh record and a live journal. A resumed run keeps its id
+and its journal (its events are written anew as it re-executes), after
+checking that the script and plan are what they were. A replay reads a
+record and writes nothing: it is a check that the script still makes exactly
+the calls it made then.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from typing import Any
+
+import attrs
+
+from compiler import plan as p
+from compiler.serialize import plan_to_json
+from runtime.journal import Entry, Journal, Key
+from runtime.models import ModelReply, ModelRequest, TokenSink
+from runtime.store import Store
+
+#: Run statuses a resume can pick up (`running` only once its process is gone).
+RESUMABLE = ("failed", "interrupted", "budget", "running")
+
+
+class RecordError(Exception):
+    """A run cannot be resumed or replayed as asked (no such run, finished, still running, changed)."""
+
+
+def plan_sha256(plan: p.Plan) -> str:
+    """A hash of the whole plan, imports included: a resume refuses a plan that changed."""
+    return hashlib.sha256(plan_to_json(plan).encode()).hexdigest()
+
+
+@attrs.define
+class _StoreRecorder:
+    store: Store
+    run_id: str
+
+    def write(self, key: Key, entry: Entry) -> None:
+        self.store.write_effect(self.run_id, key, entry)
+
+
+@attrs.define
+class Recording:
+    """One run being written to the store: its events as they happen, then its end."""
+
+    store: Store
+    run_id: str
+    journal: Journal
+    inputs: dict[str, Any]
+    model: str | None = None  # the run's own `--model` and server, used again on resume
+    base_url: str | None = None
+
+    @classmethod
+    def start(cls, store: Store, plan: p.Plan, inputs: dict[str, Any], model: str | None,
+              base_url: str | None = None) -> Recording:
+        run_id = store.start_run(plan.file, plan.source_sha256, plan.version, inputs,
+                                 script_path=os.path.abspath(plan.file), plan_sha256=plan_sha256(plan), model=model,
+                                 base_url=base_url)
+        return cls(store, run_id, Journal("live", recorder=_StoreRecorder(store, run_id)), inputs, model, base_url)
+
+    @classmethod
+    def resume(cls, store: Store, run_id: str, plan: p.Plan, force: bool = False) -> Recording:
+        """Pick up run `run_id`: its journaled calls are served, the rest run live."""
+        found = recorded_run(store, run_id)
+        if found["status"] == "done":
+            raise RecordError(f"run {found['id']} finished; nothing to resume (`--replay {found['id']}` runs it "
+                              "again from its record)")
+        if found["status"] not in RESUMABLE:
+            raise RecordError(f"run {found['id']} is {found['status']}; only failed, interrupted, budget-stopped "
+                              "or killed runs resume")
+        if found["status"] == "running" and _alive(found):
+            raise RecordError(f"run {found['id']} is still running (process {found['pid']}); stop it first")
+        digest = plan_sha256(plan)
+        if not force and found["plan_sha256"] not in (None, digest):
+            what = "the script" if found["script_sha256"] != plan.source_sha256 else "the plan (an import)"
+            raise RecordError(f"{what} changed since run {found['id']}: resuming would mix two scripts; "
+                              "use --force to resume anyway (calls that changed run live)")
+        store.restart_run(found["id"], digest)
+        journal = Journal("resume", store.journal(found["id"]), _StoreRecorder(store, found["id"]))
+        return cls(store, found["id"], journal, json.loads(found["inputs"]), found["model"], found["base_url"])
+
+    def on_event(self, event: Any) -> None:
+        self.store.record(self.run_id, event)
+
+    def finish(self, status: str, usage: dict[str, Any], error: str | None = None) -> None:
+        self.store.finish_run(self.run_id, status, usage, error)
+
+
+def replay_journal(store: Store, run_id: str) -> tuple[Journal, dict[str, Any], str | None]:
+    """The record of run `run_id` as a replay journal, with the run's inputs and `--model`."""
+    found = recorded_run(store, run_id)
+    return Journal("replay", store.journal(found["id"])), json.loads(found["inputs"]), found["model"]
+
+
+def recorded_run(store: Store, run_id: str) -> dict[str, Any]:
+    found = store.run(run_id)
+    if found is None:
+        raise RecordError(f"no single run matches {run_id!r} in {store.path}; `parley runs` lists them")
+    return found
+
+
+def _alive(run: dict[str, Any]) -> bool:
+    """Whether the process that ran `run` is still there (on this machine; elsewhere, assume so)."""
+    if run["pid"] is None:
+        return False
+    if run["host"] != socket.gethostname():
+        return True
+    try:
+        os.kill(int(run["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return int(run["pid"]) != os.getpid()
+
+
+class OfflineModel:
+    """The model of a replay: every reply comes from the record, so reaching this is a mismatch."""
+
+    async def complete(self, request: ModelRequest, on_token: TokenSink | None = None) -> ModelReply:
+        raise RecordError("a replay makes no model requests")  # pragma: no cover - the journal answers first
