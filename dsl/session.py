@@ -1,0 +1,436 @@
+"""A REPL session: each entry compiled against everything entered before, and run at once.
+
+The session keeps its successful entries as chunks of source (one top-level
+statement each). A new entry is compiled together with them as one script by
+the real compiler, so every check applies; then only the steps that come from
+the new entry run, on one executor (which keeps the threads, the budget and
+the model clients) and one frame of variables. The chunks, joined, are the
+script `save` writes: declarations first, then the statements in order.
+
+Diagnostics are given back in the terms the user typed: `<repl:N>` is the
+N-th entry, its lines counted from 1; chunks read from a file keep the
+file's name and lines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from dsl import nodes as n
+from dsl._repl_text import Chunk, chunks, joined
+from dsl.diagnostics import Diagnostic, render
+from dsl.source import Source, Span
+
+#: Where an expression entry's value is kept while it runs (not a name a script can write).
+VALUE = "<value>"
+#: Warnings a session does not show: a variable is "unused" only until the next entry uses it.
+_QUIET = frozenset({"P003", "P243", "P244"})
+
+
+@attrs.define
+class Outcome:
+    """What an entry did. `status`: "ok", "error" (it does not compile; nothing ran), "failed" (it
+    stopped at run time; what it did stays done) or "cancelled" (the session is as before it).
+    `messages` are rendered diagnostics (errors, and the entry's warnings); `failure` says what
+    stopped it."""
+
+    status: str
+    messages: list[str] = attrs.Factory(list)
+    failure: str | None = None
+    value: Any = None
+    has_value: bool = False
+    replaced: list[str] = attrs.Factory(list)
+    exit_code: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@attrs.frozen
+class _Layout:
+    """Where each chunk sits in the session's text, to map its lines back to where they were typed."""
+
+    name: str
+    parts: tuple[Chunk, ...]
+    starts: tuple[int, ...]
+
+    def chunk_at(self, line: int) -> tuple[Chunk, int] | None:
+        found = None
+        for chunk, start in sorted(zip(self.parts, self.starts), key=lambda pair: pair[1]):
+            if start <= line:
+                found = (chunk, start)
+        return found
+
+    def span(self, span: Span) -> Span:
+        """A span of the session's text, as a span of the entry or file the chunk came from."""
+        if span.file != self.name:
+            return span
+        place = self.chunk_at(span.line)
+        if place is None:
+            return span
+        chunk, start = place
+        offset = chunk.first_line - start
+        return Span(chunk.source.name, span.line + offset, span.column, span.end_line + offset, span.end_column)
+
+    def source(self, span: Span) -> Source | None:
+        place = self.chunk_at(span.line) if span.file == self.name else None
+        return place[0].source if place is not None else None
+
+    def where(self, text: str) -> str:
+        """`text` with every `<session>:LINE:COL` it mentions (a "did you mean" …) mapped back."""
+        def back(match: re.Match[str]) -> str:
+            return str(self.span(Span(self.name, int(match[1]), int(match[2]), int(match[1]), int(match[2]))))
+
+        return re.sub(re.escape(self.name) + r":(\d+):(\d+)", back, text)
+
+
+class Session:
+    """One REPL session: its chunks of source, the current plan, one executor and one frame."""
+
+    def __init__(
+        self,
+        *,
+        folder: str | os.PathLike[str] | None = None,
+        model: str | None = None,
+        base_url: str | None = None,
+        human: Callable[[str, str], Any] | None = None,
+        on_event: Callable[[Any], None] | None = None,
+        stream: Callable[[str, str], None] | None = None,
+        allow_code: bool = False,
+        inputs: dict[str, str] | None = None,
+        color: bool = False,
+    ) -> None:
+        from compiler import compile_source
+        from dsl.program import resolve_model
+        from runtime.evaluate import Frame
+        from runtime.executor import Executor
+
+        self.folder = Path(folder or os.getcwd()).resolve()
+        relative = os.path.relpath(self.folder)
+        #: The session's text is compiled under this name (beside the folder's scripts, for their
+        #: relative paths: imports, `scripted("rules.json")`).
+        self.name = "<session>" if relative == "." else os.path.join(relative, "<session>")
+        self.color = color
+        self.base_url = base_url
+        self.given = dict(inputs or {})
+        self.chunks: list[Chunk] = []
+        self.entries = 0
+        self.frame = Frame({})
+        empty = compile_source("", self.name).plan
+        assert empty is not None
+        self.plan = empty
+        self.layout = _Layout(self.name, (), ())
+        self._live = self.layout
+        self.last_plan: Any = None  # the plan of the last entry that ran, for `:plan`
+        self.model_name = model
+        self._client, self._model_id = resolve_model(model, base_url)
+        self._inputs: dict[str, Any] = {}
+        self._models: Any = ()
+        self._sink = on_event
+        self.executor = Executor(self.plan, model=self._client, model_id=self._model_id, human=human,
+                                 on_event=self._event, stream=stream, allow_code=allow_code)
+
+    # --- entries ---------------------------------------------------------------------
+
+    async def submit(self, text: str) -> Outcome:
+        """Compile and run one entry typed at the prompt (named `<repl:N>`)."""
+        from dsl.parser import parse_source
+
+        self.entries += 1
+        parsed = parse_source(text, f"<repl:{self.entries}>")
+        return await self._parsed(parsed, run=True, expression=True)
+
+    async def load(self, path: str | os.PathLike[str], run: bool = False) -> Outcome:
+        """Add a script file's declarations to the session (and with `run`, run its statements)."""
+        from dsl.parser import parse_path
+
+        if not Path(path).is_file():
+            return Outcome("error", failure=f"no script at {os.fspath(path)}", exit_code=2)
+        return await self._parsed(parse_path(path, os.fspath(path)), run=run, expression=False)
+
+    async def _parsed(self, parsed: Any, run: bool, expression: bool) -> Outcome:
+        errors = [d for d in parsed.diagnostics if d.is_error]
+        if errors or parsed.module is None:
+            return Outcome("error", [render(d, parsed.source, self.color) for d in errors], exit_code=1)
+        found = chunks(parsed.module, parsed.source)
+        if not run:
+            found = [c for c in found if c.is_declaration]
+        if not found:
+            return Outcome("ok")
+        return await self._enter(found, expression and len(found) == 1)
+
+    async def _enter(self, new: list[Chunk], single: bool) -> Outcome:
+        from compiler import compile_source
+        from compiler import plan as p
+
+        candidate, replaced = _with(self.chunks, new)
+        text, starts = joined(candidate)
+        result = compile_source(text, self.name, self.folder / "<session>.agent")
+        layout = _Layout(self.name, tuple(candidate), tuple(starts))
+        fresh = {id(c) for c in new}
+
+        def shown(d: Diagnostic) -> bool:
+            if d.is_error:
+                return True
+            place = layout.chunk_at(d.span.line) if d.span.file == self.name else None
+            return d.code not in _QUIET and place is not None and id(place[0]) in fresh
+
+        messages = [self._render(d, result.sources, layout) for d in result.diagnostics if shown(d)]
+        if result.plan is None:
+            return Outcome("error", messages, exit_code=1)
+        plan = result.plan
+        first = min((s for c, s in zip(candidate, starts) if id(c) in fresh and not c.is_declaration), default=None)
+        steps = _steps_from(plan.body, first) if first is not None else ()
+        shown_steps = steps
+        value_step = single and isinstance(new[0].node, n.ExprStmt) and len(steps) == 1 and steps[0].kind == "call"
+        if value_step:
+            call = steps[0]
+            steps = (p.AssignStep(id=call.id, span=call.span, reads=call.reads, writes=(*call.writes, VALUE),
+                                  target=p.VarTarget(name=VALUE), value=call.expr),)  # type: ignore[union-attr]
+        outcome = await self._run(plan, steps, layout)
+        outcome.messages[:0] = messages
+        outcome.replaced = replaced if outcome.ok else []
+        if outcome.ok:
+            outcome.has_value = value_step
+            outcome.value = self.frame.variables.pop(VALUE, None)
+            self.last_plan = self._entry_plan(plan, layout, new, shown_steps)
+            if not (value_step and not shown_steps[0].writes):  # an expression with no effect is not kept
+                self.chunks = candidate
+                self.plan = plan
+                self.layout = layout
+        return outcome
+
+    async def _run(self, plan: Any, steps: tuple[Any, ...], layout: _Layout) -> Outcome:
+        from runtime.errors import RunFailure
+        from runtime.secrets import redact
+
+        executor = self.executor
+        threads = {agent: list(messages) for agent, messages in executor.threads.items()}
+        variables = copy.deepcopy(self.frame.variables)
+        self._live = layout  # events of this entry name its lines
+        try:
+            await self._prepare(plan)
+            await executor.run_steps(plan, steps, self.frame)
+        except RunFailure as failure:
+            for agent, thread in executor.threads.items():  # an ask that got no reply leaves no question
+                while len(thread) > len(threads.get(agent, ())) and thread[-1].role == "user":
+                    thread.pop()
+            where = f"{layout.span(failure.span)}: " if failure.span is not None else ""
+            return Outcome("failed", failure=redact(where + layout.where(failure.message)), exit_code=failure.exit_code)
+        except asyncio.CancelledError:
+            executor.threads.clear()
+            executor.threads.update(threads)
+            self.frame.variables = variables
+            raise
+        return Outcome("ok")
+
+    async def _prepare(self, plan: Any) -> None:
+        """Bring the executor up to the new plan: inputs, model clients, budgets."""
+        from runtime.clients import Clients
+        from runtime.errors import RunFailure
+        from runtime.evaluate import Frame, evaluate
+
+        for decl in plan.inputs:
+            key = (decl.type, decl.default)
+            if self._inputs.get(decl.name) == key:
+                continue
+            if decl.name in self.given:
+                value = _input_value(decl, self.given[decl.name], plan)
+            elif decl.default is not None:
+                value = await evaluate(decl.default, Frame({}), self.executor)
+            else:
+                raise RunFailure("input", f"input `{decl.name}` has no value: give it a default "
+                                          f"(`input {decl.name}: … = …`) or start the REPL with {decl.name}=VALUE",
+                                 decl.span)
+            self._inputs[decl.name] = key
+            self.executor.inputs[decl.name] = self.frame.variables[decl.name] = value
+        models = tuple((m.name, m.provider, m.model_id, m.options) for m in plan.models)
+        if models != self._models:
+            old = self.executor.clients
+            self.executor.clients = Clients(plan, old.override, old.override_id)
+            await old.close()
+            self._models = models
+        budget = self.executor.budget
+        for limit in plan.budgets:
+            metric = "seconds" if limit.metric == "time" else limit.metric
+            setattr(budget, metric, float(limit.limit) if metric in ("cost", "seconds") else int(limit.limit))
+
+    # --- what the session shows ------------------------------------------------------
+
+    def _render(self, diagnostic: Diagnostic, sources: dict[str, Source], layout: _Layout) -> str:
+        if diagnostic.span.file != self.name:
+            return render(diagnostic, sources.get(diagnostic.span.file), self.color)
+        mapped = attrs.evolve(diagnostic, span=layout.span(diagnostic.span), message=layout.where(diagnostic.message),
+                              help=layout.where(diagnostic.help) if diagnostic.help else diagnostic.help)
+        return render(mapped, layout.source(diagnostic.span), self.color)
+
+    def _event(self, event: Any) -> None:
+        if self._sink is None:
+            return
+        if event.file == self._live.name and event.line is not None:
+            span = self._live.span(Span(event.file, event.line, 1, event.line, 1))
+            one_line = span.file.startswith("<repl:") and span.line == span.end_line == 1
+            event = attrs.evolve(event, file=span.file, line=None if one_line else span.line)
+        self._sink(event)
+
+    def _entry_plan(self, plan: Any, layout: _Layout, new: list[Chunk], steps: tuple[Any, ...]) -> Any:
+        """The plan of one entry: its declarations and steps, with its own name and lines."""
+        lines = [(s, s + c.lines - 1) for c, s in zip(layout.parts, layout.starts) if any(c is x for x in new)]
+
+        def mine(decl: Any) -> bool:
+            return decl.span.file == self.name and any(a <= decl.span.line <= b for a, b in lines)
+
+        entry = attrs.evolve(
+            plan, file=new[0].source.name, models=tuple(filter(mine, plan.models)),
+            agents=tuple(filter(mine, plan.agents)), tools=tuple(filter(mine, plan.tools)),
+            types=tuple(filter(mine, plan.types)), inputs=tuple(filter(mine, plan.inputs)),
+            budgets=tuple(filter(mine, plan.budgets)), defs=tuple(filter(mine, plan.defs)), body=steps,
+            default_model=plan.default_model if any(isinstance(c.node, n.DefaultModel) for c in new) else None,
+        )
+        return _respan(entry, layout.span)
+
+    def script(self) -> str:
+        """The session's successful entries as one script (what `save` writes)."""
+        return joined(self.chunks)[0] if self.chunks else ""
+
+    def save(self, path: str | os.PathLike[str]) -> str:
+        """Write the session as a script; returns the text written."""
+        import dsl
+
+        text = self.script()
+        tidy = getattr(dsl, "format_source", None)
+        if callable(tidy):
+            try:
+                formatted = tidy(text)
+            except Exception:  # noqa: BLE001 - the formatter is a nicety: the session's own text is valid
+                formatted = None
+            if isinstance(formatted, str):
+                text = formatted
+        Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def variables(self) -> dict[str, Any]:
+        return {k: v for k, v in self.frame.variables.items() if k != VALUE}
+
+    def names(self) -> dict[str, list[str]]:
+        """Names to complete: agents, variables and the other declarations."""
+        plan = self.plan
+        return {
+            "agents": [a.name for a in plan.agents],
+            "variables": list(self.variables()),
+            "other": [*(m.name for m in plan.models), *(t.name for t in plan.types), *(d.name for d in plan.defs),
+                      *(t.name for t in plan.tools)],
+        }
+
+    def usage(self) -> dict[str, Any]:
+        return self.executor.budget.summary()  # type: ignore[no-any-return]
+
+    # --- the model and the session's life ----------------------------------------------
+
+    async def set_model(self, name: str | None) -> None:
+        """Use this model for every agent from now on (None: the models the session declares).
+        Raises `UsageError` for a model that cannot be used."""
+        from dsl.program import resolve_model
+        from runtime.clients import Clients
+
+        client, model_id = resolve_model(name, self.base_url)
+        old = self.executor.clients
+        self.executor.clients = Clients(self.executor.plan, client, model_id)
+        await old.close()
+        await self._close_own()
+        self._client, self._model_id, self.model_name = client, model_id, name
+
+    async def close(self) -> None:
+        await self.executor.clients.close()
+        await self._close_own()
+
+    async def _close_own(self) -> None:
+        close = getattr(self._client, "close", None)
+        if close is not None:
+            await close()
+
+
+def _with(existing: list[Chunk], new: list[Chunk]) -> tuple[list[Chunk], list[str]]:
+    """The session's chunks with the new ones: a declaration of names declared before replaces
+    the old declaration (in its place); everything else is added."""
+    result = list(existing)
+    replaced: list[str] = []
+    for chunk in new:
+        older = [i for i, c in enumerate(result) if c.is_declaration and c.declares and c.declares <= chunk.declares]
+        if chunk.is_declaration and chunk.declares and older:
+            replaced.extend(sorted(name for i in older for name in result[i].declares))
+            result[older[0]] = chunk
+            for i in reversed(older[1:]):
+                del result[i]
+        else:
+            result.append(chunk)
+    return result, replaced
+
+
+def _steps_from(body: tuple[Any, ...], first: int) -> tuple[Any, ...]:
+    """The top-level steps from line `first` on; a concurrent group that began earlier keeps only its
+    steps from there (the earlier ones ran with an earlier entry)."""
+    found: list[Any] = []
+    for step in body:
+        if step.kind == "concurrent":
+            inner = tuple(s for s in step.steps if s.span.line >= first)
+            if len(inner) == len(step.steps):
+                found.append(step)
+            elif len(inner) > 1:
+                found.append(attrs.evolve(step, steps=inner))
+            else:
+                found.extend(inner)
+        elif step.span.line >= first:
+            found.append(step)
+    return tuple(found)
+
+
+def _respan(value: Any, move: Callable[[Span], Span]) -> Any:
+    """`value` (plan data) with every span moved."""
+    if isinstance(value, Span):
+        return move(value)
+    if isinstance(value, tuple):
+        return tuple(_respan(item, move) for item in value)
+    if attrs.has(type(value)):
+        changes = {}
+        for field in attrs.fields(type(value)):
+            old = getattr(value, field.name)
+            new = _respan(old, move)
+            if new is not old:
+                changes[field.name] = new
+        return attrs.evolve(value, **changes) if changes else value
+    return value
+
+
+def _input_value(decl: Any, raw: str, plan: Any) -> Any:
+    """A value given on the command line for an input, read by its type (JSON unless it is text)."""
+    import jsonschema
+
+    from compiler.plan import json_schema
+    from runtime.errors import RunFailure
+
+    schema = json_schema(decl.type, {r.name: r for r in plan.types})
+    value: Any = raw
+    if schema.get("type") != "string" and "enum" not in schema:
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError as error:
+        raise RunFailure("input", f"input `{decl.name}`: {error.message}", decl.span) from None
+    return value
+
+
+__all__ = ["VALUE", "Outcome", "Session"]
