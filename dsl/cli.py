@@ -20,9 +20,15 @@ def _use_color(stream: object) -> bool:
 @click.version_option(package_name="parley", prog_name="parley")
 @click.pass_context
 def main(ctx: click.Context) -> None:
-    """Parley: a language for conversations between LLM agents, humans and tools."""
+    """Parley: a language for conversations between LLM agents, humans and tools.
+
+    With no command at a terminal, starts the REPL (`parley repl`).
+    """
     if ctx.invoked_subcommand is None:
-        click.echo(ctx.get_help())
+        if sys.stdin.isatty() and sys.stdout.isatty():  # piped, it stays predictable: help, not a session
+            ctx.invoke(repl)
+        else:
+            click.echo(ctx.get_help())
 
 
 @main.command()
@@ -88,6 +94,21 @@ def plan(file: str, output_format: str, verbose: bool) -> None:
         click.echo(draw.plan_dot(result.plan))
     else:
         click.echo(draw.plan_tree(result.plan, verbose=verbose))
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file would be reformatted.")
+@click.option("--diff", is_flag=True, help="Change nothing; print what would change as a unified diff.")
+def fmt(files: tuple[str, ...], check: bool, diff: bool) -> None:
+    """Rewrite scripts in the canonical layout (`-` formats stdin to stdout).
+
+    Exit status: 0 when done (or, with --check, nothing to change), 1 when a
+    script has syntax errors or, with --check, would change, 2 on wrong usage.
+    """
+    from dsl._fmt_files import run as format_files
+
+    sys.exit(format_files(files, check=check, diff=diff, color=_use_color(sys.stderr)))
 
 
 @main.command(context_settings={"ignore_unknown_options": False})
@@ -286,14 +307,61 @@ def show(run_id: str, store_path: str | None, as_json: bool) -> None:
 @main.command()
 @click.argument("run_id")
 @click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
-def trace(run_id: str, store_path: str | None) -> None:
-    """A stored run's events, one JSON object per line."""
+@click.option("--format", "output_format", type=click.Choice(["jsonl", "otlp-json"]), default="jsonl",
+              show_default=True, help="Events as JSON lines, or OpenTelemetry spans (OTLP/JSON, GenAI attributes).")
+def trace(run_id: str, store_path: str | None, output_format: str) -> None:
+    """A stored run's events, one JSON object per line (or as OpenTelemetry spans)."""
     store = _open_store(store_path, False)
     found = store.run(run_id)
     if found is None:
         raise click.UsageError(f"no single run matches {run_id!r}; `parley runs` lists them")
-    for event in store.events(found["id"]):
+    events = store.events(found["id"])
+    if output_format == "otlp-json":
+        from importlib.metadata import version
+
+        from runtime.otlp import otlp_trace
+
+        click.echo(json.dumps(otlp_trace(found, events, version("parley")), ensure_ascii=False))
+        return
+    for event in events:
         click.echo(json.dumps(event, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.argument("assignments", nargs=-1)
+@click.option("--model", "model", default=None,
+              help="Use this model for every agent: scripted:RULES.json, or a model id on the OpenAI-compatible "
+                   "server of OPENAI_BASE_URL / OPENAI_API_KEY.")
+@click.option("--base-url", default=None,
+              help="With --model MODEL-ID: the OpenAI-compatible server (default: OPENAI_BASE_URL, else OpenAI).")
+@click.option("--run", "run_file", is_flag=True, help="Run FILE's statements too, not only load its declarations.")
+@click.option("--allow-code", is_flag=True, help="Let executor agents run the code they are sent.")
+def repl(file: str | None, assignments: tuple[str, ...], model: str | None, base_url: str | None, run_file: bool,
+         allow_code: bool) -> None:
+    """Talk to agents interactively: parley repl [FILE [name=value …]].
+
+    Each entry (a declaration, a statement, or a block closed by an empty
+    line) is compiled against the session so far and run at once; `:help`
+    lists the meta-commands, `:save FILE` writes the session as a script.
+    Piped input runs its entries in order, without prompts. Exit status
+    (piped): 0 when every entry worked, else that of the first that did not
+    (1 error, 2 usage, 3 run failure, 4 budget spent, 130 interrupted).
+    """
+    from dsl.errors import UsageError
+    from dsl.repl import start
+
+    inputs = {}
+    for assignment in assignments:
+        name, equals, value = assignment.partition("=")
+        if not equals or not name.isidentifier():
+            raise click.UsageError(f"inputs are written name=value, not {assignment!r}")
+        inputs[name] = value
+    try:
+        status = start(file, model=model, base_url=base_url, run=run_file, allow_code=allow_code, inputs=inputs)
+    except UsageError as error:
+        raise click.UsageError(str(error)) from None
+    sys.exit(status)
 
 
 def _summary(files: int, errors: int, warnings: int) -> str:

@@ -12,6 +12,7 @@ import asyncio
 import contextvars
 import importlib
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -392,6 +393,7 @@ class Executor:
             made.append(await self._live_request(client, request, agent, step, sink))
             return {**stored(made[0]), "cached": made[0].cached}
 
+        started = time.monotonic()
         data = await self.journal.effect("model", attrs.asdict(request), live, step)
         if made:
             reply = made[0]
@@ -399,6 +401,10 @@ class Executor:
             reply = attrs.evolve(restored(data), cached=data["cached"], journaled=True)  # shown whole, marked
         if not reply.cached:
             reply = attrs.evolve(reply, cost=self.budget.charge(reply.usage, self._price(request, agent)))
+        self.emit("model_call", step, agent=agent.name if agent else None, provider=getattr(client, "provider", "openai"),
+                  model=request.model, response_model=reply.model, input_tokens=reply.usage.prompt_tokens,
+                  output_tokens=reply.usage.completion_tokens, finish_reason=reply.finish_reason,
+                  seconds=round(time.monotonic() - started, 6), **origin(reply))
         self.budget.check()
         return reply
 
@@ -530,6 +536,19 @@ class Executor:
         function = getattr(importlib.import_module(tool.module), tool.function)
         self.tool_functions[name] = function
         return function  # type: ignore[no-any-return]
+
+    # --- a session ------------------------------------------------------------------
+
+    async def run_steps(self, plan: p.Plan, steps: tuple[Any, ...], frame: Frame) -> None:
+        """Run `steps` of `plan` on an existing frame, keeping the threads, budget and clients.
+
+        How a REPL runs each entry: its plan is the whole session recompiled, so it replaces
+        the one this executor had; agents declared again get their new system messages.
+        """
+        if plan is not self.plan:
+            self.plan = self.turns.plan = self.clients.plan = plan
+            self._system.clear()
+        await self.block(steps, frame)
 
 
 async def _clock() -> float:

@@ -22,6 +22,8 @@ _NO_KEY = "no-key-needed"
 class OpenAIModel:
     """A model on an OpenAI-compatible server."""
 
+    provider = "openai"  # as OpenTelemetry's `gen_ai.provider.name` says it
+
     def __init__(
         self,
         *,

@@ -61,6 +61,8 @@ class Rule:
 class ScriptedModel:
     """Answers requests from rules; safe to use concurrently (rules are tried in order)."""
 
+    provider = "parley.scripted"
+
     def __init__(self, rules: list[Rule] | None = None, default: str | None = None) -> None:
         self.rules = rules or []
         self.default = default

@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -130,17 +131,17 @@ class Turns:
         except jsonschema.ValidationError as error:
             return self._refused(call, step, f"wrong arguments: {error.message}")
         kind = "def" if any(d.name == target for d in self.plan.defs) else "tool"
-        self.run.emit("tool_call", step, agent=agent.name, tool=target, arguments=arguments)
+        self.run.emit("tool_call", step, agent=agent.name, tool=target, arguments=arguments, call_id=call.id)
+        started = time.monotonic()
         try:
             value = await self.run.call(target, kind, [], arguments)
         except RunFailure as failure:
             if failure.kind not in ("value", "python"):
                 raise  # a spent budget or an unreachable model stops the run
-            self.run.emit("tool_error", step, tool=target, error=failure.message)
+            self.run.emit("tool_error", step, tool=target, error=failure.message, call_id=call.id,
+                          seconds=round(time.monotonic() - started, 6))
             return f"error: the tool failed: {failure.message}"
-        except Exception as error:  # noqa: BLE001 - a tool's own failure goes back to the model
-            self.run.emit("tool_error", step, tool=target, error=f"{type(error).__name__}: {error}")
-            return f"error: the tool raised {type(error).__name__}: {error}"
+        self.run.emit("tool_result", step, tool=target, call_id=call.id, seconds=round(time.monotonic() - started, 6))
         return show(value)
 
     def _refused(self, call: ToolCall, step: Any, why: str) -> str:

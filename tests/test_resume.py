@@ -1,0 +1,298 @@
+"""Resume and replay from the effect journal, in process, against the fake OpenAI server over real HTTP."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from fake_openai import (  # noqa: F401  (fake_openai_fixture registers the `fake_openai` fixture)
+    fake_openai_fixture,
+    reply,
+    server_error,
+    tool_call,
+)
+
+import dsl
+from dsl.cli import main
+from runtime.store import Store, default_path
+
+
+def header(base_url: str) -> str:
+    return (f'model smart = openai("gpt-4o-mini", base_url="{base_url}", max_retries=0)\ndefault model smart\n'
+            'from python "json" import dumps\n'
+            'agent writer:\n    """You write."""\n    tools: dumps\nagent critic:\n    """You review."""\n'
+            "agent you is human\n")
+
+
+BODY = """\
+a = @writer Write a title about {topic}.
+b = @critic Judge: {a}
+ok = @you Publish {a}?
+c = @writer Encode the title as JSON.
+encoded = dumps([a, b])
+d = @critic Last word on {c}.
+print "{a} | {b} | {ok} | {c} | {d} | {encoded}"
+"""
+
+
+def echo(body: dict[str, Any]) -> Any:
+    """Answers from the request alone, so a resumed run gets the replies an uninterrupted one got."""
+    last = body["messages"][-1]
+    if body.get("tools") and last["role"] != "tool" and "JSON" in last["content"]:
+        return reply(tool_calls=[tool_call("t1", "dumps", '{"obj": ["x"]}')])
+    return reply(f"re:{str(last['content'])[:24]}")
+
+
+class Counting:
+    """The fake server's handler, failing the request numbered `fail_at` (1-based) once asked to."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.fail_at = fail_at
+        self.seen = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, body: dict[str, Any]) -> Any:
+        with self.lock:
+            self.seen += 1
+            if self.seen == self.fail_at:
+                return server_error()
+        return echo(body)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "runs.db")
+
+
+def run_with(program: Any, store: Store, calls: dict[str, int], **options: Any) -> Any:
+    def person(agent: str, prompt: str) -> str:
+        calls["human"] += 1
+        return "yes"
+
+    def dumps(obj: Any) -> str:
+        calls["tool"] += 1
+        return json.dumps(obj)
+
+    return program.run(store=store, human=person, tools={"dumps": dumps}, **options)
+
+
+def test_a_failed_run_resumes_without_repeating_any_call(fake_openai, store: Store) -> None:  # type: ignore[no-untyped-def]
+    fake_openai.handler = Counting()
+    calls = {"human": 0, "tool": 0}
+    program = dsl.compile(header(fake_openai.base_url) + 'input topic: str = "tides"\n' + BODY, "t.agent")
+    baseline = run_with(program, Store(":memory:"), calls)
+    total = fake_openai.handler.seen
+    assert calls == {"human": 1, "tool": 2}  # the model's call of dumps, and the script's
+
+    for fail_at in range(1, total + 1):
+        fake_openai.handler = Counting(fail_at)
+        calls = {"human": 0, "tool": 0}
+        with pytest.raises(dsl.RunError) as failed:
+            run_with(program, store, calls)
+        run_id = failed.value.result.run_id
+        assert store.run(run_id)["status"] == "failed"
+        before = fake_openai.handler.seen
+        journaled = store.db.execute("SELECT count(*) FROM journal WHERE run = ? AND kind = 'model'",
+                                     (run_id,)).fetchone()[0]
+        assert journaled >= fail_at - 1  # concurrent asks may finish beside the failing one
+        fake_openai.handler.fail_at = None
+        resumed = run_with(program, store, calls, resume=run_id)
+        assert resumed.printed == baseline.printed
+        assert resumed.run_id == run_id and store.run(run_id)["status"] == "done"
+        assert fake_openai.handler.seen - before == total - journaled  # not one journaled request again
+        assert calls == {"human": 1, "tool": 2}  # nobody asked twice, no tool run twice
+        assert resumed.usage.get("journaled", 0) >= journaled
+
+
+def test_resume_refuses_a_changed_script_unless_forced(fake_openai, store: Store, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fake_openai.handler = Counting(fail_at=3)
+    source = header(fake_openai.base_url) + 'input topic: str = "tides"\n' + BODY
+    calls = {"human": 0, "tool": 0}
+    with pytest.raises(dsl.RunError) as failed:
+        run_with(dsl.compile(source, "t.agent"), store, calls)
+    run_id = failed.value.result.run_id
+    changed = dsl.compile(source.replace("Last word on", "Final word on"), "t.agent")
+    with pytest.raises(dsl.UsageError, match="the script changed since run .*use --force"):
+        run_with(changed, store, calls, resume=run_id)
+    fake_openai.handler.fail_at = None
+    before = fake_openai.handler.seen
+    resumed = run_with(changed, store, calls, resume=run_id, force=True)
+    assert resumed.printed[0].split(" | ")[4] == 're:Final word on re:["x"].'
+    assert fake_openai.handler.seen - before == 3  # the calls never made (two for `c`), and the changed one
+    with pytest.raises(dsl.UsageError, match="finished; nothing to resume"):
+        run_with(changed, store, calls, resume=run_id)
+    with pytest.raises(dsl.UsageError, match="no single run matches 'nope'"):
+        run_with(changed, store, calls, resume="nope")
+    with pytest.raises(dsl.UsageError, match="takes the inputs it was recorded with"):
+        dsl.compile(source, "t.agent").run({"topic": "x"}, store=store, resume=run_id)
+
+
+def test_replay_runs_offline_and_names_the_step_that_differs(fake_openai, store: Store) -> None:  # type: ignore[no-untyped-def]
+    fake_openai.handler = Counting()
+    source = header(fake_openai.base_url) + 'input topic: str = "tides"\n' + BODY
+    calls = {"human": 0, "tool": 0}
+    recorded = run_with(dsl.compile(source, "t.agent"), store, calls)
+    seen = fake_openai.handler.seen
+    calls = {"human": 0, "tool": 0}
+    replayed = run_with(dsl.compile(source, "t.agent"), store, calls, replay=recorded.run_id)
+    assert replayed.printed == recorded.printed
+    assert fake_openai.handler.seen == seen and calls == {"human": 0, "tool": 0}  # no request, no tool, nobody asked
+    assert [r["id"] for r in store.runs()] == [recorded.run_id]  # a replay adds no run
+
+    changed = dsl.compile(source.replace("Judge: {a}", "Judge harshly: {a}"), "t.agent")
+    with pytest.raises(dsl.RunError) as failed:
+        run_with(changed, store, calls, replay=recorded.run_id)
+    assert failed.value.kind == "replay"
+    assert str(failed.value).startswith("t.agent:12: this model request differs from the recorded one")
+    assert fake_openai.handler.seen == seen
+
+    more = dsl.compile(source + "e = @writer One more.\n", "t.agent")
+    with pytest.raises(dsl.RunError, match=r"t.agent:18: the recorded run made no model request here"):
+        run_with(more, store, calls, replay=recorded.run_id)
+
+
+PARALLEL = """\
+parallel:
+    x1 = @writer First {topic}.
+    y1 = @critic Second {topic}.
+x2 = @writer Then {x1}.
+y2 = @critic Then {y1}.
+print "{x2} / {y2}"
+"""
+
+
+def test_concurrent_calls_are_keyed_by_step_path_not_by_arrival(fake_openai, store: Store) -> None:  # type: ignore[no-untyped-def]
+    """The writer's first request is sent first but answered last; the resume answers in the other order."""
+    source = header(fake_openai.base_url) + 'input topic: str = "tides"\n' + PARALLEL
+    program = dsl.compile(source, "t.agent")
+    arrivals: list[str] = []
+
+    def slow_writer(fail_second_round: bool) -> Any:
+        def answer(body: dict[str, Any]) -> Any:
+            content = body["messages"][-1]["content"]
+            if content.startswith("First"):
+                time.sleep(0.3)
+            arrivals.append(content)
+            if fail_second_round and content.startswith("Then re:Second"):
+                return server_error()
+            return echo(body)
+        return answer
+
+    fake_openai.handler = slow_writer(fail_second_round=True)
+    with pytest.raises(dsl.RunError) as failed:
+        program.run(store=store)
+    assert arrivals[:2] == ["Second tides.", "First tides."]
+    rows = dict(store.db.execute("SELECT path, result FROM journal WHERE run = ?", (failed.value.result.run_id,)))
+    writer_path = next(path for path, result in rows.items() if "re:First" in result)
+    critic_path = next(path for path, result in rows.items() if "re:Second" in result)
+    assert writer_path != critic_path and writer_path.split("/")[0] == critic_path.split("/")[0]
+
+    arrivals.clear()
+    fake_openai.handler = slow_writer(fail_second_round=False)
+    resumed = program.run(store=store, resume=failed.value.result.run_id)
+    assert resumed.printed == ["re:Then re:First tides.. / re:Then re:Second tides.."]
+    assert "Then re:Second tides.." in arrivals and len(arrivals) == 4 - len(rows)  # only the calls not made
+
+    replayed = program.run(store=store, replay=resumed.run_id)
+    assert replayed.printed == resumed.printed
+
+
+def test_the_clock_and_random_choices_are_journaled(fake_openai, store: Store) -> None:  # type: ignore[no-untyped-def]
+    fake_openai.handler = Counting(fail_at=3)
+    source = header(fake_openai.base_url) + (
+        "t = now()\n"
+        "g = group writer, critic:\n    \"Pick a name.\"\n    select random\n    until 3 turns\n"
+        "last = @writer Done?\nprint \"{t} {g.last} {last}\"\n"
+    )
+    program = dsl.compile(source, "t.agent")
+    with pytest.raises(dsl.RunError) as failed:
+        program.run(store=store)
+    first = store.journal(failed.value.result.run_id)
+    clock = next(entry.result for entry in first.values() if entry.kind == "clock")
+    time.sleep(0.01)
+    fake_openai.handler.fail_at = None
+    resumed = program.run(store=store, resume=failed.value.result.run_id)
+    assert resumed.printed[0].startswith(f"{clock} ")
+    choices = [entry for entry in store.journal(resumed.run_id).values() if entry.kind == "choice"]
+    assert len(choices) == 2 and all(entry.result in ("writer", "critic") for entry in choices)
+
+
+def test_cli_resume_and_replay(fake_openai, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    fake_openai.handler = Counting(fail_at=2)
+    (tmp_path / "t.agent").write_text(
+        f'model smart = openai("gpt-4o-mini", base_url="{fake_openai.base_url}", max_retries=0)\n'
+        'default model smart\nagent writer:\n    """You write."""\n'
+        "a = @writer One.\nb = @writer Two.\nprint b\n", encoding="utf-8")
+    runner = CliRunner()
+    failed = runner.invoke(main, ["run", "t.agent"])
+    assert failed.exit_code == 3
+    run_id = Store(default_path()).runs()[0]["id"]
+    assert f"resume with: parley run --resume {run_id}" in failed.stderr
+    fake_openai.handler.fail_at = None
+    resumed = runner.invoke(main, ["run", "--resume", run_id])
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.stdout == "re:Two.\n"
+    assert "1 from the journal" in resumed.stderr and "(journal)" in resumed.stderr
+    seen = fake_openai.handler.seen
+    replayed = runner.invoke(main, ["run", "t.agent", "--replay", run_id])
+    assert replayed.exit_code == 0 and replayed.stdout == "re:Two.\n" and fake_openai.handler.seen == seen
+    again = runner.invoke(main, ["run", "--resume", run_id])
+    assert again.exit_code == 2 and "finished; nothing to resume" in again.stderr
+    other = tmp_path / "other.agent"
+    other.write_text((tmp_path / "t.agent").read_text(), encoding="utf-8")
+    wrong = runner.invoke(main, ["run", str(other), "--resume", run_id])
+    assert wrong.exit_code == 2 and "was of t.agent, not" in wrong.stderr
+    assert runner.invoke(main, ["run", "--resume", run_id, "--no-store"]).exit_code == 2
+
+
+def test_otlp_trace_has_genai_spans_with_file_and_line(fake_openai, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        snapshot) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    fake_openai.handler = echo
+    (tmp_path / "t.agent").write_text(header(fake_openai.base_url) + "c = @writer Encode it as JSON.\nprint c\n",
+                                      encoding="utf-8")
+    runner = CliRunner()
+    assert runner.invoke(main, ["run", "t.agent"]).exit_code == 0
+    run_id = Store(default_path()).runs()[0]["id"]
+    shown = runner.invoke(main, ["trace", run_id, "--format", "otlp-json"])
+    assert shown.exit_code == 0
+    trace = json.loads(shown.stdout)
+    spans = trace["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    root = spans[0]
+    assert all(s["traceId"] == root["traceId"] and len(s["spanId"]) == 16 for s in spans)
+    assert all(s["parentSpanId"] == root["spanId"] for s in spans[1:])
+    assert all(int(s["startTimeUnixNano"]) <= int(s["endTimeUnixNano"]) for s in spans)
+    outline = []
+    for span in spans:
+        attributes = {a["key"]: next(iter(a["value"].values())) for a in span["attributes"]}
+        outline.append((span["name"], span["kind"], {k: v for k, v in attributes.items()
+                                                     if k.startswith(("gen_ai.", "code."))}))
+    assert outline == snapshot
+    lines = runner.invoke(main, ["trace", run_id]).stdout.splitlines()
+    assert [json.loads(line)["kind"] for line in lines][:2] == ["run_start", "model_call"]
+
+
+def test_an_old_store_migrates_and_its_runs_stay(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    from runtime.store import MIGRATIONS
+
+    for version in (1, 2):
+        for statement in MIGRATIONS[version]:
+            db.execute(statement)
+    db.execute("INSERT INTO runs (id, script, script_sha256, plan_version, inputs, status, started) "
+               "VALUES ('abc', 's.agent', 'x', '1', '{}', 'failed', 1.0)")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    store = Store(path)
+    found = store.run("abc")
+    assert found is not None and found["attempts"] == 1 and found["plan_sha256"] is None
+    assert store.journal("abc") == {}
