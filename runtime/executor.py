@@ -29,7 +29,7 @@ from runtime.conversations import converse
 from runtime.errors import BudgetExceeded, RunFailure
 from runtime.evaluate import Frame, copied, evaluate, show, text, truthy
 from runtime.events import Event, EventSink, make_event
-from runtime.journal import Journal, enter, leave
+from runtime.journal import Journal, enter, leave, start
 from runtime.models import Message, ModelClient, ModelError, ModelReply, ModelRequest
 from runtime.replies import degraded, origin, parse_yes_no, records, response_format, validated
 from runtime.turns import HumanInput, Turns, call_python, model_error
@@ -123,6 +123,7 @@ class Executor:
     # --- the run -----------------------------------------------------------------
 
     async def run(self, inputs: dict[str, Any] | None = None) -> Result:
+        root = start()
         self.inputs = await self._inputs(inputs or {})
         frame = Frame(dict(self.inputs))
         self.emit("run_start", None, file=self.plan.file, run=self.run_id)
@@ -136,6 +137,7 @@ class Executor:
         finally:
             self.emit("run_end", None, usage=self.usage())
             await self.clients.close()
+            leave(root)
         return self.partial_result()
 
     async def _inputs(self, given: dict[str, Any]) -> dict[str, Any]:

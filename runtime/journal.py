@@ -59,6 +59,11 @@ def current() -> Cursor:
     return cursor
 
 
+def start() -> contextvars.Token[Cursor | None]:
+    """A run starts at the plan's root, whatever ran before it in this task; `leave` when done."""
+    return _cursor.set(Cursor(""))
+
+
 def enter(name: str) -> contextvars.Token[Cursor | None]:
     """Step into `name` (a step or a def call); give the token back to `leave` when done."""
     return _cursor.set(current().child(name))

@@ -296,3 +296,18 @@ def test_an_old_store_migrates_and_its_runs_stay(tmp_path: Path) -> None:
     found = store.run("abc")
     assert found is not None and found["attempts"] == 1 and found["plan_sha256"] is None
     assert store.journal("abc") == {}
+
+
+def test_runs_in_one_task_get_the_same_journal_keys(fake_openai, store: Store) -> None:  # type: ignore[no-untyped-def]
+    """An embedding program running scripts one after another in one task: each run starts at the root."""
+    import asyncio
+
+    fake_openai.handler = echo
+    program = dsl.compile(header(fake_openai.base_url) + 'input topic: str = "tides"\n' + PARALLEL, "t.agent")
+
+    async def twice() -> tuple[Any, Any]:
+        return await program.run_async(store=store), await program.run_async(store=store)
+
+    first, second = asyncio.run(twice())
+    assert set(store.journal(first.run_id)) == set(store.journal(second.run_id))
+    assert len(store.journal(first.run_id)) == 4
