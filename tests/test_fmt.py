@@ -34,6 +34,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lark import Token
 from plan_eval import scripts
+from test_syntax_tree import CONSTRUCTS
 
 import dsl
 from compiler import compile_source
@@ -406,6 +407,12 @@ def test_test_scripts(path: Path) -> None:
     text = parse_source(path.read_bytes(), display(path)).source.text
     check_guarantees(text, display(path), path)
     check_guarantees(messy(text, random.Random(3)), display(path), path)
+
+
+@pytest.mark.parametrize("name", sorted(CONSTRUCTS))
+def test_every_construct(name: str) -> None:
+    check_guarantees(CONSTRUCTS[name])
+    check_guarantees(messy(CONSTRUCTS[name], random.Random(4)))
 
 
 def test_there_are_test_scripts_and_doc_examples() -> None:
