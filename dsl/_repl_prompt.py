@@ -22,12 +22,10 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.lexers import Lexer
 from prompt_toolkit.styles import Style
 
-from dsl._repl_text import is_complete, split_prose
+from dsl._repl_text import CONTINUATION, PROMPT, is_complete, split_prose
 from dsl.keywords import RESERVED, SOFT
 
 INDENT = "    "
-PROMPT = ">>> "
-CONTINUATION = "... "
 
 STYLE = Style.from_dict({
     "keyword": "ansiblue bold", "string": "ansigreen", "comment": "ansibrightblack italic",
@@ -106,6 +104,9 @@ class _Completer(Completer):
             elif command == ":plan":
                 yield from _starting(argument, ["all"])
             return
+        prose = split_prose(line)[1]
+        if prose and prose.count("{") <= prose.count("}"):
+            return  # plain words to an agent (only an interpolation holds names)
         word = re.search(r"@?[A-Za-z_]\w*$|@$", line)
         if word is None:
             return

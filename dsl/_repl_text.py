@@ -15,6 +15,8 @@ import attrs
 from dsl import nodes as n
 from dsl.source import Source
 
+PROMPT = ">>> "
+CONTINUATION = "... "
 #: Words that start a compound statement (a header ending in `:` opens its block).
 _HEADERS = frozenset({"agent", "type", "def", "if", "elif", "else", "for", "repeat", "while", "parallel", "chat",
                       "group"})

@@ -337,8 +337,9 @@ def trace(run_id: str, store_path: str | None, output_format: str) -> None:
               help="With --model MODEL-ID: the OpenAI-compatible server (default: OPENAI_BASE_URL, else OpenAI).")
 @click.option("--run", "run_file", is_flag=True, help="Run FILE's statements too, not only load its declarations.")
 @click.option("--allow-code", is_flag=True, help="Let executor agents run the code they are sent.")
+@click.option("--echo", is_flag=True, help="Piped: show each entry after a prompt, so the output reads as a transcript.")
 def repl(file: str | None, assignments: tuple[str, ...], model: str | None, base_url: str | None, run_file: bool,
-         allow_code: bool) -> None:
+         allow_code: bool, echo: bool) -> None:
     """Talk to agents interactively: parley repl [FILE [name=value …]].
 
     Each entry (a declaration, a statement, or a block closed by an empty
@@ -358,7 +359,8 @@ def repl(file: str | None, assignments: tuple[str, ...], model: str | None, base
             raise click.UsageError(f"inputs are written name=value, not {assignment!r}")
         inputs[name] = value
     try:
-        status = start(file, model=model, base_url=base_url, run=run_file, allow_code=allow_code, inputs=inputs)
+        status = start(file, model=model, base_url=base_url, run=run_file, allow_code=allow_code, inputs=inputs,
+                       echo=echo)
     except UsageError as error:
         raise click.UsageError(str(error)) from None
     sys.exit(status)

@@ -10,6 +10,7 @@ its diagnostic, a run failure its message, Ctrl-C cancels the running entry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import difflib
 import json
 import os
@@ -21,7 +22,7 @@ from typing import Any
 
 import click
 
-from dsl._repl_text import is_complete
+from dsl._repl_text import CONTINUATION, PROMPT, is_complete
 from dsl.console import Console, ask_person
 from dsl.errors import UsageError
 from dsl.session import Outcome, Session
@@ -47,13 +48,15 @@ _WIDTH = 200
 
 
 def start(file: str | None, *, model: str | None = None, base_url: str | None = None, run: bool = False,
-          allow_code: bool = False, inputs: dict[str, str] | None = None) -> int:
-    """Run a REPL session on this process's terminal (or piped input); returns the exit status."""
+          allow_code: bool = False, inputs: dict[str, str] | None = None, echo: bool = False) -> int:
+    """Run a REPL session on this process's terminal (or piped input); returns the exit status.
+    `echo` shows piped entries with their prompts, so the output reads as a transcript."""
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     loop = asyncio.new_event_loop()
     try:
         repl = Repl(interactive, file=file, model=model, base_url=base_url, allow_code=allow_code,
                     inputs=inputs or {})
+        repl.echo = echo and not interactive
         return loop.run_until_complete(repl.main(run))
     except KeyboardInterrupt:
         return 130
@@ -74,6 +77,8 @@ class Repl:
                                         "inputs": inputs}
         self.session = self._session()
         self.status = 0
+        self.echo = False
+        self._running: asyncio.Future[Outcome] | None = None
         self.prompt: Any = None
         self.answers: Any = None
         if interactive:
@@ -105,6 +110,8 @@ class Repl:
                 break
             if not text.strip():
                 continue
+            if self.echo:
+                click.echo(_prompted(text))
             if text.lstrip().startswith(":"):
                 if not await self._command(text.strip()):
                     break
@@ -124,6 +131,8 @@ class Repl:
                 return ""  # Ctrl-C at the prompt clears the entry
             except EOFError:
                 return None
+            finally:
+                self._catch_interrupts()
         lines: list[str] = []
         while True:
             line = sys.stdin.readline()
@@ -150,31 +159,41 @@ class Repl:
             raise asyncio.CancelledError from None
         except EOFError:
             raise RunFailure("human", f"`{agent}` gave no answer") from None
+        finally:
+            self._catch_interrupts()
 
     # --- entries ---------------------------------------------------------------------
 
     async def _submit(self, work: Awaitable[Outcome]) -> Outcome | None:
         """Run an entry as a task that Ctrl-C cancels; show what it did. None when cancelled."""
-        task = asyncio.ensure_future(work)
-        loop = asyncio.get_running_loop()
+        self._running = asyncio.ensure_future(work)
+        if not self.interactive:  # piped, Ctrl-C between entries stops everything, as usual
+            self._catch_interrupts()
         try:
-            loop.add_signal_handler(signal.SIGINT, task.cancel)
-            catching = True
-        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread, or no signals here
-            catching = False
-        try:
-            outcome = await task
+            outcome = await self._running
         except asyncio.CancelledError:
             self.console.end_stream()
             self._note("cancelled: the session is as it was before this entry")
             self._failed(130)
             return None
         finally:
-            if catching:
-                loop.remove_signal_handler(signal.SIGINT)
+            self._running = None
+            if not self.interactive:
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    asyncio.get_running_loop().remove_signal_handler(signal.SIGINT)
         self.console.end_stream()
         self._report(outcome)
         return outcome
+
+    def _catch_interrupts(self) -> None:
+        """Ctrl-C cancels the running entry, and at a terminal does nothing between entries. prompt_toolkit
+        takes the signal while it prompts, so at a terminal this is done again after every prompt."""
+        def interrupt() -> None:
+            if self._running is not None:
+                self._running.cancel()
+
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no signals here
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, interrupt)
 
     def _report(self, outcome: Outcome) -> None:
         for message in outcome.messages:
@@ -353,6 +372,12 @@ def shown(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(str.__str__(value), ensure_ascii=False)
     return show(value)
+
+
+def _prompted(text: str) -> str:
+    """An entry as it would have been typed at the prompt."""
+    lines = text.split("\n")
+    return "\n".join([PROMPT + lines[0], *(CONTINUATION + line for line in lines[1:])])
 
 
 def _short(text: str) -> str:

@@ -225,7 +225,8 @@ class Session:
             for agent, thread in executor.threads.items():  # an ask that got no reply leaves no question
                 while len(thread) > len(threads.get(agent, ())) and thread[-1].role == "user":
                     thread.pop()
-            where = f"{layout.span(failure.span)}: " if failure.span is not None else ""
+            span = layout.span(failure.span) if failure.span is not None else None
+            where = f"{span.file}:{span.line}: " if span is not None else ""  # as `parley run` says it
             return Outcome("failed", failure=redact(where + layout.where(failure.message)), exit_code=failure.exit_code)
         except asyncio.CancelledError:
             executor.threads.clear()
