@@ -135,7 +135,7 @@ class Session:
         self.model_name = model
         self._client, self._model_id = resolve_model(model, base_url)
         self._inputs: dict[str, Any] = {}
-        self._models: Any = ()
+        self._models: dict[str, Any] = {}
         self._sink = on_event
         self.executor = Executor(self.plan, model=self._client, model_id=self._model_id, human=human,
                                  on_event=self._event, stream=stream, allow_code=allow_code)
@@ -255,12 +255,12 @@ class Session:
                                  decl.span)
             self._inputs[decl.name] = key
             self.executor.inputs[decl.name] = self.frame.variables[decl.name] = value
-        models = tuple((m.name, m.provider, m.model_id, m.options) for m in plan.models)
-        if models != self._models:
-            old = self.executor.clients
+        models = {m.name: (m.provider, m.model_id, m.options) for m in plan.models}
+        if any(self._models.get(name, found) != found for name, found in models.items()):
+            old = self.executor.clients  # a model declared again: its open client is stale
             self.executor.clients = Clients(plan, old.override, old.override_id)
             await old.close()
-            self._models = models
+        self._models = models
         budget = self.executor.budget
         for limit in plan.budgets:
             metric = "seconds" if limit.metric == "time" else limit.metric
@@ -342,12 +342,10 @@ class Session:
         """Use this model for every agent from now on (None: the models the session declares).
         Raises `UsageError` for a model that cannot be used."""
         from dsl.program import resolve_model
-        from runtime.clients import Clients
 
         client, model_id = resolve_model(name, self.base_url)
-        old = self.executor.clients
-        self.executor.clients = Clients(self.executor.plan, client, model_id)
-        await old.close()
+        clients = self.executor.clients  # the declared models' clients stay open, for `:model script`
+        clients.override, clients.override_id = client, model_id
         await self._close_own()
         self._client, self._model_id, self.model_name = client, model_id, name
 

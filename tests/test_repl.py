@@ -292,6 +292,21 @@ def test_switching_the_model_keeps_the_session(repl: _Run, tmp_path: Path) -> No
     assert len(repl.session.executor.threads["writer"]) == 4
 
 
+def test_declared_models_are_found_beside_the_session_and_a_model_declared_again_is_reopened(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text('{"rules": [], "default": "From A."}')
+    (tmp_path / "b.json").write_text('{"rules": [], "default": "From B."}')
+    session = Session(folder=tmp_path)
+
+    async def entries() -> list[Any]:
+        for entry in ['model m = scripted("a.json")', 'agent writer:\n    "You write."\n    model: m',
+                      'x = @writer "hi"', 'model m = scripted("b.json")', 'y = @writer "again"']:
+            assert (await session.submit(entry)).ok, entry
+        await session.close()
+        return [session.variables()["x"], session.variables()["y"]]
+
+    assert asyncio.run(entries()) == ["From A.", "From B."]
+
+
 # --- piped input -------------------------------------------------------------------------
 
 
