@@ -13,6 +13,7 @@ from typing import Any
 
 import pexpect
 import pytest
+from fake_openai import fake_openai_fixture, reply  # noqa: F401  (registers the `fake_openai` fixture)
 from helpers import ROOT
 
 from dsl._repl_text import is_complete
@@ -307,6 +308,29 @@ def test_declared_models_are_found_beside_the_session_and_a_model_declared_again
     assert asyncio.run(entries()) == ["From A.", "From B."]
 
 
+def test_a_session_on_an_openai_compatible_server_keeps_its_thread_and_survives_a_cancelled_turn(
+        fake_openai: Any) -> None:
+    fake_openai.script("A draft.", reply("Too late.", delay=30), "Shorter.")
+    session = Session(model="test-model", base_url=fake_openai.base_url)
+
+    async def entries() -> None:
+        assert (await session.submit(WRITER)).ok
+        assert (await session.submit("@writer Draft it.")).ok
+        slow = asyncio.ensure_future(session.submit("@writer Again, slowly."))
+        while len(fake_openai.requests) < 2:
+            await asyncio.sleep(0.01)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        assert (await session.submit("short = @writer shorter")).ok
+        await session.close()
+
+    asyncio.run(entries())
+    assert session.variables()["short"] == "Shorter."
+    assert [m["content"] for m in fake_openai.requests[-1]["messages"]] == [
+        "You are a concise writer.", "Draft it.", "A draft.", "shorter"]
+
+
 # --- piped input -------------------------------------------------------------------------
 
 
@@ -525,3 +549,16 @@ def test_a_person_answers_at_their_own_prompt(terminal: Any) -> None:
     child.expect_exact(">>> ")
     _type(child, ":quit")
     child.expect(pexpect.EOF)
+
+
+def test_parley_with_no_arguments_at_a_terminal_starts_the_repl(terminal: Any) -> None:
+    child = terminal()
+    child.expect_exact("Parley REPL")
+    child.expect_exact(">>> ")
+    _type(child, 'print "hello"')
+    child.expect_exact("hello")
+    child.expect_exact(">>> ")
+    child.send("\x04")  # Ctrl-D
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
