@@ -196,7 +196,7 @@ class Session:
         if value_step:
             call = steps[0]
             steps = (p.AssignStep(id=call.id, span=call.span, reads=call.reads, writes=(*call.writes, VALUE),
-                                  target=p.VarTarget(name=VALUE), value=call.expr),)  # type: ignore[union-attr]
+                                  target=p.VarTarget(name=VALUE), value=call.expr),)
         outcome = await self._run(plan, steps, layout)
         outcome.messages[:0] = messages
         outcome.replaced = replaced if outcome.ok else []
