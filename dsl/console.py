@@ -41,6 +41,9 @@ class Console:
         if event.kind == "print":
             click.echo(data["text"], err=self.prints_to_stderr)
             return
+        if event.kind == "notice":  # about the run itself (which model it uses): shown even when quiet
+            click.echo(self._style(f"parley: {data['text']}", fg="yellow"), err=True)
+            return
         if self.quiet:
             return
         if event.kind == "turn" and self._streaming == data["agent"]:

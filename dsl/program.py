@@ -191,6 +191,7 @@ def model_id_of(model: str) -> str:
 
 def resolve_model(model: Any, base_url: str | None = None) -> tuple[Any, str | None]:
     """A run's `model` option: None (the script's own models), a client, "scripted:FILE",
+    "local" / "local:FILE.gguf" (the embedded model, or any GGUF file, run in-process),
     or a model id / "openai:MODEL" for the OpenAI-compatible server in the environment."""
     if model is None:
         return None, None
@@ -205,6 +206,11 @@ def resolve_model(model: Any, base_url: str | None = None) -> tuple[Any, str | N
     try:
         if model.startswith("scripted:"):
             return ScriptedModel.from_file(model.removeprefix("scripted:")), "scripted"
+        if model == "local" or model.startswith("local:"):
+            from runtime.local_model import LocalModel
+
+            local = LocalModel(model.removeprefix("local:") if model != "local" else None)
+            return local, local.name
         from runtime.openai_client import OpenAIModel  # `openai` is slow to import: only when used
 
         model_id = model.removeprefix("openai:")

@@ -2,15 +2,22 @@
 
 Clients are opened on first use (the `openai` package is slow to import, so
 only when a script uses it) and closed at the end of the run, on its loop.
+With no model configured anywhere (none declared, no `--model`, neither
+OPENAI_API_KEY nor OPENAI_BASE_URL set), agents use the embedded local model
+when the `parley[local]` extra is installed, and the run is told so once.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from compiler import plan as p
 from runtime.errors import RunFailure
+from runtime.local_model import DEFAULT_CONTEXT, DEFAULT_NAME, INSTALL_HINT, LocalModel, unavailable
 from runtime.models import ModelClient, ModelError
 from runtime.scripted import ScriptedModel
 from runtime.turns import model_error
@@ -18,27 +25,55 @@ from runtime.turns import model_error
 #: (client, model id, the model's options) for one request.
 Choice = tuple[ModelClient, str, dict[str, Any]]
 
+#: What a run with no model configured says when it falls back to the embedded one.
+LOCAL_DEFAULT_NOTICE = (
+    "no model is configured, so the agents use the embedded {name}, a small model running on this machine "
+    "(expect short, simple answers). For a hosted model, set OPENAI_API_KEY and run with --model MODEL-ID "
+    "(or set OPENAI_BASE_URL for any OpenAI-compatible server), or declare one in the script: "
+    '`model smart = openai("gpt-4o-mini")`.'
+)
+
 
 class Clients:
     """The model clients of one run."""
 
     def __init__(self, plan: p.Plan, override: ModelClient | None, override_id: str | None,
-                 offline: bool = False) -> None:
+                 offline: bool = False, notify: Callable[[str], None] | None = None) -> None:
         self.plan = plan
+        self.notify = notify or _to_stderr  # one-off notices about the run's models
         self.offline = offline  # a replay: no client is opened, every reply comes from the record
         self.override = override
         self.override_id = override_id
         self._open: dict[str, ModelClient] = {}
+        self._default: ModelClient | None = None  # the embedded model, when nothing is configured
 
     def for_agent(self, agent: p.AgentDecl) -> Choice:
         """The client, model id and sampling options an agent's requests use."""
         if self.override is not None:
-            return self.override, self.override_id or "scripted", {}
+            return self.override, self.override_id or str(getattr(self.override, "name", "") or "scripted"), {}
         name = agent.model or self.plan.default_model
         if name is None:
-            raise RunFailure("model", f"`{agent.name}` has no model: declare one (`model smart = openai(\"…\")`, "
-                                      "`default model smart`) or run with --model")
+            return self._embedded(agent)
         return self._declared(name)
+
+    def _embedded(self, agent: p.AgentDecl) -> Choice:
+        """No model for `agent`: the embedded one if nothing is configured anywhere, else what to do."""
+        if self.plan.models or os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
+            raise RunFailure("model", f"`{agent.name}` has no model: declare one (`model smart = openai(\"…\")`, "
+                                      "`default model smart`) or run with --model MODEL-ID")
+        if self._default is None:
+            why = None if self.offline else unavailable()
+            if why is not None:
+                raise RunFailure("model", f"`{agent.name}` has no model, and none is configured. Either install "
+                                          f"the embedded one, which runs offline with no key ({INSTALL_HINT}), "
+                                          "or use a hosted one: run with --model MODEL-ID and set OPENAI_API_KEY "
+                                          "(or OPENAI_BASE_URL for any OpenAI-compatible server)")
+            try:
+                self._default = self._offline() if self.offline else LocalModel()
+            except ModelError as error:
+                raise model_error(error) from None
+            self.notify(LOCAL_DEFAULT_NOTICE.format(name=DEFAULT_NAME))
+        return self._default, DEFAULT_NAME, {}
 
     def for_selection(self, manager: str | None, fallback: p.AgentDecl) -> Choice:
         """The model that picks a group's next speaker: its `manager`, else the first member's model."""
@@ -51,7 +86,7 @@ class Clients:
         options = {o.name: o.value for o in decl.options}
         if name not in self._open:
             self._open[name] = self._offline() if self.offline else self._client(decl, options)
-        return self._open[name], decl.model_id or "", options
+        return self._open[name], _model_id(decl, options), options
 
     def _client(self, decl: p.ModelDecl, options: dict[str, Any]) -> ModelClient:
         try:
@@ -63,6 +98,10 @@ class Clients:
                                    timeout=float(options.get("timeout", 60.0)))
             if decl.provider == "scripted":
                 return ScriptedModel.from_file(Path(self.plan.file).parent / (decl.model_id or ""))
+            if decl.provider == "local":
+                path = options.get("path")
+                where = Path(self.plan.file).parent / Path(str(path)).expanduser() if path is not None else None
+                return LocalModel(where, context=int(options.get("context", DEFAULT_CONTEXT)))
         except ModelError as error:
             raise model_error(error).located(decl.span) from None
         raise RunFailure("model", f"the `{decl.provider}()` model is not available in this version of Parley; "
@@ -82,3 +121,14 @@ class Clients:
             if close is not None:
                 await close()
         self._open.clear()
+
+
+def _model_id(decl: p.ModelDecl, options: dict[str, Any]) -> str:
+    """The id requests carry: the declared one, or a local model's name (its file's stem), even in a replay."""
+    if decl.provider == "local":
+        return Path(str(options["path"])).stem if options.get("path") is not None else DEFAULT_NAME
+    return decl.model_id or ""
+
+
+def _to_stderr(text: str) -> None:
+    print(f"parley: {text}", file=sys.stderr)

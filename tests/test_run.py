@@ -169,7 +169,7 @@ def test_cli_run_outputs_json_and_trace(tmp_path: Path) -> None:
     assert kinds[0] == "run_start" and kinds[-1] == "run_end" and "turn" in kinds
 
 
-def test_cli_run_exit_codes(tmp_path: Path) -> None:
+def test_cli_run_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = tmp_path / "bad.agent"
     bad.write_text("x = @nobody Hi.\n")
     assert CliRunner().invoke(main, ["run", str(bad)]).exit_code == 1
@@ -182,6 +182,7 @@ def test_cli_run_exit_codes(tmp_path: Path) -> None:
     assert spent.exit_code == 4 and "turn budget" in spent.output
     no_model = tmp_path / "none.agent"
     no_model.write_text(AGENTS + "a = @writer One.\nprint a\n")
+    monkeypatch.setattr("runtime.clients.unavailable", lambda: "no embedded model")  # as without parley[local]
     failed = CliRunner().invoke(main, ["run", str(no_model)])
     assert failed.exit_code == 3 and "none.agent:5: `writer` has no model" in failed.output
 
