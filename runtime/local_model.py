@@ -80,7 +80,7 @@ class LocalModel:
         if path is None:
             why = unavailable()
             if why is not None:
-                raise ModelError("unreachable", why)
+                raise ModelError("unreachable", f"{why} (or run with --model MODEL-ID for a hosted model)")
             found = packaged_model()
             assert found is not None  # unavailable() checked it
             self.path = found
