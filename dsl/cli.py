@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -29,6 +30,18 @@ def main(ctx: click.Context) -> None:
             ctx.invoke(repl)
         else:
             click.echo(ctx.get_help())
+
+
+def _model_options(command: Callable[..., None]) -> Callable[..., None]:
+    """`--model` and `--base-url`, as `run` and `repl` take them."""
+    command = click.option(
+        "--base-url", default=None,
+        help="With --model MODEL-ID: the OpenAI-compatible server (default: OPENAI_BASE_URL, else OpenAI).")(command)
+    return click.option(
+        "--model", "model", default=None,
+        help="Use this model for every agent: local (the embedded SmolLM2-135M), local:FILE.gguf, "
+             "scripted:RULES.json, or a model id on the OpenAI-compatible server of OPENAI_BASE_URL / "
+             "OPENAI_API_KEY.")(command)
 
 
 @main.command()
@@ -114,11 +127,7 @@ def fmt(files: tuple[str, ...], check: bool, diff: bool) -> None:
 @main.command(context_settings={"ignore_unknown_options": False})
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.argument("assignments", nargs=-1)
-@click.option("--model", "model", default=None,
-              help="Use this model for every agent: scripted:RULES.json, or a model id on the OpenAI-compatible "
-                   "server of OPENAI_BASE_URL / OPENAI_API_KEY.")
-@click.option("--base-url", default=None,
-              help="With --model MODEL-ID: the OpenAI-compatible server (default: OPENAI_BASE_URL, else OpenAI).")
+@_model_options
 @click.option("--quiet", is_flag=True, help="Show only what the script prints.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outputs as JSON on stdout.")
 @click.option("--trace", type=click.Path(dir_okay=False, writable=True), help="Write every event to FILE as JSONL.")
@@ -330,11 +339,7 @@ def trace(run_id: str, store_path: str | None, output_format: str) -> None:
 @main.command()
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.argument("assignments", nargs=-1)
-@click.option("--model", "model", default=None,
-              help="Use this model for every agent: scripted:RULES.json, or a model id on the OpenAI-compatible "
-                   "server of OPENAI_BASE_URL / OPENAI_API_KEY.")
-@click.option("--base-url", default=None,
-              help="With --model MODEL-ID: the OpenAI-compatible server (default: OPENAI_BASE_URL, else OpenAI).")
+@_model_options
 @click.option("--run", "run_file", is_flag=True, help="Run FILE's statements too, not only load its declarations.")
 @click.option("--allow-code", is_flag=True, help="Let executor agents run the code they are sent.")
 @click.option("--echo", is_flag=True, help="Piped: show each entry after a prompt, so the output reads as a transcript.")

@@ -185,8 +185,16 @@ def _end(recording: Any, failure: BaseException, usage: dict[str, Any]) -> None:
 
 
 def model_id_of(model: str) -> str:
-    """The model id requests carry for a run's `--model` (what `resolve_model` gives)."""
-    return "scripted" if model.startswith("scripted:") else model.removeprefix("openai:")
+    """The model id requests carry for a run's `--model` (what `resolve_model` gives), without opening it."""
+    if model.startswith("scripted:"):
+        return "scripted"
+    if model == "local":
+        from runtime.local_model import DEFAULT_NAME
+
+        return DEFAULT_NAME
+    if model.startswith("local:"):
+        return Path(model.removeprefix("local:")).stem
+    return model.removeprefix("openai:")
 
 
 def resolve_model(model: Any, base_url: str | None = None) -> tuple[Any, str | None]:

@@ -116,7 +116,8 @@ class Executor:
         self.printed: list[str] = []
         self.outputs: list[Any] = []
         self.inputs: dict[str, Any] = {}
-        self.clients = Clients(plan, model, model_id, offline=offline)
+        self.clients = Clients(plan, model, model_id, offline=offline,
+                               notify=lambda text: self.emit("notice", None, text=text))
         self._system: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
