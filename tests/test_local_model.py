@@ -195,11 +195,16 @@ NO_MODEL = HELPER + "a = @helper Name one color.\nb = @helper Name one animal.\n
 
 
 @pytest.mark.local
-def test_with_nothing_configured_the_embedded_model_is_used_and_said_once(
-        model: LocalModel, capsys: pytest.CaptureFixture[str]) -> None:
+def test_with_nothing_configured_the_embedded_model_is_used_and_said_once(model: LocalModel, tmp_path: Any) -> None:
     result = run(NO_MODEL)
     assert len(turns(result)) == 2 and result.printed[0].strip()
-    assert capsys.readouterr().err.count("no model is configured, so the agents use the embedded") == 1
+    notices = [e.data["text"] for e in result.events if e.kind == "notice"]
+    assert len(notices) == 1 and "no model is configured, so the agents use the embedded" in notices[0]
+    script = tmp_path / "none.agent"
+    script.write_text(NO_MODEL)
+    shown = CliRunner().invoke(main, ["run", str(script), "--quiet"])
+    assert shown.exit_code == 0, shown.output
+    assert shown.stderr.count("no model is configured, so the agents use the embedded") == 1  # even when quiet
 
 
 @pytest.mark.local
