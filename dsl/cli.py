@@ -357,12 +357,7 @@ def repl(file: str | None, assignments: tuple[str, ...], model: str | None, base
     from dsl.errors import UsageError
     from dsl.repl import start
 
-    inputs = {}
-    for assignment in assignments:
-        name, equals, value = assignment.partition("=")
-        if not equals or not name.isidentifier():
-            raise click.UsageError(f"inputs are written name=value, not {assignment!r}")
-        inputs[name] = value
+    inputs = _inputs(assignments)
     try:
         status = start(file, model=model, base_url=base_url, run=run_file, allow_code=allow_code, inputs=inputs,
                        echo=echo)

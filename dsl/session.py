@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import os
 import re
 from collections.abc import Callable
@@ -240,13 +239,14 @@ class Session:
         from runtime.clients import Clients
         from runtime.errors import RunFailure
         from runtime.evaluate import Frame, evaluate
+        from runtime.executor import read_input
 
         for decl in plan.inputs:
             key = (decl.type, decl.default)
             if self._inputs.get(decl.name) == key:
                 continue
             if decl.name in self.given:
-                value = _input_value(decl, self.given[decl.name], plan)
+                value = read_input(decl, self.given[decl.name], plan)
             elif decl.default is not None:
                 value = await evaluate(decl.default, Frame({}), self.executor)
             else:
@@ -408,27 +408,6 @@ def _respan(value: Any, move: Callable[[Span], Span]) -> Any:
             if new is not old:
                 changes[field.name] = new
         return attrs.evolve(value, **changes) if changes else value
-    return value
-
-
-def _input_value(decl: Any, raw: str, plan: Any) -> Any:
-    """A value given on the command line for an input, read by its type (JSON unless it is text)."""
-    import jsonschema
-
-    from compiler.plan import json_schema
-    from runtime.errors import RunFailure
-
-    schema = json_schema(decl.type, {r.name: r for r in plan.types})
-    value: Any = raw
-    if schema.get("type") != "string" and "enum" not in schema:
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = raw
-    try:
-        jsonschema.validate(value, schema)
-    except jsonschema.ValidationError as error:
-        raise RunFailure("input", f"input `{decl.name}`: {error.message}", decl.span) from None
     return value
 
 

@@ -150,27 +150,13 @@ class Executor:
                                       f"{', '.join(sorted(known)) or 'none'}")
         for decl in self.plan.inputs:
             if decl.name in given:
-                values[decl.name] = self._input_value(decl, given[decl.name])
+                values[decl.name] = read_input(decl, given[decl.name], self.plan)
             elif decl.default is not None:
                 values[decl.name] = await evaluate(decl.default, Frame({}), self)
             else:
                 raise RunFailure("input", f"input `{decl.name}` has no value: give it as {decl.name}=…",
                                  decl.span)
         return values
-
-    def _input_value(self, decl: p.InputDecl, raw: Any) -> Any:
-        schema = json_schema(decl.type, {r.name: r for r in self.plan.types})
-        value = raw
-        if isinstance(raw, str) and schema.get("type") != "string" and "enum" not in schema:
-            try:
-                value = json.loads(raw)
-            except ValueError:
-                value = raw
-        try:
-            jsonschema.validate(value, schema)
-        except jsonschema.ValidationError as error:
-            raise RunFailure("input", f"input `{decl.name}`: {error.message}", decl.span) from None
-        return value
 
     def partial_result(self) -> Result:
         """What the run did until now (for a run that stopped early)."""
@@ -552,6 +538,22 @@ class Executor:
             self.plan = self.turns.plan = self.clients.plan = plan
             self._system.clear()
         await self.block(steps, frame)
+
+
+def read_input(decl: p.InputDecl, raw: Any, plan: p.Plan) -> Any:
+    """An input's value, checked against its type; text from a command line is read as JSON unless the type is text."""
+    schema = json_schema(decl.type, {r.name: r for r in plan.types})
+    value = raw
+    if isinstance(raw, str) and schema.get("type") != "string" and "enum" not in schema:
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError as error:
+        raise RunFailure("input", f"input `{decl.name}`: {error.message}", decl.span) from None
+    return value
 
 
 async def _clock() -> float:
