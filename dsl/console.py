@@ -19,6 +19,7 @@ class Console:
         self.color = color
         self._colors: dict[str, str] = {}
         self._streaming: str | None = None
+        self._starting: dict[str, int] = {}  # the line of each reply about to stream, by agent
 
     def token(self, agent: str, piece: str) -> None:
         """A piece of a reply being written: shown as it arrives."""
@@ -26,7 +27,9 @@ class Console:
             return
         if self._streaming != agent:
             self._streaming = agent
-            click.echo(f"{self.speaker(agent)}\n  ", err=True, nl=False)
+            line = self._starting.pop(agent, None)
+            where = " " + self._style(f"[line {line}]", dim=True) if line else ""
+            click.echo(f"{self.speaker(agent)}{where}\n  ", err=True, nl=False)
         click.echo(piece.replace("\n", "\n  "), err=True, nl=False)
 
     def _style(self, text: str, **style: Any) -> str:
@@ -38,6 +41,10 @@ class Console:
 
     def __call__(self, event: Any) -> None:
         data = event.data
+        if event.kind == "reply_start":
+            if event.line:
+                self._starting[data["agent"]] = event.line
+            return
         if event.kind == "print":
             click.echo(data["text"], err=self.prints_to_stderr)
             return

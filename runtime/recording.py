@@ -27,6 +27,10 @@ from runtime.store import Store
 RESUMABLE = ("failed", "interrupted", "budget", "running")
 
 
+#: Events for the live view only: not worth a write (the `turn` that follows says it all).
+EPHEMERAL = frozenset({"reply_start"})
+
+
 class RecordError(Exception):
     """A run cannot be resumed or replayed as asked (no such run, finished, still running, changed)."""
 
@@ -86,7 +90,8 @@ class Recording:
         return cls(store, found["id"], journal, json.loads(found["inputs"]), found["model"], found["base_url"])
 
     def on_event(self, event: Any) -> None:
-        self.store.record(self.run_id, event)
+        if event.kind not in EPHEMERAL:
+            self.store.record(self.run_id, event)
 
     def finish(self, status: str, usage: dict[str, Any], error: str | None = None) -> None:
         self.store.finish_run(self.run_id, status, usage, error)

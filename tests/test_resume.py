@@ -233,6 +233,7 @@ def test_cli_resume_and_replay(fake_openai, tmp_path: Path, monkeypatch: pytest.
     runner = CliRunner()
     failed = runner.invoke(main, ["run", "t.agent"])
     assert failed.exit_code == 3
+    assert "writer [line 5]\n  re:One." in failed.stderr  # a streamed reply is headed by its line too
     run_id = Store(default_path()).runs()[0]["id"]
     assert f"resume with: parley run --resume {run_id}" in failed.stderr
     fake_openai.handler.fail_at = None
