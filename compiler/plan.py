@@ -333,11 +333,12 @@ class AskStep(StepBase):
 
 @attrs.frozen(kw_only=True)
 class AssignStep(StepBase):
-    """`target = value`."""
+    """`target = value`; `type` is the declared type of `target: T = value`, checked as the value is stored."""
 
     kind: ClassVar[str] = "assign"
     target: Target
     value: Expr
+    type: TypeRef | None = None
 
 
 @attrs.frozen(kw_only=True)

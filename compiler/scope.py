@@ -28,6 +28,7 @@ class Variable:
     kind: str
     type: p.TypeRef | None = None
     used: bool = False
+    declared: p.TypeRef | None = None  # the type written at `x: T = …`, which every later value must have
 
 
 @attrs.define

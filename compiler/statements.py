@@ -11,7 +11,7 @@ from compiler.declarations import constant, is_constant
 from compiler.expressions import ExpressionLowerer, io_of
 from compiler.resolve import resolve_type
 from compiler.scope import IO, Effects, Variable, thread
-from compiler.types import REPLY, THREAD, item_type
+from compiler.types import REPLY, THREAD, item_type, literal_values, may_hold, type_source
 from dsl import nodes as n
 
 _DECLARATIONS = (n.ModelDecl, n.DefaultModel, n.AgentDecl, n.ImportAgent, n.FromImport, n.PythonImport,
@@ -69,12 +69,27 @@ class BodyLowerer(ExpressionLowerer):
         if isinstance(s.value, n.Ask) and not s.value.yes_no:
             agent, message = self._ask_parts(s.value, fx)
             known = type_ref if type_ref is not None else (None if s.annotation is not None else REPLY)
-            target = self.target(s.target, fx, known)
+            target = self.target(s.target, fx, known, type_ref)
             return [self._step(p.AskStep, s, fx, agent=agent, message=message, target=target, type=type_ref)]
         value = self.expr(s.value, fx)
+        if type_ref is None and isinstance(s.target, n.Name):
+            type_ref = self._declared(s.target.id)
+        if type_ref is not None:
+            self._check_literal(s, type_ref)
         inferred = type_ref if type_ref is not None else self.static_type(s.value)
-        target = self.target(s.target, fx, inferred)
-        return [self._step(p.AssignStep, s, fx, target=target, value=value)]
+        target = self.target(s.target, fx, inferred, type_ref)
+        return [self._step(p.AssignStep, s, fx, target=target, value=value, type=type_ref)]
+
+    def _declared(self, name: str) -> p.TypeRef | None:
+        found = self.scope.variables.get(name)
+        return found.declared if found is not None else None
+
+    def _check_literal(self, s: n.Assign, declared: p.TypeRef) -> None:
+        """`x: int = "ten"`: a literal that cannot have the declared type is refused before the run."""
+        problem = _literal_mismatch(s.value, declared, self.unit.records)
+        if problem is not None:
+            self.ctx.error("P228", f"`{type_source(declared)}` cannot hold {problem}", s.value.span,
+                           f"{problem}, not {type_source(declared)}", "give a value of the declared type, or change the type")
 
     def _AugAssign(self, s: n.AugAssign) -> Steps:
         fx = Effects()
@@ -83,7 +98,8 @@ class BodyLowerer(ExpressionLowerer):
         target = self.target(s.target, fx, None)
         return [self._step(p.AssignStep, s, fx, target=target, value=value)]
 
-    def target(self, t: n.Name | n.Index | n.Attribute, fx: Effects, type_ref: p.TypeRef | None) -> p.Target:
+    def target(self, t: n.Name | n.Index | n.Attribute, fx: Effects, type_ref: p.TypeRef | None,
+               declared: p.TypeRef | None = None) -> p.Target:
         if isinstance(t, n.Index):
             value = self.expr(t.value, fx)
             fx.writes |= fx.reads & _root_names(t.value)
@@ -92,11 +108,11 @@ class BodyLowerer(ExpressionLowerer):
             value = self.expr(t.value, fx)
             fx.writes |= fx.reads & _root_names(t.value)
             return p.AttrTarget(value=value, name=t.attr)
-        self.bind(t, "variable", type_ref)
+        self.bind(t, "variable", type_ref, declared)
         fx.writes.add(t.id)
         return p.VarTarget(name=t.id)
 
-    def bind(self, name: n.Name, kind: str, type_ref: p.TypeRef | None) -> None:
+    def bind(self, name: n.Name, kind: str, type_ref: p.TypeRef | None, written: p.TypeRef | None = None) -> None:
         """Make `name` a variable from here on (checking it does not hide a declaration or an input)."""
         declared = self.ns.kind_of(name.id)
         if declared is not None:
@@ -111,7 +127,7 @@ class BodyLowerer(ExpressionLowerer):
             return
         existing = self.scope.variables.get(name.id)
         if existing is None:
-            self.scope.variables[name.id] = Variable(name.id, name.span, kind, type_ref)
+            self.scope.variables[name.id] = Variable(name.id, name.span, kind, type_ref, declared=written)
         elif existing.type != type_ref:
             existing.type = None  # assigned different kinds of value: nothing static is known
 
@@ -458,3 +474,24 @@ def _article(word: str) -> str:
 
 def _listing(names: Any) -> str:
     return ", ".join(f"`{name}`" for name in names)
+
+
+_LITERAL_NAMES = {"str": "text", "int": "an int", "float": "a float", "bool": "a bool", "none": "none",
+                  "list": "a list", "dict": "a dict"}
+
+
+def _literal_mismatch(value: n.Expr, declared: p.TypeRef, records: Any) -> str | None:
+    """What a literal is when it cannot be of the declared type; None when it can, or for any other
+    expression (those are checked as the run stores them)."""
+    text = None
+    if isinstance(value, n.Template) and value.kind != "prose":
+        kind, text = "str", value.text
+    elif isinstance(value, n.Literal):
+        kind = {bool: "bool", int: "int", float: "float"}.get(type(value.value), "none")
+    elif isinstance(value, n.ListExpr | n.DictExpr):
+        kind = "list" if isinstance(value, n.ListExpr) else "dict"
+    else:
+        return None
+    if may_hold(declared, kind, text, records):
+        return None
+    return f'"{text}"' if text is not None and literal_values(declared) else _LITERAL_NAMES[kind]

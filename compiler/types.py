@@ -70,3 +70,22 @@ def walk_names(type_ref: p.TypeRef, visit: Callable[[str], None]) -> None:
     elif isinstance(type_ref, p.UnionType):
         for option in type_ref.options:
             walk_names(option, visit)
+
+
+def may_hold(declared: p.TypeRef, kind: str, text: str | None, records: Mapping[str, p.RecordDecl]) -> bool:
+    """Whether a literal of `kind` (str, int, float, bool, none, list, dict; `text` for a string) can be of
+    the declared type."""
+    if isinstance(declared, p.UnionType):
+        return any(may_hold(option, kind, text, records) for option in declared.options)
+    if isinstance(declared, p.LiteralType):
+        return kind == "str" and (text is None or text == declared.value)
+    if isinstance(declared, p.ListType):
+        return kind == "list"
+    if isinstance(declared, p.DictType):
+        return kind == "dict"
+    name = declared.name
+    if name == "any" or (name == "float" and kind == "int"):
+        return True
+    if name in records:
+        return kind == "dict"
+    return name == kind or name not in PRIMITIVES

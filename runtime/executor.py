@@ -21,6 +21,7 @@ import jsonschema
 
 from compiler import plan as p
 from compiler.plan import json_schema
+from compiler.types import type_source
 from runtime.budget import Budget, price_of
 from runtime.builtins import BUILTINS
 from runtime.cache import cache_key, restored, stored, wanted
@@ -220,7 +221,22 @@ class Executor:
         return lambda piece: stream(agent, piece)
 
     async def _assign(self, step: p.AssignStep, frame: Frame) -> None:
-        await self.store(step.target, copied(await evaluate(step.value, frame, self)), frame)
+        value = copied(await evaluate(step.value, frame, self))
+        if step.type is not None and isinstance(step.target, p.VarTarget):
+            self.check_type(value, step.type, f"`{step.target.name}`")
+        await self.store(step.target, value, frame)
+
+    def check_type(self, value: Any, type_ref: p.TypeRef, what: str) -> None:
+        """A declared type (`x: T = …`, a def's parameters and result) holds for the value, or the run stops."""
+        schema = json_schema(type_ref, {r.name: r for r in self.plan.types})
+        try:
+            jsonschema.validate(jsonable(value), schema)
+        except jsonschema.ValidationError as error:
+            shown = show(value) if not isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+            inside = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+            detail = f" ({inside.lstrip('.')}: {error.message[:120]})" if inside else ""
+            raise RunFailure("value", f"{what} is declared `{type_source(type_ref)}`, and got "
+                                      f"{shown[:80]}{detail}") from None
 
     async def _ask(self, step: p.AskStep, frame: Frame) -> None:
         message = await text(step.message, frame, self)
@@ -494,14 +510,19 @@ class Executor:
                 frame.variables[param.name] = copied(keywords[param.name])
             elif param.default is not None:
                 frame.variables[param.name] = await evaluate(param.default, frame, self)
+            if param.type is not None and param.name in frame.variables:
+                self.check_type(frame.variables[param.name], param.type, f"`{callee}()`'s parameter `{param.name}`")
         where = enter(f"{callee}()")
+        result = None
         try:
             await self.block(decl.body, frame)
         except _Return as returned:
-            return returned.value
+            result = returned.value
         finally:
             leave(where)
-        return None
+        if decl.returns is not None:
+            self.check_type(result, decl.returns, f"what `{callee}()` returns")
+        return result
 
     async def _tool(self, name: str, args: list[Any], keywords: dict[str, Any]) -> Any:
         """A Python tool call, journaled: its value, or its failure, as the record of what it did."""

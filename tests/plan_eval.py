@@ -1272,12 +1272,13 @@ class ScriptBuilder:
         return lines
 
     def define(self, agents: tuple[str, ...]) -> list[str]:
-        """`def dN(q: str) -> str:` asking `agents` (never script variables); callable from then on."""
+        """`def dN(q):` asking `agents` (never script variables); callable from then on. Untyped: the body may
+        rebind `q` to a chat, and declared types are enforced at run time."""
         name = f"d{len(self.defs) + 1}"
         inner = ScriptBuilder(self.draw, agents, prefix=f"{name}_")
         inner.pool = {"q": "text"}
         inner.defs = list(self.defs)
-        lines = [f"def {name}(q: str) -> str:"]
+        lines = [f"def {name}(q):"]
         lines += inner.body(1, 1, 3)
         lines.append(f"    return {inner.expr('text', 1)}")
         self.defs.append(name)

@@ -58,6 +58,7 @@ CODES = {
     "P225": "member twice",
     "P226": "chat without exactly two members",
     "P227": "select/flow/manager on a chat",
+    "P228": "a literal that cannot have the declared type",
     "P230": "non-agent member",
     "P231": "model/tools on a human/executor/python agent",
     "P232": "reply-by def signature",
@@ -157,6 +158,7 @@ EXPECTED: dict[str, set[str]] = {
     "67-import-prefix-misuse": {"P215", "P205"},
     "68-def-parameter-type": {"P204"},
     "69-tell-forget-unknown-agent": {"P202"},
+    "70-declared-type-mismatch": {"P228"},
 }
 
 #: Known compiler bugs, pinned as strict xfails so they are noticed when fixed.

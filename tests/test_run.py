@@ -277,3 +277,21 @@ def test_every_builtin_the_compiler_accepts_exists_at_run_time() -> None:
     from runtime.builtins import BUILTINS as RUN
 
     assert set(CHECKED) == set(RUN)
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ('def f(n: int) -> str:\n    return n\nx = f(2)\nprint x\n', "t.agent:3: what `f()` returns is declared `str`, and got 2"),
+    ('def f(n: int) -> int:\n    return n\ns = "3"\nprint f(s)\n', "t.agent:4: `f()`'s parameter `n` is declared `int`, and got \"3\""),
+    ('type P:\n    n: int\nx: list[P] = []\ny = {"n": "a"}\nx = [y]\nprint x\n',
+     "t.agent:5: `x` is declared `list[P]`, and got [{\"n\": \"a\"}] ([0].n: 'a' is not of type 'integer')"),
+])
+def test_declared_types_are_enforced_as_values_are_stored(source: str, message: str) -> None:
+    with pytest.raises(dsl.RunError) as failed:
+        dsl.compile(source, "t.agent").run()
+    assert str(failed.value) == message and failed.value.kind == "value"
+
+
+def test_values_of_the_declared_type_pass() -> None:
+    source = ('def half(n: float) -> float:\n    return n / 2\nx: float = half(3)\nx = 4\n'
+              'names: list[str] = ["a"]\nnames = append(names, "b")\nprint "{x} {names}"\n')
+    assert dsl.compile(source, "t.agent").run().printed == ['4 ["a", "b"]']
