@@ -255,6 +255,17 @@ MISTAKES: dict[str, Mistake] = {
     "repeat-count": Mistake(
         "P175", "`repeat` needs a count", "write `repeat 3:`", "count expected", ("repeat:\n    print 1\n",),
     ),
+    "repeat-times": Mistake(
+        "P195", "`repeat` takes a count alone: `repeat 3:`", "drop the word after the count: `repeat 3:`",
+        "not needed", ("repeat 3 times:\n    print 1\n", "repeat n times:\n    print 1\n"),
+        exact=True, context=_line_starts("repeat"),
+    ),
+    "default-without-model": Mistake(
+        "P196", "`default` sets the default model: write `default model NAME`",
+        "write `default model smart` (and declare it: `model smart = openai(\"gpt-4o-mini\")`)",
+        "`model` expected before the name", ("default smart\n", "default gpt\nagent a:\n    \"x\"\n"),
+        exact=True,
+    ),
     "parallel-argument": Mistake(
         "P176", "`parallel:` takes no argument", "put each branch as a statement in the indented block",
         "unexpected", ("parallel x:\n    print 1\n",),
