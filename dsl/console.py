@@ -13,8 +13,12 @@ _COLORS = ("cyan", "magenta", "green", "yellow", "blue", "bright_red")
 class Console:
     """Prints events as a transcript; `quiet` shows only what the script prints."""
 
-    def __init__(self, quiet: bool = False, color: bool | None = None, prints_to_stderr: bool = False) -> None:
+    def __init__(self, quiet: bool = False, color: bool | None = None, prints_to_stderr: bool = False,
+                 waiting: bool | None = None) -> None:
         self.quiet = quiet
+        # On a terminal, a reply that does not stream shows "agent [line N] …" until it arrives.
+        self.waiting = sys.stderr.isatty() if waiting is None else waiting
+        self._pending = False
         self.prints_to_stderr = prints_to_stderr  # with --json, stdout holds the JSON alone
         self.color = color
         self._colors: dict[str, str] = {}
@@ -25,6 +29,7 @@ class Console:
         """A piece of a reply being written: shown as it arrives."""
         if self.quiet:
             return
+        self._clear_pending()
         if self._streaming != agent:
             self._streaming = agent
             line = self._starting.pop(agent, None)
@@ -44,7 +49,13 @@ class Console:
         if event.kind == "reply_start":
             if event.line:
                 self._starting[data["agent"]] = event.line
+            if not data.get("streamed", True) and self.waiting and not self.quiet and self._streaming is None:
+                self._clear_pending()
+                where = self._style(f" [line {event.line}]", dim=True) if event.line else ""
+                click.echo(f"{self.speaker(data['agent'])}{where} " + self._style("…", dim=True), err=True, nl=False)
+                self._pending = True
             return
+        self._clear_pending()
         if event.kind == "print":
             click.echo(data["text"], err=self.prints_to_stderr)
             return
@@ -73,8 +84,15 @@ class Console:
         elif event.kind == "conversation_stop":
             click.echo(self._style(f"  ■ stopped: {data['reason']}", dim=True), err=True)
 
+    def _clear_pending(self) -> None:
+        """Take back the "agent …" line of a reply being waited for (on a terminal)."""
+        if self._pending:
+            self._pending = False
+            click.echo("\r\x1b[2K", err=True, nl=False, color=True)  # erase the line (kept: only ever on a terminal)
+
     def end_stream(self) -> None:
         """Finish a reply that was cut off mid-stream (by a failure)."""
+        self._clear_pending()
         if self._streaming is not None:
             self._streaming = None
             click.echo("", err=True)

@@ -395,8 +395,8 @@ class Executor:
         made: list[ModelReply] = []
 
         async def live() -> dict[str, Any]:
-            if sink is not None:
-                self.emit("reply_start", step, agent=agent.name if agent else None)  # the console's header line
+            if agent is not None and not _together.get():  # the console's header line, or its "agent …"
+                self.emit("reply_start", step, agent=agent.name, streamed=sink is not None)
             made.append(await self._live_request(client, request, agent, step, sink))
             return {**stored(made[0]), "cached": made[0].cached}
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from dsl.cli import main
@@ -82,3 +83,23 @@ def test_console_script_is_installed() -> None:
     parley = shutil.which("parley") or str(Path(sys.executable).parent / "parley")
     completed = subprocess.run([parley, "--version"], capture_output=True, text=True)
     assert completed.returncode == 0 and completed.stdout.startswith("parley, version")
+
+
+def test_a_reply_waited_for_on_a_terminal_shows_its_agent_then_gives_way(capsys: pytest.CaptureFixture[str]) -> None:
+    from dsl.console import Console
+    from runtime.events import Event
+
+    def event(kind: str, **data: object) -> Event:
+        return Event(kind=kind, step="s1", file="t.agent", line=7, time=0.0, data=dict(data))
+
+    console = Console(color=False, waiting=True)
+    console(event("reply_start", agent="planner", streamed=False))
+    console(event("turn", agent="planner", text='{"food": "bread"}'))
+    assert capsys.readouterr().err == 'planner [line 7] …\r\x1b[2Kplanner [line 7]\n  {"food": "bread"}\n'
+    console(event("reply_start", agent="planner", streamed=True))
+    console.token("planner", "Hel")
+    console.token("planner", "lo")
+    console(event("turn", agent="planner", text="Hello"))
+    assert capsys.readouterr().err == "planner [line 7]\n  Hello\n"
+    Console(color=False, waiting=False)(event("reply_start", agent="planner", streamed=False))
+    assert capsys.readouterr().err == ""
