@@ -37,6 +37,7 @@ from runtime.turns import HumanInput, Turns, call_python, model_error
 from runtime.values import Reply, Thread, jsonable
 
 TYPED_RETRIES = 2
+YES_NO = ("yes", "no")
 
 #: The step running in this task (asks inside expressions report it in their events).
 _current_step: contextvars.ContextVar[Any] = contextvars.ContextVar("parley_step", default=None)
@@ -362,7 +363,7 @@ class Executor:
             thread.append(Message(role="user", content=message + instructions))
             for attempt in range(TYPED_RETRIES + 1):
                 structured = response_format(schema) if schema is not None else None
-                said, reply = await self.turns.reply(agent, thread, step, structured)
+                said, reply = await self.turns.reply(agent, thread, step, structured, YES_NO if yes_no else ())
                 thread.append(Message(role="assistant", content=said))
                 tokens = reply.usage.total_tokens if reply is not None else 0
                 self.emit("turn", step, agent=agent_name, text=said, tokens=tokens, **origin(reply))
@@ -479,7 +480,7 @@ class Executor:
         prompt = (f"Here is a conversation:\n{history}\n\nIs this true of it now: {condition}\n"
                   "Answer with yes or no.")
         reply = await self.request(client, ModelRequest(model=model_id, messages=(Message(role="user", content=prompt),),
-                                                        temperature=0), None, step)
+                                                        temperature=0, choices=YES_NO), None, step)
         return bool(parse_yes_no(reply.text))
 
     async def system_message(self, agent: p.AgentDecl) -> str:

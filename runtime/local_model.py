@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -40,9 +39,6 @@ DEFAULT_CONTEXT = 4096
 DEFAULT_MAX_TOKENS = 512
 INSTALL_HINT = "pip install 'parley[local]'"
 
-#: How the runtime asks a yes/no question (runtime/executor.py: asks, retries and prose `until` judgements).
-_YES_NO = re.compile(r"answer with (?:the single word )?yes or no\.?(?:\s*try again\.)?\s*$", re.IGNORECASE)
-_YES_NO_GRAMMAR = 'root ::= "yes" | "no"'
 
 
 def packaged_model() -> Path | None:
@@ -102,10 +98,10 @@ class LocalModel:
         engine = self._engine
         shape = _Shape.of(request)
         arguments = _arguments(request, shape)
-        sink = on_token if shape.kind in ("text", "yes_no") else None
+        sink = on_token if shape.kind in ("text", "choices") else None
         text, usage, finish = await _generate(engine, arguments, sink)
         model = request.model or self.name
-        if shape.kind in ("text", "yes_no", "json"):
+        if shape.kind in ("text", "choices", "json"):
             return ModelReply(text=text, usage=usage, model=model, finish_reason=finish)
         if shape.kind == "call":
             call = ToolCall(id=_call_id(request), name=shape.tool or "", arguments=text)
@@ -252,17 +248,18 @@ def _explain(error: BaseException) -> BaseException:
 
 @attrs.frozen
 class _Shape:
-    """What kind of reply a request wants: `text`, `yes_no`, `json` (a schema), `call` (a forced tool)
+    """What kind of reply a request wants: `text`, `choices` (one of some words, as a yes/no question's),
+    `json` (a schema), `call` (a forced tool)
     or `choice` (text or a call to one of the offered tools, the model decides)."""
 
     kind: str
     schema: dict[str, Any] | None = None
     tool: str | None = None
+    choices: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, request: ModelRequest) -> _Shape:
         answer = _schema(request.response_format)
-        last = request.messages[-1] if request.messages else None
         forced = next((t for t in request.tools if t.name == request.tool_choice), None)
         if forced is not None:
             return cls("call", forced.parameters, forced.name)
@@ -272,9 +269,8 @@ class _Shape:
             return cls("choice", _choice_schema(offered, answer))
         if answer is not None:
             return cls("json", answer)
-        if request.response_format is None and last is not None and last.role == "user" \
-                and _YES_NO.search(last.content):
-            return cls("yes_no")
+        if request.choices:
+            return cls("choices", choices=request.choices)
         return cls("text")
 
 
@@ -311,8 +307,8 @@ def _arguments(request: ModelRequest, shape: _Shape) -> dict[str, Any]:
         value = getattr(request, name)
         if value is not None:
             arguments[name] = value
-    if shape.kind == "yes_no":
-        arguments["grammar"] = _YES_NO_GRAMMAR
+    if shape.kind == "choices":
+        arguments["grammar"] = "root ::= " + " | ".join(json.dumps(word) for word in shape.choices)
     elif shape.schema is not None:
         # llama-cpp-python's form of a schema-constrained reply (it has no `json_schema` type).
         arguments["response_format"] = {"type": "json_object", **({"schema": shape.schema} if shape.schema else {})}

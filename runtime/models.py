@@ -54,7 +54,9 @@ class ModelRequest:
 
     `response_format` is an OpenAI-style format (`{"type": "json_schema", …}`
     or `{"type": "json_object"}`), or None for plain text; `tool_choice`
-    forces a tool when set to its name.
+    forces a tool when set to its name. `choices` are the only words a
+    plain-text reply may be (a yes/no question): the message says so too, and
+    a client that can constrain its output (the local model) holds to them.
     """
 
     model: str
@@ -66,6 +68,7 @@ class ModelRequest:
     top_p: float | None = None
     max_tokens: int | None = None
     seed: int | None = None
+    choices: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)

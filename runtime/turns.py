@@ -50,15 +50,17 @@ class Turns:
         self.plan = run.plan
 
     async def reply(self, agent: p.AgentDecl, messages: list[Message], step: Any,
-                    response_format: dict[str, Any] | None = None) -> tuple[str, ModelReply | None]:
-        """The agent's next message given the conversation so far (as the agent sees it)."""
+                    response_format: dict[str, Any] | None = None,
+                    choices: tuple[str, ...] = ()) -> tuple[str, ModelReply | None]:
+        """The agent's next message given the conversation so far (as the agent sees it); `choices`
+        are the only words a model's reply may be (a yes/no question)."""
         self.run.budget.check(starting=True)  # a turn budget stops the run before one more turn
-        result = await self._reply(agent, messages, step, response_format)
+        result = await self._reply(agent, messages, step, response_format, choices)
         self.run.budget.count_turn()
         return result
 
     async def _reply(self, agent: p.AgentDecl, messages: list[Message], step: Any,
-                     response_format: dict[str, Any] | None) -> tuple[str, ModelReply | None]:
+                     response_format: dict[str, Any] | None, choices: tuple[str, ...]) -> tuple[str, ModelReply | None]:
         incoming = next((m.content for m in reversed(messages) if m.role == "user"), "")
         if agent.reply_by is not None:
             value = await self.run.call(agent.reply_by, "def", [incoming], {})
@@ -69,10 +71,10 @@ class Turns:
             return await self.python(agent, incoming), None
         if agent.agent_kind == "executor":
             return await self.execute(agent, incoming, step), None
-        return await self.llm(agent, messages, step, response_format)
+        return await self.llm(agent, messages, step, response_format, choices)
 
     async def llm(self, agent: p.AgentDecl, messages: list[Message], step: Any,
-                  response_format: dict[str, Any] | None) -> tuple[str, ModelReply]:
+                  response_format: dict[str, Any] | None, choices: tuple[str, ...] = ()) -> tuple[str, ModelReply]:
         client, model_id, params = self.run.clients.for_agent(agent)
         system = await self.run.system_message(agent)
         settings = {o.name: o.value for o in agent.settings}
@@ -89,7 +91,7 @@ class Turns:
                 temperature=settings.get("temperature", params.get("temperature")),
                 top_p=settings.get("top_p", params.get("top_p")),
                 max_tokens=settings.get("max_tokens", params.get("max_tokens")),
-                seed=settings.get("seed", params.get("seed")),
+                seed=settings.get("seed", params.get("seed")), choices=choices,
             )
             reply = await self.run.request(client, request, agent, step, stream=response_format is None)
             if not reply.tool_calls or not offered:

@@ -262,9 +262,10 @@ def test_yes_no_asks_and_judged_conditions_are_constrained_to_yes_or_no() -> Non
                                               {"contains": "Try again", "reply": "yes"}], "default": "maybe"})
     judged = [r for r in requests if r.messages[-1].content.startswith("Here is a conversation")]
     talked = [r for r in requests[2:] if r not in judged]
-    assert [_Shape.of(r).kind for r in requests[:2]] == ["yes_no", "yes_no"]  # the ask, and its retry
-    assert judged and {_Shape.of(r).kind for r in judged} == {"yes_no"}  # each judgement of the prose condition
-    assert talked and {_Shape.of(r).kind for r in talked} == {"text"}
+    assert [_Shape.of(r).kind for r in requests[:2]] == ["choices", "choices"]  # the ask, and its retry
+    assert all(r.choices == ("yes", "no") for r in requests[:2])
+    assert judged and {_Shape.of(r).kind for r in judged} == {"choices"}  # each judgement of the prose condition
+    assert talked and {_Shape.of(r).kind for r in talked} == {"text"} and not any(r.choices for r in talked)
 
 
 def test_typed_asks_and_speaker_selection_carry_their_schema() -> None:
