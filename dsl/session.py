@@ -239,7 +239,7 @@ class Session:
         from runtime.clients import Clients
         from runtime.errors import RunFailure
         from runtime.evaluate import Frame, evaluate
-        from runtime.executor import read_input
+        from runtime.inputs import read_input
 
         for decl in plan.inputs:
             key = (decl.type, decl.default)

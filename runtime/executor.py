@@ -12,7 +12,6 @@ import asyncio
 import contextvars
 import importlib
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,17 +21,18 @@ import jsonschema
 from compiler import plan as p
 from compiler.plan import json_schema
 from compiler.types import type_source
-from runtime.budget import Budget, price_of
+from runtime.budget import Budget
 from runtime.builtins import BUILTINS
-from runtime.cache import cache_key, restored, stored, wanted
 from runtime.clients import Clients
 from runtime.conversations import converse
 from runtime.errors import BudgetExceeded, RunFailure
 from runtime.evaluate import Frame, copied, evaluate, show, text, truthy
 from runtime.events import Event, EventSink, make_event
+from runtime.inputs import read_input
 from runtime.journal import Journal, enter, leave, start
 from runtime.models import Message, ModelClient, ModelError, ModelReply, ModelRequest
-from runtime.replies import degraded, origin, parse_yes_no, records, response_format, validated
+from runtime.replies import origin, parse_yes_no, records, response_format, validated
+from runtime.requests import ModelCalls
 from runtime.turns import HumanInput, Turns, call_python, model_error
 from runtime.values import Reply, Thread, jsonable
 
@@ -118,6 +118,7 @@ class Executor:
         self.printed: list[str] = []
         self.outputs: list[Any] = []
         self.inputs: dict[str, Any] = {}
+        self.model_calls = ModelCalls(self)
         self.clients = Clients(plan, model, model_id, offline=offline,
                                notify=lambda text: self.emit("notice", None, text=text))
         self._system: dict[str, str] = {}
@@ -213,6 +214,11 @@ class Executor:
     async def _parallel(self, step: p.ParallelStep, frame: Frame) -> None:
         _together.set(True)
         await _gather([self.step(s, frame) for s in step.branches])
+
+    @staticmethod
+    def together() -> bool:
+        """Whether the running task runs beside others (a concurrent group or a parallel branch)."""
+        return _together.get()
 
     def token_sink(self, agent: str) -> Callable[[str], None] | None:
         """Where an agent's reply streams to, if anywhere (never while steps run at once)."""
@@ -388,75 +394,8 @@ class Executor:
 
     async def request(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None,
                       step: Any, stream: bool = False) -> ModelReply:
-        """One model request, charged to the budget (checked before and after); the reply carries its cost.
-
-        Journaled: a resumed run gets a request it already made answered from the journal."""
-        self.budget.check()
-        sink = self.token_sink(agent.name) if stream and agent is not None else None
-        made: list[ModelReply] = []
-
-        async def live() -> dict[str, Any]:
-            if agent is not None and not _together.get():  # the console's header line, or its "agent …"
-                self.emit("reply_start", step, agent=agent.name, streamed=sink is not None)
-            made.append(await self._live_request(client, request, agent, step, sink))
-            return {**stored(made[0]), "cached": made[0].cached}
-
-        started = time.monotonic()
-        data = await self.journal.effect("model", attrs.asdict(request), live, step)
-        if made:
-            reply = made[0]
-        else:
-            reply = attrs.evolve(restored(data), cached=data["cached"], journaled=True)  # shown whole, marked
-        if not reply.cached:
-            reply = attrs.evolve(reply, cost=self.budget.charge(reply.usage, self._price(request, agent)))
-        self.emit("model_call", step, agent=agent.name if agent else None, provider=getattr(client, "provider", "openai"),
-                  model=request.model, response_model=reply.model, input_tokens=reply.usage.prompt_tokens,
-                  output_tokens=reply.usage.completion_tokens, finish_reason=reply.finish_reason,
-                  seconds=round(time.monotonic() - started, 6), **origin(reply))
-        self.budget.check()
-        return reply
-
-    async def _live_request(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None,
-                            step: Any, sink: Callable[[str], None] | None) -> ModelReply:
-        key = self._cache_key(client, request, agent)
-        if key is not None:
-            hit = self.run_store.cached(key)
-            if hit is not None:
-                self.emit("cached", step, agent=agent.name if agent else None, model=request.model)
-                return restored(hit)
-        try:
-            reply = await client.complete(request, sink)
-        except ModelError as error:
-            if error.kind == "bad_request" and request.response_format is not None:
-                # Servers differ on structured output: degrade to JSON mode, then to instructions only.
-                fallback = degraded(request.response_format)
-                self.emit("retry", step, what="response_format", problem=str(error))
-                return await self._live_request(client, attrs.evolve(request, response_format=fallback), agent,
-                                                step, sink)
-            raise
-        if key is not None:
-            self.run_store.cache(key, request.model, stored(reply))
-        return reply
-
-    def _price(self, request: ModelRequest, agent: p.AgentDecl | None) -> Any:
-        options: dict[str, Any] = {}
-        if agent is not None and agent.model is not None:
-            decl = next(m for m in self.plan.models if m.name == agent.model)
-            options = {o.name: o.value for o in decl.options}
-        return price_of(request.model, options)
-
-    def _cache_key(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None) -> str | None:
-        """The cache key for a request that may use the cache (real servers only), else None."""
-        server = getattr(client, "base_url", None)
-        if self.run_store is None or self.cache_mode == "off" or not hasattr(client, "base_url"):
-            return None
-        option = None
-        if agent is not None and agent.model is not None and self.clients.override is None:
-            decl = next(m for m in self.plan.models if m.name == agent.model)
-            option = next((o.value for o in decl.options if o.name == "cache"), None)
-        if not wanted(request, self.cache_mode, option):
-            return None
-        return cache_key(request, server or "openai")
+        """One model request (journaled, cached where wanted, charged to the budget): see runtime/requests.py."""
+        return await self.model_calls.request(client, request, agent, step, stream)
 
     async def summarize(self, thread: Thread) -> str:
         """A thread's `.summary`: written by the first member's model on first use, then kept."""
@@ -562,22 +501,6 @@ class Executor:
             self.plan = self.turns.plan = self.clients.plan = plan
             self._system.clear()
         await self.block(steps, frame)
-
-
-def read_input(decl: p.InputDecl, raw: Any, plan: p.Plan) -> Any:
-    """An input's value, checked against its type; text from a command line is read as JSON unless the type is text."""
-    schema = json_schema(decl.type, {r.name: r for r in plan.types})
-    value = raw
-    if isinstance(raw, str) and schema.get("type") != "string" and "enum" not in schema:
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = raw
-    try:
-        jsonschema.validate(value, schema)
-    except jsonschema.ValidationError as error:
-        raise RunFailure("input", f"input `{decl.name}`: {error.message}", decl.span) from None
-    return value
 
 
 async def _clock() -> float:
