@@ -115,8 +115,8 @@ def space_between(before: Tok, after: Tok) -> str:
         return ""
     if after.punct(*_NO_SPACE_BEFORE) or after.tight:
         return ""
-    if after.punct("(") and after.rule in _CALL_RULES:
-        return ""
+    if after.punct("(") and (after.rule in _CALL_RULES or before.punct("print")):
+        return ""  # `f(x)`, and `print(x)` as people write it (though `print` is a statement)
     if after.punct("[") and after.rule in _INDEX_RULES:
         return ""
     return " "

@@ -526,7 +526,7 @@ def test_fmt_diagnostics_match_check(files: dict[str, Path]) -> None:
 def test_fmt_stdin_to_stdout() -> None:
     result = fmt("-", stdin="x=1\nprint(x)\n")
     assert result.exit_code == 0
-    assert result.stdout == "x = 1\nprint (x)\n"
+    assert result.stdout == "x = 1\nprint(x)\n"
     assert fmt("--check", "-", stdin="x=1\n").exit_code == 1
     assert fmt("--check", "-", stdin="x = 1\n").exit_code == 0
 
