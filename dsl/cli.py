@@ -282,8 +282,9 @@ def runs(store_path: str | None, limit: int) -> None:
     for row in rows:
         started = datetime.datetime.fromtimestamp(row["started"]).strftime("%Y-%m-%d %H:%M:%S")
         seconds = f"{row['ended'] - row['started']:.1f}s" if row["ended"] else "-"
+        tries = f" (resumed ×{row['attempts'] - 1})" if row["attempts"] > 1 else ""
         click.echo(f"{row['id']}  {started}  {row['status']:<11} {row['turns']:>4} turns {row['tokens']:>7} tokens "
-                   f"${row['cost']:.4f} {seconds:>7}  {row['script']}")
+                   f"${row['cost']:.4f} {seconds:>7}  {row['script']}{tries}")
 
 
 @main.command()

@@ -209,11 +209,8 @@ class Store:
     # --- reading -------------------------------------------------------------------
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            "SELECT id, script, status, started, ended, turns, tokens, cost, error FROM runs "
-            "ORDER BY started DESC LIMIT ?", (limit,),
-        ).fetchall()
-        names = ("id", "script", "status", "started", "ended", "turns", "tokens", "cost", "error")
+        names = ("id", "script", "status", "started", "ended", "turns", "tokens", "cost", "error", "attempts")
+        rows = self.db.execute(f"SELECT {', '.join(names)} FROM runs ORDER BY started DESC LIMIT ?", (limit,))
         return [dict(zip(names, row)) for row in rows]
 
     def run(self, run_id: str) -> dict[str, Any] | None:

@@ -242,6 +242,8 @@ def test_cli_resume_and_replay(fake_openai, tmp_path: Path, monkeypatch: pytest.
     assert resumed.exit_code == 0, resumed.output
     assert resumed.stdout == "re:Two.\n"
     assert "1 from the journal" in resumed.stderr and "(journal)" in resumed.stderr
+    listed = runner.invoke(main, ["runs"]).stdout
+    assert f"{run_id}  " in listed and "done" in listed and "t.agent (resumed ×1)" in listed
     seen = fake_openai.handler.seen
     replayed = runner.invoke(main, ["run", "t.agent", "--replay", run_id])
     assert replayed.exit_code == 0 and replayed.stdout == "re:Two.\n" and fake_openai.handler.seen == seen
