@@ -32,6 +32,22 @@ def main(ctx: click.Context) -> None:
             click.echo(ctx.get_help())
 
 
+def _scripts_in(paths: tuple[str, ...]) -> tuple[str, ...]:
+    """The scripts named: files as they are, folders as every `.agent` file below them (hidden folders skipped)."""
+    found: list[str] = []
+    for path in paths:
+        if path != "-" and Path(path).is_dir():
+            below = sorted(p for p in Path(path).rglob("*.agent")
+                           if not any(part.startswith(".") and part not in (".", "..")
+                                      for part in p.relative_to(path).parts))
+            if not below:
+                raise click.UsageError(f"no .agent files in {path}")
+            found += [str(p) for p in below]
+        else:
+            found.append(path)
+    return tuple(found)
+
+
 def _model_options(command: Callable[..., None]) -> Callable[..., None]:
     """`--model` and `--base-url`, as `run` and `repl` take them."""
     command = click.option(
@@ -45,17 +61,18 @@ def _model_options(command: Callable[..., None]) -> Callable[..., None]:
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--json", "as_json", is_flag=True, help="Print diagnostics as JSON (for editors).")
 @click.option("--strict", is_flag=True, help="Fail on warnings too.")
 def check(files: tuple[str, ...], as_json: bool, strict: bool) -> None:
-    """Check scripts (syntax, names, types, bounds) without running them.
+    """Check scripts (syntax, names, types, bounds) without running them; a folder: every .agent file in it.
 
     Exit status: 0 when clean, 1 when a script has errors (or warnings with
     --strict), 2 on wrong usage.
     """
     from compiler import compile_path
 
+    files = _scripts_in(files)
     found: list[Diagnostic] = []
     color = _use_color(sys.stdout)
     blocks: list[str] = []
@@ -110,18 +127,18 @@ def plan(file: str, output_format: str, verbose: bool) -> None:
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, allow_dash=True))
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file would be reformatted.")
 @click.option("--diff", is_flag=True, help="Change nothing; print what would change as a unified diff.")
 def fmt(files: tuple[str, ...], check: bool, diff: bool) -> None:
-    """Rewrite scripts in the canonical layout (`-` formats stdin to stdout).
+    """Rewrite scripts in the canonical layout (a folder: every .agent file in it; `-`: stdin to stdout).
 
     Exit status: 0 when done (or, with --check, nothing to change), 1 when a
     script has syntax errors or, with --check, would change, 2 on wrong usage.
     """
     from dsl._fmt_files import run as format_files
 
-    sys.exit(format_files(files, check=check, diff=diff, color=_use_color(sys.stderr)))
+    sys.exit(format_files(_scripts_in(files), check=check, diff=diff, color=_use_color(sys.stderr)))
 
 
 @main.command(context_settings={"ignore_unknown_options": False})

@@ -103,3 +103,20 @@ def test_a_reply_waited_for_on_a_terminal_shows_its_agent_then_gives_way(capsys:
     assert capsys.readouterr().err == "planner [line 7]\n  Hello\n"
     Console(color=False, waiting=False)(event("reply_start", agent="planner", streamed=False))
     assert capsys.readouterr().err == ""
+
+
+def test_check_and_fmt_take_folders(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    (tmp_path / "a.agent").write_text("x = 1\nprint x\n")
+    (tmp_path / "sub" / "b.agent").write_text("y=2\nprint y\n")
+    (tmp_path / ".hidden" / "c.agent").write_text("this is not a script\n")
+    runner = CliRunner()
+    checked = runner.invoke(main, ["check", str(tmp_path)])
+    assert checked.exit_code == 0 and checked.stdout.strip().endswith("checked 2 files: no problems")
+    would = runner.invoke(main, ["fmt", "--check", str(tmp_path)])
+    assert would.exit_code == 1 and "b.agent" in would.output and "a.agent" not in would.output
+    assert runner.invoke(main, ["fmt", str(tmp_path)]).exit_code == 0
+    assert (tmp_path / "sub" / "b.agent").read_text() == "y = 2\nprint y\n"
+    (tmp_path / "empty").mkdir()
+    assert runner.invoke(main, ["check", str(tmp_path / "empty")]).exit_code == 2
