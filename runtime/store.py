@@ -1,8 +1,10 @@
 """The run store: one SQLite database of runs and their event journals.
 
 WAL with a busy timeout, so several runs (processes) can write at once; each
-event is committed before the run moves on (`synchronous=FULL`), so a run
-that dies keeps everything it did. The schema has a version and migrations.
+journal entry is committed to the disk before the run moves on
+(`synchronous=FULL`), so a run that dies keeps everything it did; events (the
+transcript) are committed as they happen and reach the disk with the next
+journal entry. The schema has a version and migrations.
 The file is created readable by its owner only.
 """
 
@@ -95,6 +97,7 @@ class Store:
             if self.path != ":memory:":
                 self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = FULL")
+            self._durable = True
             self._migrate()
         except sqlite3.DatabaseError as error:
             raise StoreError(f"{self.path} is not a usable Parley run store: {error}") from None
@@ -106,8 +109,14 @@ class Store:
         self.db.close()
 
     @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken at once (IMMEDIATE) so concurrent writers queue, not fail."""
+    def _write(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (IMMEDIATE) so concurrent writers queue, not fail.
+
+        `durable` commits wait for the disk (`synchronous=FULL`: they survive a power cut); the others
+        survive the process being killed (WAL, `NORMAL`) and reach the disk with the next durable one."""
+        if durable != self._durable:
+            self.db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+            self._durable = durable
         for attempt in range(50):
             try:
                 self.db.execute("BEGIN IMMEDIATE")
@@ -162,9 +171,10 @@ class Store:
         self._seq[run_id] = 0
 
     def record(self, run_id: str, event: Any) -> None:
-        """Journal one event; committed before this returns."""
+        """Record one event (what the console showed); committed before this returns, durable with the
+        next journal entry (events are history: a resume writes them anew, the journal is what it reads)."""
         self._seq[run_id] = self._seq.get(run_id, 0) + 1
-        with self._write() as db:
+        with self._write(durable=False) as db:
             db.execute(
                 "INSERT INTO events (run, seq, step, kind, file, line, time, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, self._seq[run_id], event.step, event.kind, event.file, event.line, event.time,
