@@ -90,14 +90,14 @@ async def _evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
         right = await _evaluate(expr.right, frame, run)
         if expr.op == "+" and isinstance(left, str) and not isinstance(right, str):
             right = show(right)
-        if expr.op == "**" and isinstance(right, int | float) and abs(right) > 10_000 and _plain(left) not in (0, 1, -1):
+        if expr.op == "**" and isinstance(right, int | float) and abs(right) > 10_000 and plain(left) not in (0, 1, -1):
             raise RunFailure("value", "a power above 10,000 is not computed: every value is bounded")
-        return _BINARY[expr.op](_plain(left), _plain(right))
+        return _BINARY[expr.op](plain(left), plain(right))
     if isinstance(expr, p.Compare):
         left = await _evaluate(expr.left, frame, run)
         for op, operand in zip(expr.ops, expr.comparators):
             right = await _evaluate(operand, frame, run)
-            if not _COMPARE[op](_plain(left), _plain(right)):
+            if not _COMPARE[op](plain(left), plain(right)):
                 return False
             left = right
         return True
@@ -162,8 +162,14 @@ def copied(value: Any) -> Any:
     return value
 
 
-def _plain(value: Any) -> Any:
-    return str.__str__(value) if isinstance(value, Reply) else value
+def plain(value: Any) -> Any:
+    """The value operators and built-ins work on: a reply is its text, and so is a thread (its last message),
+    as when they are interpolated."""
+    if isinstance(value, Reply):
+        return str.__str__(value)
+    if isinstance(value, Thread):
+        return value.last.text
+    return value
 
 
 def _explain(error: Exception) -> str:

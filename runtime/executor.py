@@ -26,7 +26,7 @@ from runtime.builtins import BUILTINS
 from runtime.clients import Clients
 from runtime.conversations import converse
 from runtime.errors import BudgetExceeded, RunFailure
-from runtime.evaluate import Frame, copied, evaluate, show, text, truthy
+from runtime.evaluate import Frame, copied, evaluate, plain, show, text, truthy
 from runtime.events import Event, EventSink, make_event
 from runtime.inputs import read_input
 from runtime.journal import Journal, enter, leave, start
@@ -433,6 +433,7 @@ class Executor:
         if kind == "builtin" and callee == "now":
             return await self.journal.effect("clock", [], _clock)  # a resumed run sees the same time
         if kind == "builtin":
+            args = [plain(a) if isinstance(a, Thread) else a for a in args]  # a thread reads as its last message
             try:
                 return BUILTINS[callee](*args, **keywords)
             except RunFailure:

@@ -15,6 +15,7 @@ fails, naming the step, on any call the record does not have as it is now.
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import hashlib
 import json
@@ -26,6 +27,11 @@ import attrs
 from runtime.errors import RunFailure
 
 Key = tuple[str, int]
+
+#: Calls that run to their end even when the run stops meanwhile (they run in a thread or a subprocess,
+#: and cannot be called back): their results are journaled, so a resume does not repeat them. A model
+#: request is cancelled at once instead (a resume asks again), and a person's answer is not waited for.
+FINISHED_WHEN_STOPPED = frozenset({"tool", "code", "python"})
 
 
 @attrs.define
@@ -113,11 +119,41 @@ class Journal:
             return entry.result
         if self.mode == "replay":
             raise RunFailure("replay", _mismatch(kind, request, entry, key), getattr(step, "span", None))
-        result = await run()
+        try:
+            result = await (_finished(run()) if kind in FINISHED_WHEN_STOPPED else run())
+        except _Stopped as stopped:
+            self._record(key, Entry(kind, wanted, stopped.result))
+            raise asyncio.CancelledError from None
+        self._record(key, Entry(kind, wanted, result))
+        return result
+
+    def _record(self, key: Key, entry: Entry) -> None:
         self.live += 1
         if self.recorder is not None:
-            self.recorder.write(key, Entry(kind, wanted, result))
-        return result
+            self.recorder.write(key, entry)
+
+
+async def _finished(call: Awaitable[Any]) -> Any:
+    """Run `call` to its end even if the run is stopped meanwhile (a step beside it failed, Ctrl-C): a tool
+    already running in its thread cannot be called back, so its result is kept (journaled by the caller
+    before the stop goes on) and a resume does not run it a second time."""
+    task = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        try:
+            result = await task
+        except BaseException:  # noqa: BLE001 - the stop goes on whatever the call did
+            raise asyncio.CancelledError from None
+        raise _Stopped(result) from None
+
+
+class _Stopped(asyncio.CancelledError):
+    """A stop that came while a call ran to its end: carries the call's result to be journaled."""
+
+    def __init__(self, result: Any) -> None:
+        super().__init__()
+        self.result = result
 
 
 def _mismatch(kind: str, request: Any, entry: Entry | None, key: Key) -> str:

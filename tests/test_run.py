@@ -295,3 +295,14 @@ def test_values_of_the_declared_type_pass() -> None:
     source = ('def half(n: float) -> float:\n    return n / 2\nx: float = half(3)\nx = 4\n'
               'names: list[str] = ["a"]\nnames = append(names, "b")\nprint "{x} {names}"\n')
     assert dsl.compile(source, "t.agent").run().printed == ['4 ["a", "b"]']
+
+
+def test_a_thread_reads_as_its_last_message_in_operators_and_built_ins() -> None:
+    source = ('agent a:\n    """x"""\nagent b:\n    """y"""\n'
+              't = chat a, b:\n    "Go."\n    until 2 turns\n'
+              'print "{t + \'!\'} {upper(t)} {t == t.last} {len(t) == len(t.last)} {len(t.messages)}"\n')
+    rules = {"rules": [], "default": "done"}
+    from runtime.scripted import ScriptedModel
+
+    result = dsl.compile(source, "t.agent").run(model=ScriptedModel.from_data(rules))
+    assert result.printed == ["done! DONE true true 2"]
