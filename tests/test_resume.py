@@ -232,7 +232,6 @@ def test_the_clock_and_random_choices_are_journaled(fake_openai, store: Store) -
     clock = next(entry.result for entry in first.values() if entry.kind == "clock")
     time.sleep(0.01)
     fake_openai.handler.fail_at = None
-    monkeypatch.setenv("OPENAI_ORG_ID", "resume")
     resumed = program.run(store=store, resume=failed.value.result.run_id)
     assert resumed.printed[0].startswith(f"{clock} ")
     choices = [entry for entry in store.journal(resumed.run_id).values() if entry.kind == "choice"]
