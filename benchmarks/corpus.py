@@ -25,7 +25,7 @@ def declared_names(module: n.Module) -> set[str]:
         elif isinstance(statement, n.FromImport | n.PythonImport):
             names.update((item.alias or item.name).id for item in statement.names)
         elif isinstance(statement, n.ImportAgent):
-            names.add((statement.alias.id if statement.alias else Path(statement.path.text or "").stem))
+            names.add(statement.alias.id if statement.alias else Path(statement.path.text or "").stem)
     return names
 
 
@@ -35,7 +35,7 @@ def renamed(text: str, names: set[str], suffix: str) -> str:
     word = re.compile(r"(?<![\w.:])(" + "|".join(sorted(map(re.escape, names), key=len, reverse=True)) + r")\b")
     for line in text.splitlines():
         stripped = line.lstrip()
-        if stripped.startswith("budget ") or stripped.startswith("default model"):
+        if stripped.startswith(("budget ", "default model")):
             continue  # run-wide settings: once per script, kept from the first copy only
         match = re.match(r'(\s*from\s+(?:python\s+)?"[^"]*"\s+import\s+)(.*)', line)
         if match:

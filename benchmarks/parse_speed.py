@@ -22,11 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus import EXAMPLES, build  # noqa: E402
+from corpus import EXAMPLES, build
 
-from compiler import compile_source  # noqa: E402
-from dsl._lark import parser  # noqa: E402
-from dsl.parser import parse_source  # noqa: E402
+from compiler import compile_source
+from dsl._lark import parser
+from dsl.parser import parse_source
 
 RUNS = 5
 
