@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -260,15 +261,23 @@ def _script_of(file: str | None, run_id: str | None, store) -> str:  # type: ign
         if file is None:
             raise click.UsageError("give the script to run: parley run FILE [name=value …]")
         return file
-    found = store.run(run_id)
-    if found is None:
-        raise click.UsageError(f"no single run matches {run_id!r} in {store.path}; `parley runs` lists them")
+    found = _stored_run(store, run_id)
     recorded = found["script_path"] or found["script"]
     if file is not None and os.path.abspath(file) != os.path.abspath(recorded):
         raise click.UsageError(f"run {found['id']} was of {found['script']}, not {file}")
     if not Path(recorded).is_file():
         raise click.UsageError(f"run {found['id']} was of {recorded}, which is not there any more")
     return str(found["script"]) if Path(found["script"]).resolve() == Path(recorded).resolve() else str(recorded)
+
+
+def _stored_run(store, run_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """The run `run_id` (or a unique prefix of it) names in the store, or a usage error."""
+    from runtime.recording import RecordError, recorded_run
+
+    try:
+        return recorded_run(store, run_id)
+    except RecordError as error:
+        raise click.UsageError(str(error)) from None
 
 
 def _store_flag(store_path: str | None) -> str:
@@ -314,9 +323,7 @@ def show(run_id: str, store_path: str | None, as_json: bool) -> None:
     from runtime.events import Event
 
     store = _open_store(store_path, False)
-    found = store.run(run_id)
-    if found is None:
-        raise click.UsageError(f"no single run matches {run_id!r}; `parley runs` lists them")
+    found = _stored_run(store, run_id)
     events = store.events(found["id"])
     if as_json:
         click.echo(json.dumps({"run": found, "events": events}, indent=2, ensure_ascii=False))
@@ -339,9 +346,7 @@ def show(run_id: str, store_path: str | None, as_json: bool) -> None:
 def trace(run_id: str, store_path: str | None, output_format: str) -> None:
     """A stored run's events, one JSON object per line (or as OpenTelemetry spans)."""
     store = _open_store(store_path, False)
-    found = store.run(run_id)
-    if found is None:
-        raise click.UsageError(f"no single run matches {run_id!r}; `parley runs` lists them")
+    found = _stored_run(store, run_id)
     events = store.events(found["id"])
     if output_format == "otlp-json":
         from importlib.metadata import version

@@ -106,8 +106,7 @@ class Journal:
     mode: str = "live"  # live, resume or replay
     recorded: dict[Key, Entry] = attrs.field(factory=dict)
     recorder: Recorder | None = None
-    served: int = 0
-    live: int = 0
+    served: int = 0  # calls answered from the record
 
     async def effect(self, kind: str, request: Any, run: Callable[[], Awaitable[Any]], step: Any = None) -> Any:
         """The result of one call: from the record when it holds this very call, else by running it."""
@@ -128,7 +127,6 @@ class Journal:
         return result
 
     def _record(self, key: Key, entry: Entry) -> None:
-        self.live += 1
         if self.recorder is not None:
             self.recorder.write(key, entry)
 
