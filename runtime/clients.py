@@ -72,7 +72,8 @@ class Clients:
                 self._default = self._offline() if self.offline else LocalModel()
             except ModelError as error:
                 raise model_error(error) from None
-            self.notify(LOCAL_DEFAULT_NOTICE.format(name=DEFAULT_NAME))
+            if not self.offline:  # a replay runs no model to speak of
+                self.notify(LOCAL_DEFAULT_NOTICE.format(name=DEFAULT_NAME))
         return self._default, DEFAULT_NAME, {}
 
     def for_selection(self, manager: str | None, fallback: p.AgentDecl) -> Choice:
