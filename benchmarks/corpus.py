@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import dsl
-from dsl import nodes as n
+import parley
+from parley.dsl import nodes as n
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -57,7 +57,7 @@ def renamed(text: str, names: set[str], suffix: str) -> str:
 
 def build(lines: int = 10_000) -> str:
     """At least `lines` lines: every example once as written, then renamed copies, cut at a file boundary."""
-    sources = [(p.read_text(encoding="utf-8"), declared_names(dsl.parse(p.read_bytes(), p.name)))
+    sources = [(p.read_text(encoding="utf-8"), declared_names(parley.parse(p.read_bytes(), p.name)))
                for p in sorted(EXAMPLES.glob("*.agent"))]
     parts: list[str] = []
     total = copy = 0

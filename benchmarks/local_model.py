@@ -33,8 +33,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from runtime.local_model import LocalModel, engine_for
-from runtime.models import Message, ModelRequest
+from parley.runtime.local_model import LocalModel, engine_for
+from parley.runtime.models import Message, ModelRequest
 
 RUNS = 7
 MAX_TOKENS = 160

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import EXAMPLES, build
 
-from compiler import compile_source
-from dsl._lark import parser
-from dsl.parser import parse_source
+from parley.compiler import compile_source
+from parley.dsl._lark import parser
+from parley.dsl.parser import parse_source
 
 RUNS = 5
 

@@ -28,8 +28,8 @@ sys.path[:0] = [str(ROOT / "benchmarks"), str(ROOT / "tests"), str(ROOT)]
 from fake_openai import FakeOpenAI, reply
 from turn_overhead import agents, header, interleaved, start_server
 
-import dsl
-from runtime.store import Store
+import parley
+from parley.runtime.store import Store
 
 TURNS = 50
 CHAT_RUNS = 9
@@ -43,7 +43,7 @@ def journal_overhead(fake: FakeOpenAI, folder: Path) -> tuple[float, float, int]
     source = header(fake.base_url) + agents(["a", "b"]) + (
         f'chat a, b:\n    "Discuss how a parser recovers from errors."\n    until {TURNS} turns\n'
     )
-    program = dsl.compile(source, "chat.agent")
+    program = parley.compile(source, "chat.agent")
     store = Store(folder / "journal.db")
     medians = interleaved(CHAT_RUNS, stored=lambda: program.run(store=store, cache="off"), bare=program.run)
     journaled = store.db.execute("SELECT count(*) FROM journal").fetchone()[0]
@@ -58,7 +58,7 @@ def cached_rerun(fake: FakeOpenAI, folder: Path) -> tuple[float, float, int]:
     names = [f"a{i}" for i in range(4)]
     asks = "".join(f"x{i} = @a{i % 4} Name one fact about the number {i}.\nprint x{i}\n" for i in range(ASKS))
     settings = "".join(f"agent {n}:\n    temperature: 0\n" for n in names)
-    program = dsl.compile(header(fake.base_url) + settings + asks, "cached.agent")
+    program = parley.compile(header(fake.base_url) + settings + asks, "cached.agent")
     first_times, cached_times, requests = [], [], []
     for repetition in range(CACHED_RUNS):
         store = Store(folder / f"cache{repetition}.db")

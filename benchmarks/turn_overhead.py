@@ -46,7 +46,7 @@ import fake_openai
 import openai
 from fake_openai import FakeOpenAI, reply
 
-import dsl
+import parley
 
 TURNS = 50
 CHAT_RUNS = 9
@@ -130,7 +130,7 @@ def chat_overhead(fake: FakeOpenAI) -> tuple[float, float]:
     source = header(fake.base_url) + agents(["a", "b"]) + (
         f'chat a, b:\n    "Discuss how a parser recovers from errors."\n    until {TURNS} turns\n'
     )
-    program = dsl.compile(source, "chat.agent")
+    program = parley.compile(source, "chat.agent")
     before = len(fake.requests)
     result = program.run()
     bodies = fake.requests[before:]
@@ -181,8 +181,8 @@ def asks_overlap(fake: FakeOpenAI) -> tuple[float, float, int]:
     names = [f"a{i}" for i in range(ASKS)]
     asks = "".join(f"x{i} = @a{i} Name one fact about the number {i}.\n" for i in range(ASKS))
     shown = " | ".join(f"{{x{i}}}" for i in range(ASKS))
-    ten = dsl.compile(header(fake.base_url) + agents(names) + asks + f'print "{shown}"\n', "ten.agent")
-    one = dsl.compile(header(fake.base_url) + agents(names[:1]) + "x0 = @a0 Name one fact about the number 0.\n"
+    ten = parley.compile(header(fake.base_url) + agents(names) + asks + f'print "{shown}"\n', "ten.agent")
+    one = parley.compile(header(fake.base_url) + agents(names[:1]) + "x0 = @a0 Name one fact about the number 0.\n"
                       'print "{x0}"\n', "one.agent")
     assert len(ten.run().printed[0].split(" | ")) == ASKS
     medians = interleaved(ASK_RUNS, ten=ten.run, one=one.run)

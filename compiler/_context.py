@@ -7,8 +7,8 @@ from collections.abc import Iterable
 
 import attrs
 
-from dsl.diagnostics import Diagnostic, Severity
-from dsl.source import Source, Span
+from parley.dsl.diagnostics import Diagnostic, Severity
+from parley.dsl.source import Source, Span
 
 
 @attrs.define

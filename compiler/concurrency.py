@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from compiler import plan as p
-from compiler.scope import Effects
+from parley.compiler import plan as p
+from parley.compiler.scope import Effects
 
 _GROUPABLE = (p.AskStep, p.AssignStep, p.TellStep, p.ForgetStep, p.ChatStep, p.GroupStep, p.CallStep)
 

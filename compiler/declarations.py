@@ -15,12 +15,12 @@ from typing import Any
 
 import attrs
 
-from compiler import plan as p
-from compiler._context import Context, did_you_mean
-from compiler.python_tools import PythonFunction, PythonImportError, resolve
-from compiler.types import PRIMITIVES
-from dsl import nodes as n
-from dsl.source import Span
+from parley.compiler import plan as p
+from parley.compiler._context import Context, did_you_mean
+from parley.compiler.python_tools import PythonFunction, PythonImportError, resolve
+from parley.compiler.types import PRIMITIVES
+from parley.dsl import nodes as n
+from parley.dsl.source import Span
 
 #: Loads an imported script: (path, name to show) → syntax tree, or None when it does not parse.
 Loader = Callable[[Path, str, Context], "n.Module | None"]
@@ -162,7 +162,7 @@ class Collector:
                 self.ctx.error("P223", "model options are constants", keyword.value.span, "not a constant",
                                "write a literal value: a string, number, `true`/`false` or an amount like $0.50")
                 continue
-            from compiler.resolve import range_problem
+            from parley.compiler.resolve import range_problem
 
             problem = range_problem(keyword.name.id, value) if isinstance(value, int | float) else None
             if problem is not None:

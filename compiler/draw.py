@@ -14,8 +14,8 @@ from typing import NoReturn
 
 import attrs
 
-from compiler import plan as p
-from compiler.source_text import (
+from parley.compiler import plan as p
+from parley.compiler.source_text import (
     condition_source,
     duration_source,
     expr_source,
@@ -26,7 +26,7 @@ from compiler.source_text import (
     type_source,
     value_source,
 )
-from dsl.source import Span
+from parley.dsl.source import Span
 
 
 def _unhandled(value: NoReturn) -> NoReturn:

@@ -6,15 +6,15 @@ writes (threads, through asks) into an `Effects`.
 
 from __future__ import annotations
 
-from compiler import plan as p
-from compiler._context import did_you_mean
-from compiler.builtins import BUILTINS
-from compiler.declarations import Namespace
-from compiler.scope import IO, Effects, Scope, Variable, thread
-from compiler.types import REPLY, REPLY_ATTRIBUTES, THREAD, THREAD_ATTRIBUTES, field_type, item_type, literal_values
-from compiler.unit import Unit
-from dsl import nodes as n
-from dsl.source import Span
+from parley.compiler import plan as p
+from parley.compiler._context import did_you_mean
+from parley.compiler.builtins import BUILTINS
+from parley.compiler.declarations import Namespace
+from parley.compiler.scope import IO, Effects, Scope, Variable, thread
+from parley.compiler.types import REPLY, REPLY_ATTRIBUTES, THREAD, THREAD_ATTRIBUTES, field_type, item_type, literal_values
+from parley.compiler.unit import Unit
+from parley.dsl import nodes as n
+from parley.dsl.source import Span
 
 _THREAD_HELP = "a conversation's value has " + ", ".join(f".{a}" for a in THREAD_ATTRIBUTES)
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from compiler import plan as p
+from parley.compiler import plan as p
 
 _NESTED = ("steps", "branches", "body", "orelse")
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from dsl.source import Span
+from parley.dsl.source import Span
 
 PLAN_VERSION = "1"
 #: Turns a chat or group may take when its `until` names no turn limit.

@@ -17,8 +17,8 @@ from typing import Any
 
 import attrs
 
-from compiler import plan
-from dsl.source import Span
+from parley.compiler import plan
+from parley.dsl.source import Span
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from compiler import plan as p
+from parley.compiler import plan as p
 
 
 @attrs.frozen

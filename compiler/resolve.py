@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler import plan as p
-from compiler._context import did_you_mean
-from compiler.declarations import Namespace, constant, is_constant
-from compiler.python_tools import PythonImportError, resolve
-from compiler.scope import EXEC, IO, PYTHON, Effects
-from compiler.types import PRIMITIVES
-from compiler.unit import Unit
-from dsl import nodes as n
+from parley.compiler import plan as p
+from parley.compiler._context import did_you_mean
+from parley.compiler.declarations import Namespace, constant, is_constant
+from parley.compiler.python_tools import PythonImportError, resolve
+from parley.compiler.scope import EXEC, IO, PYTHON, Effects
+from parley.compiler.types import PRIMITIVES
+from parley.compiler.unit import Unit
+from parley.dsl import nodes as n
 
 
 def resolve_type(t: n.TypeExpr, ns: Namespace, unit: Unit, resolving: tuple[str, ...] = ()) -> p.TypeRef | None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import attrs
 
-from compiler import plan as p
-from dsl.source import Span
+from parley.compiler import plan as p
+from parley.dsl.source import Span
 
 #: Resources that are not variables: console I/O (prints, human prompts), Python
 #: tools and code execution. Steps using the same one keep their order.

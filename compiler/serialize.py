@@ -17,8 +17,8 @@ from typing import Any
 
 import attrs
 
-from compiler import plan as p
-from dsl.source import Span
+from parley.compiler import plan as p
+from parley.dsl.source import Span
 
 
 class PlanFormatError(ValueError):

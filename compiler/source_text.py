@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import NoReturn
 
-from compiler import plan as p
+from parley.compiler import plan as p
 
 # Binding strength, loosest first, as in grammar/parley.lark. An operand is
 # parenthesised only when it binds more loosely than its place requires.

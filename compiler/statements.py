@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from compiler import plan as p
-from compiler._context import did_you_mean
-from compiler.concurrency import group_independent
-from compiler.declarations import constant, is_constant
-from compiler.expressions import ExpressionLowerer, io_of
-from compiler.resolve import resolve_type
-from compiler.scope import IO, Effects, Variable, thread
-from compiler.types import REPLY, THREAD, item_type, literal_values, may_hold, type_source
-from dsl import nodes as n
+from parley.compiler import plan as p
+from parley.compiler._context import did_you_mean
+from parley.compiler.concurrency import group_independent
+from parley.compiler.declarations import constant, is_constant
+from parley.compiler.expressions import ExpressionLowerer, io_of
+from parley.compiler.resolve import resolve_type
+from parley.compiler.scope import IO, Effects, Variable, thread
+from parley.compiler.types import REPLY, THREAD, item_type, literal_values, may_hold, type_source
+from parley.dsl import nodes as n
 
 _DECLARATIONS = (n.ModelDecl, n.DefaultModel, n.AgentDecl, n.ImportAgent, n.FromImport, n.PythonImport,
                  n.TypeDecl, n.TypeAlias, n.InputDecl, n.BudgetStmt, n.Def)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from compiler import plan as p
+from parley.compiler import plan as p
 
 PRIMITIVES = ("str", "int", "float", "bool", "none", "any")
 

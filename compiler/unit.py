@@ -6,10 +6,10 @@ from collections.abc import Callable
 
 import attrs
 
-from compiler import plan as p
-from compiler._context import Context
-from compiler.declarations import Namespace, Registry
-from compiler.scope import Effects
+from parley.compiler import plan as p
+from parley.compiler._context import Context
+from parley.compiler.declarations import Namespace, Registry
+from parley.compiler.scope import Effects
 
 
 @attrs.define

@@ -1,14 +1,6 @@
-"""Parley as users meet it: parse, compile and (later) run scripts; diagnostics and errors."""
+"""The language's front end: source text and spans, the syntax tree, the parser, diagnostics, the formatter.
 
-from dsl.diagnostics import Diagnostic, Severity, render
-from dsl.errors import InternalError, ParleyError, RunError, ScriptError, UsageError
-from dsl.fmt import format_source
-from dsl.parser import ParseResult, parse, parse_expression, parse_path, parse_source
-from dsl.program import Program, compile, load
-from dsl.source import Source, Span
-
-__all__ = [
-    "Diagnostic", "InternalError", "ParleyError", "ParseResult", "Program", "RunError", "ScriptError", "Severity",
-    "Source", "Span", "UsageError", "compile", "format_source", "load", "parse", "parse_expression", "parse_path",
-    "parse_source", "render",
-]
+Modules are imported where they are used: `parley.dsl.source` (spans) and
+`parley.dsl.errors` (the error roots) are the dependency-free leaf that the
+runtime may import; the parser (`parley.dsl.parser`) loads Lark.
+"""

@@ -18,10 +18,10 @@ from typing import Any
 
 from lark import Token, Tree
 
-from dsl import nodes as n
-from dsl._tokens import start_of
-from dsl.diagnostics import Diagnostic
-from dsl.source import Span
+from parley.dsl import nodes as n
+from parley.dsl._tokens import start_of
+from parley.dsl.diagnostics import Diagnostic
+from parley.dsl.source import Span
 
 AGENT_KINDS = ("human", "executor", "python")
 SELECT_MODES = ("auto", "round_robin", "random", "manual")
@@ -282,7 +282,7 @@ class TreeBuilder:
         return n.ExprStmt(expr=c[0], span=span)
 
     def prose_ask(self, span: Span, c: list[Any]) -> n.Ask:
-        from dsl._strings import prose_template
+        from parley.dsl._strings import prose_template
 
         message = prose_template(c[1], self)
         return n.Ask(agent=self._agent_ref(c[0]), message=message, yes_no=False, span=span.to(message.span))
@@ -588,7 +588,7 @@ class TreeBuilder:
         return n.Ask(agent=self._agent_ref(c[0]), message=c[1], yes_no=True, span=span)
 
     def string(self, span: Span, c: list[Any]) -> n.Template:
-        from dsl._strings import string_template
+        from parley.dsl._strings import string_template
 
         return string_template(c[0], self)
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 
 import attrs
 
-from dsl._fmt_tokens import Tok, space_between
+from parley.dsl._fmt_tokens import Tok, space_between
 
 INDENT = 4
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from lark import Token
 from lark.lark import PostLex
 
-from dsl._tokens import start_of
+from parley.dsl._tokens import start_of
 
 MAX_NESTING = 100
 

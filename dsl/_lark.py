@@ -11,8 +11,8 @@ from typing import Any
 import lark
 from lark import Lark
 
-from dsl._indent import ParleyIndenter
-from grammar import grammar_text
+from parley.dsl._indent import ParleyIndenter
+from parley.grammar import grammar_text
 
 
 @functools.cache

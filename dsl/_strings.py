@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 from lark import Token
 
-from dsl import nodes as n
-from dsl._tokens import start_of
-from dsl.keywords import RESERVED
-from dsl.source import Span
+from parley.dsl import nodes as n
+from parley.dsl._tokens import start_of
+from parley.dsl.keywords import RESERVED
+from parley.dsl.source import Span
 
 if TYPE_CHECKING:
-    from dsl._build import TreeBuilder
+    from parley.dsl._build import TreeBuilder
 
 _BRACES = re.compile(r"\{\{|\}\}|\{|\}")
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)

@@ -17,12 +17,12 @@ from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 
-from dsl._indent import MAX_NESTING, LayoutError
-from dsl._lark import parser, postlexer
-from dsl._tokens import start_of
-from dsl.diagnostics import Diagnostic
-from dsl.source import Source, Span
-from grammar.syntax_errors import MISTAKES
+from parley.dsl._indent import MAX_NESTING, LayoutError
+from parley.dsl._lark import parser, postlexer
+from parley.dsl._tokens import start_of
+from parley.dsl.diagnostics import Diagnostic
+from parley.dsl.source import Source, Span
+from parley.grammar.syntax_errors import MISTAKES
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CLOSERS = {"RPAR": "(", "RSQB": "[", "RBRACE": "{"}

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from dsl.source import Source, Span
+from parley.dsl.source import Source, Span
 
 
 class Severity(str, enum.Enum):

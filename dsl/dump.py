@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from dsl.source import Span
+from parley.dsl.source import Span
 
 
 def dump(value: Any) -> Any:

@@ -23,12 +23,12 @@ from typing import Any
 
 import attrs
 
-from dsl._fmt_layout import layout
-from dsl._fmt_tokens import tokens
-from dsl._lark import parser
-from dsl.errors import InternalError, ScriptError
-from dsl.parser import ParseResult, parse_expression, parse_source
-from dsl.source import Source, Span
+from parley.dsl._fmt_layout import layout
+from parley.dsl._fmt_tokens import tokens
+from parley.dsl._lark import parser
+from parley.dsl.errors import InternalError, ScriptError
+from parley.dsl.parser import ParseResult, parse_expression, parse_source
+from parley.dsl.source import Source, Span
 
 __all__ = ["format_parsed", "format_source"]
 

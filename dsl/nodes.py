@@ -12,7 +12,7 @@ from typing import Literal as Lit
 
 import attrs
 
-from dsl.source import Span
+from parley.dsl.source import Span
 
 # --- names and templates -------------------------------------------------------
 

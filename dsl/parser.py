@@ -14,15 +14,15 @@ import attrs
 from lark import UnexpectedInput
 from lark.exceptions import LarkError
 
-from dsl import nodes as n
-from dsl._build import DepthGuard, ExprParser, TreeBuilder
-from dsl._indent import LayoutError
-from dsl._lark import parser, postlexer
-from dsl._syntax_errors import describe_token, diagnose
-from dsl._tokens import start_of
-from dsl.diagnostics import Diagnostic, Severity
-from dsl.errors import InternalError, ScriptError
-from dsl.source import Source, Span
+from parley.dsl import nodes as n
+from parley.dsl._build import DepthGuard, ExprParser, TreeBuilder
+from parley.dsl._indent import LayoutError
+from parley.dsl._lark import parser, postlexer
+from parley.dsl._syntax_errors import describe_token, diagnose
+from parley.dsl._tokens import start_of
+from parley.dsl.diagnostics import Diagnostic, Severity
+from parley.dsl.errors import InternalError, ScriptError
+from parley.dsl.source import Source, Span
 
 #: Scripts are small (the largest example is 2 kB); past this size a file is almost
 #: certainly not a script, and it is refused at once instead of parsed for seconds.

@@ -7,8 +7,8 @@ from typing import Any
 
 import attrs
 
-from runtime.errors import BudgetExceeded
-from runtime.models import Usage
+from parley.dsl.errors import BudgetExceeded
+from parley.runtime.models import Usage
 
 #: Dollars per million input and output tokens; a model's `price_input` / `price_output` options override.
 PRICES: dict[str, tuple[float, float]] = {
@@ -59,14 +59,14 @@ class Budget:
         """Raise `BudgetExceeded` when any limit has been passed (`starting`: before a new turn,
         so a spent turn budget stops the run without making one more request)."""
         if self.turns is not None and (self.spent_turns >= self.turns if starting else self.spent_turns > self.turns):
-            raise BudgetExceeded("budget", f"the turn budget ({self.turns} turns) is spent")
+            raise BudgetExceeded(f"the turn budget ({self.turns} turns) is spent")
         if self.tokens is not None and self.usage.total_tokens > self.tokens:
-            raise BudgetExceeded("budget", f"the token budget ({self.tokens} tokens) is spent "
+            raise BudgetExceeded(f"the token budget ({self.tokens} tokens) is spent "
                                            f"({self.usage.total_tokens} used)")
         if self.cost is not None and self.spent_cost > self.cost:
-            raise BudgetExceeded("budget", f"the cost budget (${self.cost:.2f}) is spent (${self.spent_cost:.4f})")
+            raise BudgetExceeded(f"the cost budget (${self.cost:.2f}) is spent (${self.spent_cost:.4f})")
         if self.seconds is not None and self.elapsed > self.seconds:
-            raise BudgetExceeded("budget", f"the time budget ({self.seconds:g}s) is spent")
+            raise BudgetExceeded(f"the time budget ({self.seconds:g}s) is spent")
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from runtime.errors import RunFailure
-from runtime.evaluate import show
-from runtime.values import Record
+from parley.dsl.errors import FailureKind, RunError
+from parley.runtime.evaluate import show
+from parley.runtime.values import Record
 
 
 def _json(value: Any, indent: int | None = None) -> str:
@@ -20,7 +20,7 @@ def _parse_json(text: str) -> Any:
     try:
         value = json.loads(text)
     except ValueError as error:
-        raise RunFailure("value", f"parse_json: not JSON ({error})") from None
+        raise RunError(FailureKind.VALUE, f"parse_json: not JSON ({error})") from None
     return Record(value) if isinstance(value, dict) else value
 
 
@@ -32,7 +32,7 @@ def _extreme(pick: Callable[..., Any]) -> Callable[..., Any]:
     def apply(*items: Any) -> Any:
         values = items[0] if len(items) == 1 and isinstance(items[0], list | tuple) else items
         if not values:
-            raise RunFailure("value", f"{pick.__name__}() of nothing")
+            raise RunError(FailureKind.VALUE, f"{pick.__name__}() of nothing")
         return pick(values)
 
     return apply

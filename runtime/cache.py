@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from runtime.models import ModelReply, ModelRequest, ToolCall, Usage
+from parley.runtime.models import ModelReply, ModelRequest, ToolCall, Usage
 
 
 def cache_key(request: ModelRequest, server: str) -> str:

@@ -15,12 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from compiler import plan as p
-from runtime.errors import RunFailure
-from runtime.local_model import DEFAULT_CONTEXT, DEFAULT_NAME, INSTALL_HINT, LocalModel, unavailable
-from runtime.models import ModelClient, ModelError
-from runtime.scripted import ScriptedModel
-from runtime.turns import model_error
+from parley.compiler import plan as p
+from parley.dsl.errors import FailureKind, RunError
+from parley.runtime.local_model import DEFAULT_CONTEXT, DEFAULT_NAME, INSTALL_HINT, LocalModel, unavailable
+from parley.runtime.models import ModelClient, ModelError
+from parley.runtime.scripted import ScriptedModel
+from parley.runtime.turns import model_error
 
 #: (client, model id, the model's options) for one request.
 Choice = tuple[ModelClient, str, dict[str, Any]]
@@ -59,19 +59,19 @@ class Clients:
     def _embedded(self, agent: p.AgentDecl) -> Choice:
         """No model for `agent`: the embedded one if nothing is configured anywhere, else what to do."""
         if self.plan.models or os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
-            raise RunFailure("model", f"`{agent.name}` has no model: declare one (`model smart = openai(\"…\")`, "
+            raise RunError(FailureKind.MODEL, f"`{agent.name}` has no model: declare one (`model smart = openai(\"…\")`, "
                                       "`default model smart`) or run with --model MODEL-ID")
         if self._default is None:
             why = None if self.offline else unavailable()
             if why is not None:
-                raise RunFailure("model", f"`{agent.name}` has no model, and none is configured. Either install "
+                raise RunError(FailureKind.MODEL, f"`{agent.name}` has no model, and none is configured. Either install "
                                           f"the embedded one, which runs offline with no key ({INSTALL_HINT}), "
                                           "or use a hosted one: run with --model MODEL-ID and set OPENAI_API_KEY "
                                           "(or OPENAI_BASE_URL for any OpenAI-compatible server)")
             try:
                 self._default = self._offline() if self.offline else LocalModel()
             except ModelError as error:
-                raise model_error(error) from None
+                raise model_error(error)
             if not self.offline:  # a replay runs no model to speak of
                 self.notify(LOCAL_DEFAULT_NOTICE.format(name=DEFAULT_NAME))
         return self._default, DEFAULT_NAME, {}
@@ -92,7 +92,7 @@ class Clients:
     def _client(self, decl: p.ModelDecl, options: dict[str, Any]) -> ModelClient:
         try:
             if decl.provider == "openai":
-                from runtime.openai_client import OpenAIModel  # ~0.3 s to import: only when used
+                from parley.runtime.openai_client import OpenAIModel  # ~0.3 s to import: only when used
 
                 return OpenAIModel(base_url=options.get("base_url"), api_key_env=options.get("api_key_env"),
                                    max_retries=int(options.get("max_retries", 2)),
@@ -104,14 +104,14 @@ class Clients:
                 where = Path(self.plan.file).parent / Path(str(path)).expanduser() if path is not None else None
                 return LocalModel(where, context=int(options.get("context", DEFAULT_CONTEXT)))
         except ModelError as error:
-            raise model_error(error).located(decl.span) from None
-        raise RunFailure("model", f"the `{decl.provider}()` model is not available in this version of Parley; "
+            raise model_error(error).located(decl.span)
+        raise RunError(FailureKind.MODEL, f"the `{decl.provider}()` model is not available in this version of Parley; "
                                   "run with --model scripted:RULES.json, or --model MODEL-ID for the server of "
                                   "OPENAI_BASE_URL / OPENAI_API_KEY", decl.span)
 
     @staticmethod
     def _offline() -> ModelClient:
-        from runtime.recording import OfflineModel
+        from parley.runtime.recording import OfflineModel
 
         return OfflineModel()
 

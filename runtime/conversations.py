@@ -11,14 +11,14 @@ import json
 import random
 from typing import TYPE_CHECKING, Any
 
-from compiler import plan as p
-from runtime.evaluate import Frame, evaluate, show, text
-from runtime.models import Message, ModelRequest
-from runtime.replies import origin
-from runtime.values import Said, Thread
+from parley.compiler import plan as p
+from parley.runtime.evaluate import Frame, evaluate, show, text
+from parley.runtime.models import Message, ModelRequest
+from parley.runtime.replies import origin
+from parley.runtime.values import Said, Thread
 
 if TYPE_CHECKING:
-    from runtime.executor import Executor
+    from parley.runtime.executor import Executor
 
 SELECT_RETRIES = 2
 

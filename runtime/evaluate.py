@@ -13,12 +13,12 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from compiler import plan as p
-from runtime.errors import RunFailure
-from runtime.values import Record, Reply, Thread
+from parley.compiler import plan as p
+from parley.dsl.errors import FailureKind, RunError
+from parley.runtime.values import Record, Reply, Thread
 
 if TYPE_CHECKING:
-    from runtime.executor import Executor
+    from parley.runtime.executor import Executor
 
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "//": operator.floordiv,
@@ -39,13 +39,13 @@ class Frame:
 
 
 async def evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
-    """The value of `expr`; `RunFailure` (kind `value`) for a type error or a missing value."""
+    """The value of `expr`; `RunError` (kind `value`) for a type error or a missing value."""
     try:
         return await _evaluate(expr, frame, run)
-    except RunFailure:
+    except RunError:
         raise
     except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, AttributeError) as error:
-        raise RunFailure("value", f"cannot compute a value here: {_explain(error)}") from None
+        raise RunError(FailureKind.VALUE, f"cannot compute a value here: {_explain(error)}") from None
 
 
 async def _evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
@@ -53,7 +53,7 @@ async def _evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
         return expr.value
     if isinstance(expr, p.Var):
         if expr.name not in frame.variables:
-            raise RunFailure("value", f"`{expr.name}` has no value yet (it is assigned only on some paths)")
+            raise RunError(FailureKind.VALUE, f"`{expr.name}` has no value yet (it is assigned only on some paths)")
         return frame.variables[expr.name]
     if isinstance(expr, p.Text):
         return await text(expr, frame, run)
@@ -91,7 +91,7 @@ async def _evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
         if expr.op == "+" and isinstance(left, str) and not isinstance(right, str):
             right = show(right)
         if expr.op == "**" and isinstance(right, int | float) and abs(right) > 10_000 and plain(left) not in (0, 1, -1):
-            raise RunFailure("value", "a power above 10,000 is not computed: every value is bounded")
+            raise RunError(FailureKind.VALUE, "a power above 10,000 is not computed: every value is bounded")
         return _BINARY[expr.op](plain(left), plain(right))
     if isinstance(expr, p.Compare):
         left = await _evaluate(expr.left, frame, run)
@@ -150,9 +150,9 @@ def attribute(value: Any, name: str) -> Any:
         return getattr(value, name)
     if isinstance(value, dict):
         if name not in value:
-            raise RunFailure("value", f"the value has no field `{name}`")
+            raise RunError(FailureKind.VALUE, f"the value has no field `{name}`")
         return value[name]
-    raise RunFailure("value", f"{type(value).__name__} value has no `.{name}`")
+    raise RunError(FailureKind.VALUE, f"{type(value).__name__} value has no `.{name}`")
 
 
 def copied(value: Any) -> Any:

@@ -18,23 +18,24 @@ from typing import Any
 import attrs
 import jsonschema
 
-from compiler import plan as p
-from compiler.plan import json_schema
-from compiler.types import type_source
-from runtime.budget import Budget
-from runtime.builtins import BUILTINS
-from runtime.clients import Clients
-from runtime.conversations import converse
-from runtime.errors import BudgetExceeded, RunFailure
-from runtime.evaluate import Frame, copied, evaluate, plain, show, text, truthy
-from runtime.events import Event, EventSink, make_event
-from runtime.inputs import read_input
-from runtime.journal import Journal, enter, leave, start
-from runtime.models import Message, ModelClient, ModelError, ModelReply, ModelRequest
-from runtime.replies import origin, parse_yes_no, records, response_format, validated
-from runtime.requests import ModelCalls
-from runtime.turns import HumanInput, Turns, call_python, model_error
-from runtime.values import Reply, Thread, jsonable
+from parley.compiler import plan as p
+from parley.compiler.plan import json_schema
+from parley.compiler.types import type_source
+from parley.runtime.budget import Budget
+from parley.runtime.builtins import BUILTINS
+from parley.runtime.clients import Clients
+from parley.runtime.conversations import converse
+from parley.dsl.errors import BudgetExceeded, FailureKind, RunError
+from parley.runtime.evaluate import Frame, copied, evaluate, plain, show, text, truthy
+from parley.runtime.events import Event, EventSink, make_event
+from parley.runtime.inputs import read_input
+from parley.runtime.journal import Journal, enter, leave, start
+from parley.runtime.models import Message, ModelClient, ModelError, ModelReply, ModelRequest
+from parley.runtime.replies import origin, parse_yes_no, records, response_format, validated
+from parley.runtime.requests import ModelCalls
+from parley.runtime.turns import HumanInput, Turns, call_python, model_error
+from parley.runtime.results import Result
+from parley.runtime.values import Reply, Thread, jsonable
 
 TYPED_RETRIES = 2
 YES_NO = ("yes", "no")
@@ -58,22 +59,8 @@ class _Continue(Exception):
     pass
 
 
-@attrs.define
-class Result:
-    """What a run produced: the `output` value (the last `output` run), every output, the
-    script's threads, the printed lines, the events and the usage."""
-
-    output: Any
-    outputs: list[Any]
-    printed: list[str]
-    threads: dict[str, list[dict[str, str]]]
-    events: list[Event]
-    usage: dict[str, Any]
-    run_id: str | None = None  # the run's id in the store, when it was recorded
-
-
 def _no_human(agent: str, prompt: str) -> str:
-    raise RunFailure("input", f"`{agent}` is a person, and this run has no way to ask one "
+    raise RunError(FailureKind.INPUT, f"`{agent}` is a person, and this run has no way to ask one "
                               "(run it in a terminal, or give the run a `human` callback)")
 
 
@@ -135,8 +122,8 @@ class Executor:
             await self.block(self.plan.body, frame)
         except _Return:  # pragma: no cover - the compiler refuses `return` outside defs
             pass
-        except RunFailure as failure:
-            self.emit("error", None, reason=failure.kind, message=str(failure))
+        except RunError as failure:
+            self.emit("error", None, reason=failure.kind.label, message=str(failure))
             raise
         finally:
             self.emit("run_end", None, usage=self.usage())
@@ -149,7 +136,7 @@ class Executor:
         known = {i.name for i in self.plan.inputs}
         unknown = set(given) - known
         if unknown:
-            raise RunFailure("input", f"unknown input {min(unknown)!r}; the script's inputs are: "
+            raise RunError(FailureKind.INPUT, f"unknown input {min(unknown)!r}; the script's inputs are: "
                                       f"{', '.join(sorted(known)) or 'none'}")
         for decl in self.plan.inputs:
             if decl.name in given:
@@ -157,7 +144,7 @@ class Executor:
             elif decl.default is not None:
                 values[decl.name] = await evaluate(decl.default, Frame({}), self)
             else:
-                raise RunFailure("input", f"input `{decl.name}` has no value: give it as {decl.name}=…",
+                raise RunError(FailureKind.INPUT, f"input `{decl.name}` has no value: give it as {decl.name}=…",
                                  decl.span)
         return values
 
@@ -197,13 +184,13 @@ class Executor:
             await getattr(self, f"_{step.kind}")(step, frame)
         except (_Return, _Break, _Continue):
             raise
-        except RunFailure as failure:
+        except RunError as failure:
             raise failure.located(step.span) from None
         except ModelError as error:
-            raise model_error(error).located(step.span) from None
+            raise model_error(error).located(step.span)
         except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
             # The script's data did not fit what it did with it (`for i in 5`, `s[0] = "z"`).
-            raise RunFailure("value", f"{_describe(error)}", step.span) from None
+            raise RunError(FailureKind.VALUE, f"{_describe(error)}", step.span) from None
         finally:
             leave(where)
 
@@ -242,7 +229,7 @@ class Executor:
             shown = show(value) if not isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             inside = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
             detail = f" ({inside.lstrip('.')}: {error.message[:120]})" if inside else ""
-            raise RunFailure("value", f"{what} is declared `{type_source(type_ref)}`, and got "
+            raise RunError(FailureKind.VALUE, f"{what} is declared `{type_source(type_ref)}`, and got "
                                       f"{shown[:80]}{detail}") from None
 
     async def _ask(self, step: p.AskStep, frame: Frame) -> None:
@@ -282,7 +269,7 @@ class Executor:
             for item in list(items):
                 values = list(item) if len(step.variables) > 1 and isinstance(item, list | tuple) else [item]
                 if len(values) != len(step.variables):
-                    raise RunFailure("value", f"cannot unpack {show(item)} into {', '.join(step.variables)}")
+                    raise RunError(FailureKind.VALUE, f"cannot unpack {show(item)} into {', '.join(step.variables)}")
                 for name, value in zip(step.variables, values):
                     frame.variables[name] = copied(value)
                 if not await self._iteration(step, frame):
@@ -386,7 +373,7 @@ class Executor:
                 else:
                     return Reply(said, agent_name, tokens, reply.cost if reply is not None else 0.0)
                 if attempt == TYPED_RETRIES:
-                    raise RunFailure("reply", f"`{agent_name}` did not give a valid reply after "
+                    raise RunError(FailureKind.REPLY, f"`{agent_name}` did not give a valid reply after "
                                               f"{TYPED_RETRIES + 1} tries: {problem}")
                 self.emit("retry", step, agent=agent_name, problem=problem)
                 thread.append(Message(role="user", content=f"That reply is not valid: {problem} Try again."))
@@ -436,10 +423,10 @@ class Executor:
             args = [plain(a) if isinstance(a, Thread) else a for a in args]  # a thread reads as its last message
             try:
                 return BUILTINS[callee](*args, **keywords)
-            except RunFailure:
+            except RunError:
                 raise
             except Exception as error:  # noqa: BLE001 - a built-in's failure is the script's value error
-                raise RunFailure("value", f"{callee}(): {error}") from None
+                raise RunError(FailureKind.VALUE, f"{callee}(): {error}") from None
         if kind == "tool":
             return await self._tool(callee, args, keywords)
         decl = next(d for d in self.plan.defs if d.name == callee)
@@ -472,14 +459,14 @@ class Executor:
         async def live() -> dict[str, Any]:
             try:
                 return {"value": jsonable(await call_python(function, args, keywords))}
-            except RunFailure as failure:
-                return {"error": failure.message, "kind": failure.kind}
+            except RunError as failure:
+                return {"error": failure.message, "kind": failure.kind.label}
             except Exception as error:  # noqa: BLE001 - the tool's own failure, kept as a result
                 return {"error": f"`{name}` raised {type(error).__name__}: {error}", "kind": "python"}
 
         outcome = await self.journal.effect("tool", [name, jsonable(args), jsonable(keywords)], live)
         if "error" in outcome:
-            raise RunFailure(outcome["kind"], outcome["error"])
+            raise RunError(FailureKind.named(outcome["kind"]), outcome["error"])
         return records(outcome["value"])
 
     def _python_tool(self, name: str) -> Callable[..., Any]:
@@ -544,4 +531,4 @@ def _budget(plan: p.Plan, overrides: dict[str, float]) -> Budget:
     return Budget(**limits)
 
 
-__all__ = ["BudgetExceeded", "Executor", "Result", "RunFailure"]
+__all__ = ["Executor", "Result"]

@@ -7,9 +7,9 @@ from typing import Any
 
 import jsonschema
 
-from compiler import plan as p
-from compiler.plan import json_schema
-from runtime.errors import RunFailure
+from parley.compiler import plan as p
+from parley.compiler.plan import json_schema
+from parley.dsl.errors import FailureKind, RunError
 
 
 def read_input(decl: p.InputDecl, raw: Any, plan: p.Plan) -> Any:
@@ -24,5 +24,5 @@ def read_input(decl: p.InputDecl, raw: Any, plan: p.Plan) -> Any:
     try:
         jsonschema.validate(value, schema)
     except jsonschema.ValidationError as error:
-        raise RunFailure("input", f"input `{decl.name}`: {error.message}", decl.span) from None
+        raise RunError(FailureKind.INPUT, f"input `{decl.name}`: {error.message}", decl.span) from None
     return value

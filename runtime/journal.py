@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import attrs
 
-from runtime.errors import RunFailure
+from parley.dsl.errors import FailureKind, RunError
 
 Key = tuple[str, int]
 
@@ -117,7 +117,7 @@ class Journal:
             self.served += 1
             return entry.result
         if self.mode == "replay":
-            raise RunFailure("replay", _mismatch(kind, request, entry, key), getattr(step, "span", None))
+            raise RunError(FailureKind.REPLAY, _mismatch(kind, request, entry, key), getattr(step, "span", None))
         try:
             result = await (_finished(run()) if kind in FINISHED_WHEN_STOPPED else run())
         except _Stopped as stopped:

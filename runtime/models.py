@@ -123,7 +123,7 @@ class ModelError(Exception):
     """
 
     def __init__(self, kind: str, message: str) -> None:
-        from runtime.secrets import redact
+        from parley.runtime.secrets import redact
 
         super().__init__(redact(message))  # servers may echo the key they were sent
         self.kind = kind

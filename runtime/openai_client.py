@@ -13,7 +13,7 @@ from typing import Any
 
 import openai
 
-from runtime.models import Message, ModelError, ModelReply, ModelRequest, TokenSink, ToolCall, Usage
+from parley.runtime.models import Message, ModelError, ModelReply, ModelRequest, TokenSink, ToolCall, Usage
 
 #: Placeholder key for servers that want none (a local llama.cpp, Ollama, vLLM).
 _NO_KEY = "no-key-needed"

@@ -17,11 +17,11 @@ from typing import Any
 
 import attrs
 
-from compiler import plan as p
-from compiler.serialize import plan_to_json
-from runtime.journal import Entry, Journal, Key
-from runtime.models import ModelReply, ModelRequest, TokenSink
-from runtime.store import Store
+from parley.compiler import plan as p
+from parley.compiler.serialize import plan_to_json
+from parley.runtime.journal import Entry, Journal, Key
+from parley.runtime.models import ModelReply, ModelRequest, TokenSink
+from parley.runtime.store import Store
 
 #: Run statuses a resume can pick up (`running` only once its process is gone).
 RESUMABLE = ("failed", "interrupted", "budget", "running")

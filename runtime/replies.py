@@ -8,8 +8,8 @@ from typing import Any
 
 import jsonschema
 
-from runtime.models import ModelReply
-from runtime.values import Record
+from parley.runtime.models import ModelReply
+from parley.runtime.values import Record
 
 
 def response_format(schema: dict[str, Any]) -> dict[str, Any]:

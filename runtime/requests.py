@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from compiler import plan as p
-from runtime.budget import price_of
-from runtime.cache import cache_key, restored, stored, wanted
-from runtime.models import ModelClient, ModelError, ModelReply, ModelRequest
-from runtime.replies import degraded, origin
+from parley.compiler import plan as p
+from parley.runtime.budget import price_of
+from parley.runtime.cache import cache_key, restored, stored, wanted
+from parley.runtime.models import ModelClient, ModelError, ModelReply, ModelRequest
+from parley.runtime.replies import degraded, origin
 
 if TYPE_CHECKING:
-    from runtime.executor import Executor
+    from parley.runtime.executor import Executor
 
 
 class ModelCalls:

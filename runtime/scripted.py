@@ -30,7 +30,7 @@ from typing import Any
 
 import attrs
 
-from runtime.models import ModelError, ModelReply, ModelRequest, TokenSink, ToolCall, Usage
+from parley.runtime.models import ModelError, ModelReply, ModelRequest, TokenSink, ToolCall, Usage
 
 
 @attrs.define

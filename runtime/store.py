@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from runtime.journal import Entry, Key
-from runtime.secrets import redact
+from parley.runtime.journal import Entry, Key
+from parley.runtime.secrets import redact
 
 SCHEMA_VERSION = 3
 

@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 import jsonschema
 
-from compiler import plan as p
-from runtime.errors import RunFailure
-from runtime.evaluate import show
-from runtime.models import Message, ModelError, ModelReply, ModelRequest, ToolCall, ToolSpec
+from parley.compiler import plan as p
+from parley.dsl.errors import FailureKind, RunError
+from parley.runtime.evaluate import show
+from parley.runtime.models import Message, ModelError, ModelReply, ModelRequest, ToolCall, ToolSpec
 
 if TYPE_CHECKING:
-    from runtime.executor import Executor
+    from parley.runtime.executor import Executor
 
 DEFAULT_TOOL_ROUNDS = 5
 
@@ -137,8 +137,8 @@ class Turns:
         started = time.monotonic()
         try:
             value = await self.run.call(target, kind, [], arguments)
-        except RunFailure as failure:
-            if failure.kind not in ("value", "python"):
+        except RunError as failure:
+            if failure.kind not in (FailureKind.VALUE, FailureKind.PYTHON):
                 raise  # a spent budget or an unreachable model stops the run
             self.run.emit("tool_error", step, tool=target, error=failure.message, call_id=call.id,
                           seconds=round(time.monotonic() - started, 6))
@@ -164,7 +164,7 @@ class Turns:
     async def execute(self, agent: p.AgentDecl, incoming: str, step: Any) -> str:
         """Run the fenced code blocks of the message (only when the run allows code execution)."""
         if not self.run.allow_code:
-            raise RunFailure("code", f"`{agent.name}` runs code, and this run does not allow it: "
+            raise RunError(FailureKind.CODE, f"`{agent.name}` runs code, and this run does not allow it: "
                                      "run with --allow-code (or allow_code=True) if you trust the script")
         settings = {o.name: o.value for o in agent.settings}
         languages = settings.get("languages", ["python", "sh"])
@@ -201,7 +201,7 @@ class Turns:
 
         outcome = await self.run.journal.effect("python", [agent.name, incoming], answer)
         if "error" in outcome:
-            raise RunFailure("python", outcome["error"])
+            raise RunError(FailureKind.PYTHON, outcome["error"])
         return outcome["text"]
 
 
@@ -213,8 +213,11 @@ async def call_python(function: Callable[..., Any], args: list[Any], keywords: d
     return await result if inspect.isawaitable(result) else result
 
 
-def model_error(error: ModelError) -> RunFailure:
-    return RunFailure(f"model_{error.kind}", str(error))
+def model_error(error: ModelError) -> RunError:
+    """A model's failure as the run's: the `ModelError` (with its `kind`: auth, rate_limit…) is the cause."""
+    failure = RunError(FailureKind.MODEL, str(error))
+    failure.__cause__ = error
+    return failure
 
 
 _FENCED = re.compile(r"```(python|sh|bash)?[^\n]*\n(.*?)```", re.DOTALL)

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from runtime.models import Usage
+from parley.runtime.models import Usage
 
 
 class Reply(str):

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dsl.parser import ParseResult, parse_source
+from parley.dsl.parser import ParseResult, parse_source
 from helpers import EXAMPLES, ROOT, example_files, rendered
 
 __all__ = ["EXAMPLES", "ROOT", "example_files", "rendered"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dsl.diagnostics import render_all
-from dsl.parser import ParseResult
+from parley.dsl.diagnostics import render_all
+from parley.dsl.parser import ParseResult
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -48,7 +48,7 @@ from typing import Any
 
 import attrs
 
-from compiler import plan as p
+from parley.compiler import plan as p
 
 IO, PYTHON, EXEC, OUTPUT = "io", "python", "exec", "output"
 RESOURCES = frozenset({IO, PYTHON, EXEC, OUTPUT})

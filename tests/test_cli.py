@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dsl.cli import main
+from parley.cli import main
 from helpers import EXAMPLES, ROOT
 
 BAD = "agent writer:\n    model smart\n\nwhile not done:\n    print 1\n"
@@ -72,7 +72,7 @@ def test_readme_error_example_is_true(tmp_path: Path) -> None:
              "while not approved:", '    approved = @writer? "Done?"']
     (tmp_path / "review.agent").write_text("\n".join(lines) + "\n")
     completed = subprocess.run(
-        [sys.executable, "-m", "dsl", "check", "review.agent"], cwd=tmp_path, capture_output=True, text=True,
+        [sys.executable, "-m", "parley", "check", "review.agent"], cwd=tmp_path, capture_output=True, text=True,
         env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin"},
     )
     assert completed.returncode == 1
@@ -86,8 +86,8 @@ def test_console_script_is_installed() -> None:
 
 
 def test_a_reply_waited_for_on_a_terminal_shows_its_agent_then_gives_way(capsys: pytest.CaptureFixture[str]) -> None:
-    from dsl.console import Console
-    from runtime.events import Event
+    from parley.console import Console
+    from parley.runtime.events import Event
 
     def event(kind: str, **data: object) -> Event:
         return Event(kind=kind, step="s1", file="t.agent", line=7, time=0.0, data=dict(data))

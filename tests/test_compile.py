@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-import dsl
-from compiler import compile_path, compile_source
-from compiler import plan as p
-from compiler.serialize import plan_from_json, plan_to_json, to_data
+import parley
+from parley.compiler import compile_path, compile_source
+from parley.compiler import plan as p
+from parley.compiler.serialize import plan_from_json, plan_to_json, to_data
 from helpers import EXAMPLES, ROOT
 
 PROGRAMS = sorted(EXAMPLES.glob("*.agent"))
@@ -40,17 +40,17 @@ def test_example_plan_json(path: Path, snapshot) -> None:
 
 
 def test_public_api_compiles_text_and_paths() -> None:
-    program = dsl.compile('agent a:\n    """Hi."""\nx = @a Hello.\nprint x\n', "t.agent")
+    program = parley.compile('agent a:\n    """Hi."""\nx = @a Hello.\nprint x\n', "t.agent")
     assert isinstance(program.plan, p.Plan)
     assert [s.kind for s in program.plan.body] == ["ask", "print"]
-    loaded = dsl.load(EXAMPLES / "review.agent")
+    loaded = parley.load(EXAMPLES / "review.agent")
     assert loaded.plan.file.endswith("review.agent")
-    assert dsl.compile(EXAMPLES / "review.agent").plan.body == loaded.plan.body
+    assert parley.compile(EXAMPLES / "review.agent").plan.body == loaded.plan.body
 
 
 def test_compile_errors_raise_one_script_error() -> None:
-    with pytest.raises(dsl.ScriptError) as caught:
-        dsl.compile("x = @writr Hi.\nprint y\n", "bad.agent")
+    with pytest.raises(parley.ScriptError) as caught:
+        parley.compile("x = @writr Hi.\nprint y\n", "bad.agent")
     text = str(caught.value)
     assert "bad.agent:1:5: error[P202]: unknown agent `writr`" in text
     assert "bad.agent:2:7: error[P201]: unknown name `y`" in text
@@ -58,15 +58,15 @@ def test_compile_errors_raise_one_script_error() -> None:
 
 
 def test_warnings_do_not_stop_compilation() -> None:
-    program = dsl.compile('agent a:\n    """Hi."""\nagent b:\n    """Ho."""\nt = chat a, b:\n    "Go."\nprint t.last\n')
+    program = parley.compile('agent a:\n    """Hi."""\nagent b:\n    """Ho."""\nt = chat a, b:\n    "Go."\nprint t.last\n')
     assert [d.code for d in program.warnings] == ["P260"]
     chat = program.plan.body[0]
     assert isinstance(chat, p.ChatStep) and chat.max_turns == p.DEFAULT_MAX_TURNS
 
 
 def test_load_missing_file_is_usage_error(tmp_path: Path) -> None:
-    with pytest.raises(dsl.UsageError):
-        dsl.load(tmp_path / "missing.agent")
+    with pytest.raises(parley.UsageError):
+        parley.load(tmp_path / "missing.agent")
 
 
 def test_turn_limit_comes_from_until() -> None:

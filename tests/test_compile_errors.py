@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from compiler import CompileResult, compile_path
-from dsl.diagnostics import Diagnostic, Severity, render, render_all
+from parley.compiler import CompileResult, compile_path
+from parley.dsl.diagnostics import Diagnostic, Severity, render, render_all
 
 FOLDER = Path(__file__).resolve().parent / "compile_errors"
 FILES = sorted(FOLDER.glob("*.agent"))

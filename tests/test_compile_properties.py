@@ -26,10 +26,10 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from compiler import CompileResult, compile_path, compile_source
-from compiler import plan as p
-from compiler.serialize import plan_from_json, plan_to_json
-from dsl.source import Source, Span
+from parley.compiler import CompileResult, compile_path, compile_source
+from parley.compiler import plan as p
+from parley.compiler.serialize import plan_from_json, plan_to_json
+from parley.dsl.source import Source, Span
 from helpers import EXAMPLES, ROOT, example_files
 from plan_eval import all_steps, children, scripts
 
@@ -166,9 +166,9 @@ def test_examples(path: Path) -> None:
 
 _DUMP = """
 import hashlib, json, sys
-import dsl
-from compiler import compile_path, compile_source
-from compiler.serialize import plan_to_json
+import parley
+from parley.compiler import compile_path, compile_source
+from parley.compiler.serialize import plan_to_json
 out = {}
 for name in json.loads(sys.argv[1]):
     out[name] = plan_to_json(compile_path(name, display=name).plan)

@@ -34,8 +34,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiler import compile_path, compile_source
-from compiler import plan as p
+from parley.compiler import compile_path, compile_source
+from parley.compiler import plan as p
 from helpers import EXAMPLES, ROOT, example_files
 from plan_eval import (
     LLM_AGENTS,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from dsl.keywords import RESERVED
-from grammar import grammar_text
+from parley.dsl.keywords import RESERVED
+from parley.grammar import grammar_text
 from helpers import ROOT
 
 

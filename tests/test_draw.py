@@ -16,13 +16,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler import plan as p
-from compiler.draw import plan_dot, plan_mermaid, plan_tree
-from compiler.serialize import RECORDS, to_data
-from compiler.source_text import condition_source, expr_source, type_source
-from dsl import nodes as n
-from dsl.parser import parse_expression
-from dsl.source import Span
+from parley.compiler import plan as p
+from parley.compiler.draw import plan_dot, plan_mermaid, plan_tree
+from parley.compiler.serialize import RECORDS, to_data
+from parley.compiler.source_text import condition_source, expr_source, type_source
+from parley.dsl import nodes as n
+from parley.dsl.parser import parse_expression
+from parley.dsl.source import Span
 
 # --- building plans by hand --------------------------------------------------------
 

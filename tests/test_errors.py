@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from dsl.diagnostics import render, render_all
-from dsl.parser import MAX_SYNTAX_ERRORS, parse_path
+from parley.dsl.diagnostics import render, render_all
+from parley.dsl.parser import MAX_SYNTAX_ERRORS, parse_path
 
 ERRORS = Path(__file__).resolve().parent / "errors"
 FILES = sorted(ERRORS.glob("*.agent"))

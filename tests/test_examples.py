@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dsl.parser import parse_path
+from parley.dsl.parser import parse_path
 from helpers import EXAMPLES, example_files, rendered
 
 

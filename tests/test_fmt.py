@@ -36,14 +36,14 @@ from lark import Token
 from plan_eval import scripts
 from test_syntax_tree import CONSTRUCTS
 
-import dsl
-from compiler import compile_source
-from compiler.serialize import plan_to_json
-from dsl import fmt as fmt_module
-from dsl._lark import parser
-from dsl.cli import main
-from dsl.errors import InternalError, ScriptError
-from dsl.parser import parse_source
+import parley
+from parley.compiler import compile_source
+from parley.compiler.serialize import plan_to_json
+from parley.dsl import fmt as fmt_module
+from parley.dsl._lark import parser
+from parley.cli import main
+from parley.dsl.errors import InternalError, ScriptError
+from parley.dsl.parser import parse_source
 
 # --- helpers --------------------------------------------------------------------------------------
 
@@ -90,8 +90,8 @@ def comments(text: str) -> list[str]:
 
 def check_guarantees(text: str, name: str = "t.agent", path: Path | None = None) -> str:
     """Format `text` and check every guarantee; the formatted text."""
-    formatted = dsl.format_source(text, name)
-    assert dsl.format_source(formatted, name) == formatted, "not idempotent"
+    formatted = parley.format_source(text, name)
+    assert parley.format_source(formatted, name) == formatted, "not idempotent"
     assert plan_data(formatted, name, path) == plan_data(text, name, path)
     before, after = real_tokens(text), real_tokens(formatted)
     assert [(t.type, str(t)) for t in before if "\n" not in t] == [(t.type, str(t)) for t in after if "\n" not in t]
@@ -308,15 +308,15 @@ def test_messy_scripts_snapshot(name: str, snapshot) -> None:
 
 def test_comment_placement() -> None:
     text = "if true:\n    x = 1\n    # in the if\n# after the if\ny = 2  # the end\n"
-    assert dsl.format_source(text) == text
-    assert dsl.format_source("if true:\n  x = 1\n  # in\n#out\ny = 2 # end\n") == (
+    assert parley.format_source(text) == text
+    assert parley.format_source("if true:\n  x = 1\n  # in\n#out\ny = 2 # end\n") == (
         "if true:\n    x = 1\n    # in\n#out\ny = 2  # end\n"
     )
 
 
 def test_blank_lines_around_block_declarations() -> None:
     text = "x = 1\n# the agent\nagent a:\n    \"A.\"\ny = 2\nagent b is human\nz = 3\n"
-    assert dsl.format_source(text) == (
+    assert parley.format_source(text) == (
         "x = 1\n\n# the agent\nagent a:\n    \"A.\"\n\ny = 2\nagent b is human\nz = 3\n"
     )
 
@@ -333,18 +333,18 @@ def test_a_triple_quoted_string_moves_only_when_its_value_stays() -> None:
 
 
 def test_empty_and_comment_only_scripts() -> None:
-    assert dsl.format_source("") == ""
-    assert dsl.format_source("\n\n  \n") == ""
-    assert dsl.format_source("\n# just a note   \n\n\n# and another\n\n") == "# just a note\n\n# and another\n"
+    assert parley.format_source("") == ""
+    assert parley.format_source("\n\n  \n") == ""
+    assert parley.format_source("\n# just a note   \n\n\n# and another\n\n") == "# just a note\n\n# and another\n"
 
 
 def test_windows_line_endings_and_bom() -> None:
-    assert dsl.format_source("\ufeffx = 1\r\nprint x\r\n") == "x = 1\nprint x\n"
+    assert parley.format_source("\ufeffx = 1\r\nprint x\r\n") == "x = 1\nprint x\n"
 
 
 def test_syntax_errors_raise_script_error() -> None:
     with pytest.raises(ScriptError) as caught:
-        dsl.format_source("x = (1\n", "bad.agent")
+        parley.format_source("x = (1\n", "bad.agent")
     assert "bad.agent:1:5: error[P103]" in str(caught.value)
 
 
@@ -362,7 +362,7 @@ def test_scripts_with_syntax_errors_are_refused(path: Path, tmp_path: Path) -> N
 def test_a_change_of_meaning_is_caught(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(fmt_module, "layout", lambda text, toks, same: text.replace("1", "2"))
     with pytest.raises(InternalError, match="would change its meaning"):
-        dsl.format_source("x = 1\n")
+        parley.format_source("x = 1\n")
     script = tmp_path / "s.agent"
     script.write_text("x  = 1\n")
     result = fmt(str(script))
@@ -380,7 +380,7 @@ def parley_blocks(path: Path) -> list[str]:
 @pytest.mark.parametrize("path", sorted((ROOT / "docs").glob("*.md")), ids=lambda p: p.name)
 def test_the_docs_are_formatted(path: Path) -> None:
     for block in parley_blocks(path):
-        assert dsl.format_source(block) == block
+        assert parley.format_source(block) == block
 
 
 # --- the examples and the test scripts ----------------------------------------------------------------------
@@ -459,7 +459,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
 def test_fmt_rewrites_in_place(files: dict[str, Path]) -> None:
     result = fmt(str(files["clean"]), str(files["untidy"]))
     assert result.exit_code == 0, result.output
-    assert files["untidy"].read_text() == dsl.format_source(MESSY["nested-blocks"])
+    assert files["untidy"].read_text() == parley.format_source(MESSY["nested-blocks"])
     assert f"reformatted {files['untidy']}" in result.stderr
     assert "1 file reformatted, 1 file left unchanged" in result.stderr
     assert [p.name for p in files["untidy"].parent.iterdir() if p.name.endswith(".tmp")] == []
@@ -473,7 +473,7 @@ def test_fmt_keeps_permissions_and_symlinks(files: dict[str, Path], tmp_path: Pa
     link.symlink_to(files["untidy"])
     assert fmt(str(link)).exit_code == 0
     assert link.is_symlink()
-    assert files["untidy"].read_text() == dsl.format_source(MESSY["nested-blocks"])
+    assert files["untidy"].read_text() == parley.format_source(MESSY["nested-blocks"])
     assert stat.S_IMODE(files["untidy"].stat().st_mode) == 0o640
 
 
@@ -514,7 +514,7 @@ def test_fmt_refuses_syntax_errors(files: dict[str, Path]) -> None:
     assert f"{files['broken']}:1:5: error[P103]: `(` was never closed" in result.stderr
     assert "has syntax errors; not formatted" in result.stderr
     assert files["broken"].read_text() == original
-    assert files["untidy"].read_text() == dsl.format_source(MESSY["nested-blocks"])  # the others still are
+    assert files["untidy"].read_text() == parley.format_source(MESSY["nested-blocks"])  # the others still are
 
 
 def test_fmt_diagnostics_match_check(files: dict[str, Path]) -> None:

@@ -5,7 +5,7 @@ The corpus is every example script plus the script from the language design's
 duplicates or re-indents lines, inserts hostile characters or bytes, cuts it
 short, replaces it with noise) and checks the parser's contract:
 
-- `dsl.parse` returns a `Module` or raises `dsl.ScriptError`, nothing else
+- `parley.parse` returns a `Module` or raises `parley.ScriptError`, nothing else
   (no Lark exception, no RecursionError, no AssertionError, no InternalError);
 - every diagnostic's span lies inside the file: the line exists, the column is
   on that line or one past its end, and the span does not end before it starts;
@@ -34,10 +34,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import dsl
-from dsl.dump import dump
-from dsl.keywords import RESERVED
-from dsl.source import Span
+import parley
+import parley.dsl as dsl
+from parley.dsl.dump import dump
+from parley.dsl.keywords import RESERVED
+from parley.dsl.source import Span
 
 try:
     from helpers import example_files
@@ -136,8 +137,8 @@ def check(data: str | bytes, filename: str = FILENAME) -> dsl.nodes.Module | Non
     """Parse `data` and assert the parser's contract; return the tree, or None on errors."""
     lines = file_lines(data)
     try:
-        module = dsl.parse(data, filename)
-    except dsl.ScriptError as error:
+        module = parley.parse(data, filename)
+    except parley.ScriptError as error:
         assert error.diagnostics, "ScriptError without diagnostics"
         assert any(d.is_error for d in error.diagnostics), "ScriptError without an error"
         problems = [

@@ -1,6 +1,6 @@
 """Hostile inputs: each ends in a diagnostic (or a clean parse), never in a traceback or a hang.
 
-Every case is parsed through the API (`dsl.parse`, checked like the fuzz tests:
+Every case is parsed through the API (`parley.parse`, checked like the fuzz tests:
 only `ScriptError`, spans inside the file, trees that dump) and through the
 command line (`parley check` and `parley check --json` on a file). The
 time bound per case is a guard against hangs only; how fast the parser is
@@ -19,10 +19,10 @@ import attrs
 import pytest
 from click.testing import CliRunner
 
-import dsl
-from dsl.cli import main
-from dsl.dump import dump
-from dsl.parser import MAX_SOURCE_BYTES, MAX_SYNTAX_ERRORS, parse_path, parse_source
+import parley
+from parley.cli import main
+from parley.dsl.dump import dump
+from parley.dsl.parser import MAX_SOURCE_BYTES, MAX_SYNTAX_ERRORS, parse_path, parse_source
 
 from test_fuzz import CORPUS, NAMES, check, file_lines, span_problem
 
@@ -181,7 +181,7 @@ def timed(function, *args):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("hostile", CASES, ids=IDS)
 def test_parse_ends_in_a_diagnostic(hostile: Case) -> None:
-    """`dsl.parse` returns a tree or raises ScriptError, spans inside the file, trees dump; then the codes."""
+    """`parley.parse` returns a tree or raises ScriptError, spans inside the file, trees dump; then the codes."""
     module = timed(check, hostile.data, FILENAME)
     result = parse_source(hostile.data, FILENAME)
     assert (module is not None) == result.ok
@@ -302,11 +302,11 @@ def test_nul_points_at_its_line(newline: str, kind: str) -> None:
 
 @pytest.mark.parametrize("data", ["", b"", "\n\n", "   \n"], ids=["str", "bytes", "newlines", "spaces"])
 def test_empty_file_is_a_warning(data: str | bytes) -> None:
-    module = dsl.parse(data, FILENAME)
+    module = parley.parse(data, FILENAME)
     assert module.body == ()
     result = parse_source(data, FILENAME)
     assert result.ok
-    assert [(d.code, d.severity) for d in result.diagnostics] == [("P003", dsl.Severity.WARNING)]
+    assert [(d.code, d.severity) for d in result.diagnostics] == [("P003", parley.Severity.WARNING)]
 
 
 def test_empty_file_through_the_cli(tmp_path: Path) -> None:
@@ -338,8 +338,8 @@ def test_directory_is_a_usage_error(tmp_path: Path) -> None:
 def test_10mb_text_is_refused() -> None:
     result = timed(parse_source, "x = 1\n" * (TEN_MB // 6), FILENAME)
     assert [d.code for d in result.diagnostics] == ["P004"]
-    with pytest.raises(dsl.ScriptError):
-        dsl.parse("x = 1\n" * (TEN_MB // 6), FILENAME)
+    with pytest.raises(parley.ScriptError):
+        parley.parse("x = 1\n" * (TEN_MB // 6), FILENAME)
 
 
 def test_10mb_file_is_refused_without_reading_it_all(tmp_path: Path) -> None:
@@ -382,7 +382,7 @@ def test_line_endings_and_bom_parse_like_lf(name: str, variant: str) -> None:
         "crlf-bytes": text.replace("\n", "\r\n").encode(),
         "bom-bytes": b"\xef\xbb\xbf" + text.encode(),
     }[variant]
-    assert dsl.parse(text, FILENAME) is not None
+    assert parley.parse(text, FILENAME) is not None
     _same_outcome(text, other)
 
 

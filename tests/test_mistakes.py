@@ -14,10 +14,10 @@ import pytest
 
 from lark.exceptions import UnexpectedToken
 
-from dsl._lark import parser
-from dsl.diagnostics import Severity, render_all
-from dsl.parser import parse_source
-from grammar.syntax_errors import MISTAKES, Mistake
+from parley.dsl._lark import parser
+from parley.dsl.diagnostics import Severity, render_all
+from parley.dsl.parser import parse_source
+from parley.grammar.syntax_errors import MISTAKES, Mistake
 
 CASES = [
     pytest.param(label, example, id=f"{label}-{index}")

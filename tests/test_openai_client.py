@@ -26,8 +26,8 @@ from fake_openai import (  # noqa: F401  (fake_openai_fixture registers the `fak
     unauthorized,
 )
 
-from runtime.models import Message, ModelError, ModelReply, ModelRequest, ToolCall, ToolSpec, Usage
-from runtime.openai_client import OpenAIModel
+from parley.runtime.models import Message, ModelError, ModelReply, ModelRequest, ToolCall, ToolSpec, Usage
+from parley.runtime.openai_client import OpenAIModel
 
 KEY = "sk-test-0000"
 HELLO = ModelRequest(model="test-model", messages=(Message(role="user", content="Hello?"),))

@@ -31,12 +31,12 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 from jsonschema import Draft202012Validator, validators
 
-from compiler import compile_path
-from compiler import plan as p
-from compiler.plan_schema import hints, is_union, named_unions, plan_schema, schema_text, union_members
-from compiler.serialize import PlanFormatError, from_data, plan_from_json, plan_to_json, to_data
-from dsl._build import MAX_EXPRESSION_DEPTH
-from dsl.source import Span
+from parley.compiler import compile_path
+from parley.compiler import plan as p
+from parley.compiler.plan_schema import hints, is_union, named_unions, plan_schema, schema_text, union_members
+from parley.compiler.serialize import PlanFormatError, from_data, plan_from_json, plan_to_json, to_data
+from parley.dsl._build import MAX_EXPRESSION_DEPTH
+from parley.dsl.source import Span
 from helpers import EXAMPLES, ROOT
 
 SCHEMA_FILE = ROOT / "docs" / "plan.schema.json"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from compiler import compile_path, draw
-from compiler.serialize import plan_from_json
-from dsl.cli import main
+from parley.compiler import compile_path, draw
+from parley.compiler.serialize import plan_from_json
+from parley.cli import main
 from helpers import EXAMPLES, ROOT
 
 PROGRAMS = sorted(EXAMPLES.glob("*.agent"))

@@ -16,9 +16,9 @@ import pytest
 from fake_openai import fake_openai_fixture, reply  # noqa: F401  (registers the `fake_openai` fixture)
 from helpers import ROOT
 
-from dsl._repl_text import is_complete
-from dsl.session import Session
-from runtime.scripted import ScriptedModel
+from parley._repl_text import is_complete
+from parley.session import Session
+from parley.runtime.scripted import ScriptedModel
 
 RULES = ROOT / "tests" / "repl_rules.json"
 WRITER = 'agent writer:\n    """You are a concise writer."""'
@@ -53,7 +53,7 @@ def test_completion_offers_agents_names_keywords_and_commands() -> None:
     from prompt_toolkit.completion import CompleteEvent
     from prompt_toolkit.document import Document
 
-    from dsl._repl_prompt import _Completer
+    from parley._repl_prompt import _Completer
 
     names = {"agents": ["writer", "critic"], "variables": ["draft"], "other": ["smart"]}
     completer = _Completer(lambda: names, ["help", "history", "plan"], ["len"])
@@ -74,7 +74,7 @@ def test_completion_offers_agents_names_keywords_and_commands() -> None:
 
 
 def test_highlighting_marks_code_and_leaves_prose_plain() -> None:
-    from dsl._repl_prompt import highlighted
+    from parley._repl_prompt import highlighted
 
     assert [f for f in highlighted('if x > 1:  # big') if f[0]] == [
         ("class:keyword", "if"), ("class:number", "1"), ("class:comment", "# big")]
@@ -259,7 +259,7 @@ def test_inputs_take_their_default_or_the_given_value_or_fail(repl: _Run) -> Non
 
 
 def test_the_last_entry_s_plan_has_the_entry_s_own_lines(repl: _Run) -> None:
-    from compiler.draw import plan_tree
+    from parley.compiler.draw import plan_tree
 
     repl.enter(WRITER, "x = 1")
     repl.enter('if x > 0:\n    @writer hi\n')
@@ -336,7 +336,7 @@ def test_a_session_on_an_openai_compatible_server_keeps_its_thread_and_survives_
 
 def _parley(*args: str, stdin: str = "", cwd: Path | None = None, env: dict[str, str] | None = None,
             merged: bool = False) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "dsl", *args], check=False, input=stdin, capture_output=not merged,
+    return subprocess.run([sys.executable, "-m", "parley", *args], check=False, input=stdin, capture_output=not merged,
                           stdout=subprocess.PIPE if merged else None, stderr=subprocess.STDOUT if merged else None,
                           text=True, cwd=cwd or ROOT, env=env, timeout=120)
 
@@ -415,7 +415,7 @@ def terminal(tmp_path: Path) -> Iterator[Any]:
     children: list[Any] = []
 
     def spawn(*args: str) -> Any:
-        child = pexpect.spawn(sys.executable, ["-m", "dsl", *args], cwd=str(tmp_path), env=env,
+        child = pexpect.spawn(sys.executable, ["-m", "parley", *args], cwd=str(tmp_path), env=env,
                               encoding="utf-8", timeout=30, dimensions=(40, 200))
         children.append(child)
         return child

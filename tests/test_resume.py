@@ -18,9 +18,9 @@ from fake_openai import (  # noqa: F401  (fake_openai_fixture registers the `fak
     tool_call,
 )
 
-import dsl
-from dsl.cli import main
-from runtime.store import Store, default_path
+import parley
+from parley.cli import main
+from parley.runtime.store import Store, default_path
 
 
 def header(base_url: str) -> str:
@@ -93,7 +93,7 @@ def test_a_failed_run_resumes_without_repeating_any_call(fake_openai, store: Sto
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     fake_openai.handler = Counting()
     calls = {"human": 0, "tool": 0}
-    program = dsl.compile(header(fake_openai.base_url) + 'input topic: str = "tides"\n' + BODY, "t.agent")
+    program = parley.compile(header(fake_openai.base_url) + 'input topic: str = "tides"\n' + BODY, "t.agent")
     baseline = run_with(program, Store(":memory:"), calls)
     total = fake_openai.handler.seen
     assert calls == {"human": 1, "tool": 2}  # the model's call of dumps, and the script's
@@ -101,7 +101,7 @@ def test_a_failed_run_resumes_without_repeating_any_call(fake_openai, store: Sto
     for fail_at in range(1, total + 1):
         fake_openai.handler = Counting(fail_at)
         calls = {"human": 0, "tool": 0}
-        with pytest.raises(dsl.RunError) as failed:
+        with pytest.raises(parley.RunError) as failed:
             run_with(program, store, calls)
         run_id = failed.value.result.run_id
         assert store.run(run_id)["status"] == "failed"
@@ -125,11 +125,11 @@ def test_resume_refuses_a_changed_script_unless_forced(fake_openai, store: Store
     fake_openai.handler = Counting(fail_at=3)
     source = header(fake_openai.base_url) + 'input topic: str = "tides"\n' + BODY
     calls = {"human": 0, "tool": 0}
-    with pytest.raises(dsl.RunError) as failed:
-        run_with(dsl.compile(source, "t.agent"), store, calls)
+    with pytest.raises(parley.RunError) as failed:
+        run_with(parley.compile(source, "t.agent"), store, calls)
     run_id = failed.value.result.run_id
-    changed = dsl.compile(source.replace("Last word on", "Final word on"), "t.agent")
-    with pytest.raises(dsl.UsageError, match="the script changed since run .*use --force"):
+    changed = parley.compile(source.replace("Last word on", "Final word on"), "t.agent")
+    with pytest.raises(parley.UsageError, match="the script changed since run .*use --force"):
         run_with(changed, store, calls, resume=run_id)
     fake_openai.handler.fail_at = None
     journaled = len([e for e in store.journal(run_id).values() if e.kind == "model"])  # `b` and `c` may run at once
@@ -138,35 +138,35 @@ def test_resume_refuses_a_changed_script_unless_forced(fake_openai, store: Store
     monkeypatch.delenv("OPENAI_ORG_ID")
     assert resumed.printed[0].split(" | ")[4] == 're:Final word on re:["x"].'
     assert sent_by(fake_openai, "forced") == 5 - journaled  # of a, b, c (two rounds) and the changed d
-    with pytest.raises(dsl.UsageError, match="finished; nothing to resume"):
+    with pytest.raises(parley.UsageError, match="finished; nothing to resume"):
         run_with(changed, store, calls, resume=run_id)
-    with pytest.raises(dsl.UsageError, match="no single run matches 'nope'"):
+    with pytest.raises(parley.UsageError, match="no single run matches 'nope'"):
         run_with(changed, store, calls, resume="nope")
-    with pytest.raises(dsl.UsageError, match="takes the inputs it was recorded with"):
-        dsl.compile(source, "t.agent").run({"topic": "x"}, store=store, resume=run_id)
+    with pytest.raises(parley.UsageError, match="takes the inputs it was recorded with"):
+        parley.compile(source, "t.agent").run({"topic": "x"}, store=store, resume=run_id)
 
 
 def test_replay_runs_offline_and_names_the_step_that_differs(fake_openai, store: Store) -> None:  # type: ignore[no-untyped-def]
     fake_openai.handler = Counting()
     source = header(fake_openai.base_url) + 'input topic: str = "tides"\n' + BODY
     calls = {"human": 0, "tool": 0}
-    recorded = run_with(dsl.compile(source, "t.agent"), store, calls)
+    recorded = run_with(parley.compile(source, "t.agent"), store, calls)
     seen = fake_openai.handler.seen
     calls = {"human": 0, "tool": 0}
-    replayed = run_with(dsl.compile(source, "t.agent"), store, calls, replay=recorded.run_id)
+    replayed = run_with(parley.compile(source, "t.agent"), store, calls, replay=recorded.run_id)
     assert replayed.printed == recorded.printed
     assert fake_openai.handler.seen == seen and calls == {"human": 0, "tool": 0}  # no request, no tool, nobody asked
     assert [r["id"] for r in store.runs()] == [recorded.run_id]  # a replay adds no run
 
-    changed = dsl.compile(source.replace("Judge: {a}", "Judge harshly: {a}"), "t.agent")
-    with pytest.raises(dsl.RunError) as failed:
+    changed = parley.compile(source.replace("Judge: {a}", "Judge harshly: {a}"), "t.agent")
+    with pytest.raises(parley.RunError) as failed:
         run_with(changed, store, calls, replay=recorded.run_id)
-    assert failed.value.kind == "replay"
+    assert failed.value.kind is parley.FailureKind.REPLAY
     assert str(failed.value).startswith("t.agent:12: this model request differs from the recorded one")
     assert fake_openai.handler.seen == seen
 
-    more = dsl.compile(source + "e = @writer One more.\n", "t.agent")
-    with pytest.raises(dsl.RunError, match=r"t.agent:18: the recorded run made no model request here"):
+    more = parley.compile(source + "e = @writer One more.\n", "t.agent")
+    with pytest.raises(parley.RunError, match=r"t.agent:18: the recorded run made no model request here"):
         run_with(more, store, calls, replay=recorded.run_id)
 
 
@@ -184,7 +184,7 @@ def test_concurrent_calls_are_keyed_by_step_path_not_by_arrival(fake_openai, sto
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """The writer's first request is sent first but answered last; the resume answers in the other order."""
     source = header(fake_openai.base_url) + 'input topic: str = "tides"\n' + PARALLEL
-    program = dsl.compile(source, "t.agent")
+    program = parley.compile(source, "t.agent")
     arrivals: list[str] = []
 
     def slow_writer(fail_second_round: bool) -> Any:
@@ -199,7 +199,7 @@ def test_concurrent_calls_are_keyed_by_step_path_not_by_arrival(fake_openai, sto
         return answer
 
     fake_openai.handler = slow_writer(fail_second_round=True)
-    with pytest.raises(dsl.RunError) as failed:
+    with pytest.raises(parley.RunError) as failed:
         program.run(store=store)
     assert arrivals[:2] == ["Second tides.", "First tides."]
     rows = dict(store.db.execute("SELECT path, result FROM journal WHERE run = ?", (failed.value.result.run_id,)))
@@ -225,8 +225,8 @@ def test_the_clock_and_random_choices_are_journaled(fake_openai, store: Store) -
         "g = group writer, critic:\n    \"Pick a name.\"\n    select random\n    until 3 turns\n"
         "last = @writer Done?\nprint \"{t} {g.last} {last}\"\n"
     )
-    program = dsl.compile(source, "t.agent")
-    with pytest.raises(dsl.RunError) as failed:
+    program = parley.compile(source, "t.agent")
+    with pytest.raises(parley.RunError) as failed:
         program.run(store=store)
     first = store.journal(failed.value.result.run_id)
     clock = next(entry.result for entry in first.values() if entry.kind == "clock")
@@ -300,7 +300,7 @@ def test_otlp_trace_has_genai_spans_with_file_and_line(fake_openai, tmp_path: Pa
 def test_an_old_store_migrates_and_its_runs_stay(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)
-    from runtime.store import MIGRATIONS
+    from parley.runtime.store import MIGRATIONS
 
     for version in (1, 2):
         for statement in MIGRATIONS[version]:
@@ -321,7 +321,7 @@ def test_runs_in_one_task_get_the_same_journal_keys(fake_openai, store: Store) -
     import asyncio
 
     fake_openai.handler = echo
-    program = dsl.compile(header(fake_openai.base_url) + 'input topic: str = "tides"\n' + PARALLEL, "t.agent")
+    program = parley.compile(header(fake_openai.base_url) + 'input topic: str = "tides"\n' + PARALLEL, "t.agent")
 
     async def twice() -> tuple[Any, Any]:
         return await program.run_async(store=store), await program.run_async(store=store)
@@ -343,8 +343,8 @@ def test_a_tool_running_when_a_step_beside_it_fails_is_kept_not_run_again(fake_o
         runs.append(time.monotonic())
         return json.dumps(obj)
 
-    program = dsl.compile(source, "t.agent")
-    with pytest.raises(dsl.RunError) as failed:
+    program = parley.compile(source, "t.agent")
+    with pytest.raises(parley.RunError) as failed:
         program.run(store=store, tools={"dumps": slow_dumps})
     assert len(runs) == 1
     assert [e.kind for e in store.journal(failed.value.result.run_id).values()] == ["tool"]

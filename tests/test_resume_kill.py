@@ -37,8 +37,8 @@ from click.testing import CliRunner
 from fake_openai import FakeOpenAI, Reply, reply, tool_call
 from resume_tools import LOG_ENV
 
-import dsl
-from dsl.cli import main
+import parley
+from parley.cli import main
 
 TESTS = Path(__file__).resolve().parent
 SCRIPTS = TESTS / "resume_scripts"
@@ -100,7 +100,7 @@ def spawn(args: list[str], tag: str, tool_log: Path) -> subprocess.Popen[str]:
     """`parley ARGS` in a subprocess: the tool module importable, tool executions logged, requests tagged."""
     path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "PYTHONPATH": path, LOG_ENV: str(tool_log), "OPENAI_ORG_ID": tag}
-    return subprocess.Popen([sys.executable, "-m", "dsl", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "parley", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=env)
 
 
@@ -169,7 +169,7 @@ def integrity(store: Path) -> str:
 
 def concurrent_children(script: str) -> dict[str, tuple[str, int]]:
     """Every step inside a `concurrent` or `parallel` step: its id → (that step's id, which branch)."""
-    plan = json.loads(dsl.load(SCRIPTS / f"{script}.agent").plan_json())
+    plan = json.loads(parley.load(SCRIPTS / f"{script}.agent").plan_json())
     found: dict[str, tuple[str, int]] = {}
 
     def nodes(node: Any) -> Iterator[dict[str, Any]]:

@@ -9,16 +9,16 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-import dsl
-from dsl.cli import main
+import parley
+from parley.cli import main
 from helpers import EXAMPLES, ROOT
-from runtime.scripted import ScriptedModel
+from parley.runtime.scripted import ScriptedModel
 
 AGENTS = 'agent writer:\n    """You write."""\nagent critic:\n    """You review drafts."""\n'
 
 
 def run(source: str, rules: dict[str, Any] | None = None, human: Any = None, **options: Any) -> Any:
-    program = dsl.compile(source, "t.agent")
+    program = parley.compile(source, "t.agent")
     model = ScriptedModel.from_data(rules or {"rules": [], "default": "OK"})
     return program.run(model=model, human=human or (lambda agent, prompt: "yes"), **options)
 
@@ -29,7 +29,7 @@ def turns(result: Any) -> list[tuple[str, str]]:
 
 def test_asks_share_the_scripts_thread_with_an_agent() -> None:
     model = ScriptedModel(default="noted")
-    program = dsl.compile(AGENTS + "a = @writer First.\nb = @writer Second.\nprint a + b\n", "t.agent")
+    program = parley.compile(AGENTS + "a = @writer First.\nb = @writer Second.\nprint a + b\n", "t.agent")
     result = program.run(model=model)
     second = model.requests[1]
     assert [m.content for m in second.messages] == ["You write.", "First.", "noted", "Second."]
@@ -41,7 +41,7 @@ def test_typed_ask_retries_with_the_error_then_fails_naming_the_line() -> None:
     ok = run(source, {"rules": [{"system": "review", "replies": ["not json", "{\"score\": 7}"]}]})
     assert ok.printed == ["7"]
     assert [e.kind for e in ok.events].count("retry") == 1
-    with pytest.raises(dsl.RunError) as caught:
+    with pytest.raises(parley.RunError) as caught:
         run(source, {"rules": [{"system": "review", "reply": "{\"score\": \"high\"}"}]})
     assert str(caught.value).startswith("t.agent:7: `critic` did not give a valid reply after 3 tries")
     assert caught.value.exit_code == 3
@@ -51,7 +51,7 @@ def test_yes_no_tell_and_forget() -> None:
     source = AGENTS + ('tell writer "Be brief."\nif @writer? "Ready?":\n    print "ready"\nforget writer\n'
                        'x = @writer Again.\nprint x\n')
     model = ScriptedModel.from_data({"rules": [{"contains": "Ready", "reply": "Yes, quite."}], "default": "fresh"})
-    result = dsl.compile(source, "t.agent").run(model=model)
+    result = parley.compile(source, "t.agent").run(model=model)
     assert result.printed == ["ready", "fresh"]
     assert [m.content for m in model.requests[0].messages][1:] == ["Be brief.", "Ready?\n\nAnswer with yes or no."]
     assert [m.content for m in model.requests[1].messages] == ["You write.", "Again."]  # forgotten
@@ -122,7 +122,7 @@ def test_parallel_and_independent_asks_run_concurrently() -> None:
 
 def test_budget_stops_the_run_cleanly() -> None:
     source = "budget 2 turns\n" + AGENTS + "a = @writer One.\nb = @writer Two.\nc = @writer Three.\nprint c\n"
-    with pytest.raises(dsl.RunError) as caught:
+    with pytest.raises(parley.RunError) as caught:
         run(source)
     assert caught.value.exit_code == 4 and "turn budget" in str(caught.value)
     assert caught.value.result.usage["turns"] == 2  # stopped before a third request
@@ -131,9 +131,9 @@ def test_budget_stops_the_run_cleanly() -> None:
 def test_inputs_are_typed_and_checked() -> None:
     source = "input n: int = 2\ninput name: str\nprint n * 2\nprint name\n"
     assert run(source, inputs={"n": "5", "name": "Ada"}).printed == ["10", "Ada"]
-    with pytest.raises(dsl.RunError, match="input `n`"):
+    with pytest.raises(parley.RunError, match="input `n`"):
         run(source, inputs={"n": "five", "name": "Ada"})
-    with pytest.raises(dsl.RunError, match="input `name` has no value"):
+    with pytest.raises(parley.RunError, match="input `name` has no value"):
         run(source)
 
 
@@ -147,7 +147,7 @@ def test_defs_loops_and_values() -> None:
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.agent")), ids=lambda p: p.name)
 def test_every_example_runs_offline(path: Path, snapshot, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    program = dsl.load(path.relative_to(ROOT))
+    program = parley.load(path.relative_to(ROOT))
     inputs = {"version": "1.2"} if path.name == "approval.agent" else {}
     model = ScriptedModel.from_data({"rules": [], "default": "DONE. APPROVED. AGREED."})
     result = program.run(inputs, model=model, human=lambda agent, prompt: "yes", allow_code=True, seed=1)
@@ -182,7 +182,7 @@ def test_cli_run_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert spent.exit_code == 4 and "turn budget" in spent.output
     no_model = tmp_path / "none.agent"
     no_model.write_text(AGENTS + "a = @writer One.\nprint a\n")
-    monkeypatch.setattr("runtime.clients.unavailable", lambda: "no embedded model")  # as without parley[local]
+    monkeypatch.setattr("parley.runtime.clients.unavailable", lambda: "no embedded model")  # as without parley[local]
     failed = CliRunner().invoke(main, ["run", str(no_model)])
     assert failed.exit_code == 3 and "none.agent:5: `writer` has no model" in failed.output
 
@@ -196,7 +196,7 @@ def test_replies_stream_to_the_console_except_when_steps_run_at_once() -> None:
 
 def test_run_limits_tighten_the_scripts_budgets() -> None:
     source = "budget 10 turns\n" + AGENTS + "a = @writer One.\nb = @writer Two.\nprint b\n"
-    with pytest.raises(dsl.RunError, match="turn budget \\(1 turns\\)"):
+    with pytest.raises(parley.RunError, match="turn budget \\(1 turns\\)"):
         run(source, limits={"turns": 1})
 
 
@@ -206,7 +206,7 @@ def test_executor_agents_run_code_only_when_allowed() -> None:
     rules = {"rules": [{"system": "You code", "reply": "```python\nprint(6 * 7)\n```"}]}
     result = run(source, rules, allow_code=True)
     assert result.printed == ["exit code: 0\n42\n"]
-    with pytest.raises(dsl.RunError, match="does not allow it"):
+    with pytest.raises(parley.RunError, match="does not allow it"):
         run(source, rules)
 
 
@@ -224,14 +224,14 @@ def test_max_auto_replies_bounds_a_members_turns() -> None:
     ("x = 10 ** 10 ** 10\n", "power above 10,000"),
 ])
 def test_bad_values_stop_the_run_naming_the_line(body: str, message: str) -> None:
-    with pytest.raises(dsl.RunError) as caught:
+    with pytest.raises(parley.RunError) as caught:
         run(body)
     assert message in str(caught.value) and str(caught.value).startswith("t.agent:")
     assert caught.value.exit_code == 3
 
 
 def test_python_agents_that_raise_stop_the_run_cleanly() -> None:
-    with pytest.raises(dsl.RunError, match="python agent `p` \\(json:loads\\) raised JSONDecodeError"):
+    with pytest.raises(parley.RunError, match="python agent `p` \\(json:loads\\) raised JSONDecodeError"):
         run('agent p is python "json:loads"\nx = @p "not json"\nprint x\n')
 
 
@@ -265,16 +265,16 @@ def test_conversation_messages_carry_their_usage() -> None:
 
 
 def test_api_misuse_is_a_usage_error() -> None:
-    program = dsl.compile(AGENTS + "x = @writer Hi.\nprint x\n", "t.agent")
-    with pytest.raises(dsl.UsageError, match="model client"):
+    program = parley.compile(AGENTS + "x = @writer Hi.\nprint x\n", "t.agent")
+    with pytest.raises(parley.UsageError, match="model client"):
         program.run(model=42)
-    with pytest.raises(dsl.UsageError, match="names sav"):
+    with pytest.raises(parley.UsageError, match="names sav"):
         program.run(model=ScriptedModel(), tools={"sav": print})
 
 
 def test_every_builtin_the_compiler_accepts_exists_at_run_time() -> None:
-    from compiler.builtins import BUILTINS as CHECKED
-    from runtime.builtins import BUILTINS as RUN
+    from parley.compiler.builtins import BUILTINS as CHECKED
+    from parley.runtime.builtins import BUILTINS as RUN
 
     assert set(CHECKED) == set(RUN)
 
@@ -286,15 +286,15 @@ def test_every_builtin_the_compiler_accepts_exists_at_run_time() -> None:
      "t.agent:5: `x` is declared `list[P]`, and got [{\"n\": \"a\"}] ([0].n: 'a' is not of type 'integer')"),
 ])
 def test_declared_types_are_enforced_as_values_are_stored(source: str, message: str) -> None:
-    with pytest.raises(dsl.RunError) as failed:
-        dsl.compile(source, "t.agent").run()
-    assert str(failed.value) == message and failed.value.kind == "value"
+    with pytest.raises(parley.RunError) as failed:
+        parley.compile(source, "t.agent").run()
+    assert str(failed.value) == message and failed.value.kind is parley.FailureKind.VALUE
 
 
 def test_values_of_the_declared_type_pass() -> None:
     source = ('def half(n: float) -> float:\n    return n / 2\nx: float = half(3)\nx = 4\n'
               'names: list[str] = ["a"]\nnames = append(names, "b")\nprint "{x} {names}"\n')
-    assert dsl.compile(source, "t.agent").run().printed == ['4 ["a", "b"]']
+    assert parley.compile(source, "t.agent").run().printed == ['4 ["a", "b"]']
 
 
 def test_a_thread_reads_as_its_last_message_in_operators_and_built_ins() -> None:
@@ -302,7 +302,7 @@ def test_a_thread_reads_as_its_last_message_in_operators_and_built_ins() -> None
               't = chat a, b:\n    "Go."\n    until 2 turns\n'
               'print "{t + \'!\'} {upper(t)} {t == t.last} {len(t) == len(t.last)} {len(t.messages)}"\n')
     rules = {"rules": [], "default": "done"}
-    from runtime.scripted import ScriptedModel
+    from parley.runtime.scripted import ScriptedModel
 
-    result = dsl.compile(source, "t.agent").run(model=ScriptedModel.from_data(rules))
+    result = parley.compile(source, "t.agent").run(model=ScriptedModel.from_data(rules))
     assert result.printed == ["done! DONE true true 2"]

@@ -17,10 +17,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from compiler import compile_source
+from parley.compiler import compile_source
 from plan_eval import flat_plan, groups, scripts
-from runtime.executor import Executor
-from runtime.models import ModelReply, ModelRequest, TokenSink, Usage
+from parley.runtime.executor import Executor
+from parley.runtime.models import ModelReply, ModelRequest, TokenSink, Usage
 
 
 class ThreadEcho:

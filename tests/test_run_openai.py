@@ -8,8 +8,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
-import dsl
-from dsl.cli import main
+import parley
+from parley.cli import main
 from fake_openai import (  # noqa: F401  (fake_openai_fixture registers the `fake_openai` fixture)
     error,
     fake_openai_fixture,
@@ -28,7 +28,7 @@ def test_a_chat_against_a_real_http_server(fake_openai) -> None:  # type: ignore
     fake_openai.script("Draft one.", "Better.", "Draft two.", "APPROVED")
     source = script(fake_openai.base_url, 't = chat writer, critic:\n    "Write a line."\n'
                                           '    until critic says "APPROVED" or 6 turns\nprint t.last\n')
-    result = dsl.compile(source, "t.agent").run()
+    result = parley.compile(source, "t.agent").run()
     assert result.printed == ["APPROVED"]
     assert result.usage["turns"] == 4 and result.usage["tokens"] == 60
     critic_view = fake_openai.requests[1]["messages"]
@@ -39,7 +39,7 @@ def test_a_chat_against_a_real_http_server(fake_openai) -> None:  # type: ignore
 def test_structured_output_degrades_when_the_server_rejects_json_schema(fake_openai) -> None:  # type: ignore[no-untyped-def]
     fake_openai.script(error(400, "response_format type json_schema is not supported"), '{"score": 9}')
     source = script(fake_openai.base_url, "type V:\n    score: int\nv: V = @critic Score it.\nprint v.score\n")
-    result = dsl.compile(source, "t.agent").run()
+    result = parley.compile(source, "t.agent").run()
     assert result.printed == ["9"]
     first, second = fake_openai.requests
     assert first["response_format"]["type"] == "json_schema"
@@ -54,7 +54,7 @@ def test_tool_calls_round_trip_and_bad_arguments_go_back_to_the_model(fake_opena
     )
     source = ('from python "json" import dumps\n' + script(fake_openai.base_url, "").replace(
         '"""You write."""', '"""You write."""\n    tools: dumps') + "x = @writer Encode [1, 2].\nprint x\n")
-    result = dsl.compile(source, "t.agent").run()
+    result = parley.compile(source, "t.agent").run()
     assert result.printed == ["Encoded."]
     tool_messages = [m for m in fake_openai.requests[2]["messages"] if m["role"] == "tool"]
     assert tool_messages[0]["content"].startswith("error: the arguments are not valid JSON")
@@ -63,11 +63,11 @@ def test_tool_calls_round_trip_and_bad_arguments_go_back_to_the_model(fake_opena
 
 def test_429_then_success_and_independent_asks_overlap(fake_openai) -> None:  # type: ignore[no-untyped-def]
     fake_openai.script(rate_limited(), "ok")
-    dsl.compile(script(fake_openai.base_url, "x = @writer Hi.\nprint x\n"), "t.agent").run()
+    parley.compile(script(fake_openai.base_url, "x = @writer Hi.\nprint x\n"), "t.agent").run()
     assert len(fake_openai.requests) == 2
     fake_openai.script(reply("a", delay=0.4), reply("b", delay=0.4))
     start = time.perf_counter()
-    result = dsl.compile(script(fake_openai.base_url, "a = @writer One.\nb = @critic Two.\nprint a + b\n"),
+    result = parley.compile(script(fake_openai.base_url, "a = @writer One.\nb = @critic Two.\nprint a + b\n"),
                          "t.agent").run()
     assert time.perf_counter() - start < 0.75
     assert sorted(result.printed[0]) == ["a", "b"]
@@ -88,9 +88,9 @@ def test_a_bad_key_never_shows_in_the_message(fake_openai, monkeypatch: pytest.M
     fake_openai.script(error(401, "bad key sk-canary-9876", type="invalid_api_key"))
     source = script(fake_openai.base_url, "x = @writer Hi.\nprint x\n").replace(
         "max_retries=2)", 'max_retries=0, api_key_env="CANARY_KEY")')
-    with pytest.raises(dsl.RunError) as caught:
-        dsl.compile(source, "t.agent").run()
-    assert caught.value.kind == "model_auth" and "sk-canary-9876" not in str(caught.value)
+    with pytest.raises(parley.RunError) as caught:
+        parley.compile(source, "t.agent").run()
+    assert caught.value.kind is parley.FailureKind.MODEL and caught.value.__cause__.kind == "auth" and "sk-canary-9876" not in str(caught.value)
     assert json.dumps([e.data for e in caught.value.result.events]).count("sk-canary") == 0
 
 
@@ -107,24 +107,24 @@ def test_cli_model_and_base_url_replace_the_scripts_models(fake_openai, tmp_path
 def test_a_threads_cost_uses_the_price_table(fake_openai) -> None:  # type: ignore[no-untyped-def]
     fake_openai.script(reply("a", usage=(1_000_000, 0)), reply("b", usage=(0, 1_000_000)))
     source = script(fake_openai.base_url, 't = chat writer, critic:\n    "Go."\n    until 2 turns\nprint t.cost\n')
-    result = dsl.compile(source, "t.agent").run()
+    result = parley.compile(source, "t.agent").run()
     assert result.printed == ["0.75"]  # gpt-4o-mini: $0.15 per million in, $0.60 per million out
 
 
 def test_repeatable_requests_are_answered_from_the_cache(fake_openai, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from runtime.store import Store
+    from parley.runtime.store import Store
 
     fake_openai.script("Draft.", "Warm draft.", "Fresh.")
     body = "x = @writer Draft a line.\nprint x\n"
     exact = script(fake_openai.base_url, body).replace("max_retries=2)", "max_retries=2, temperature=0)")
     store = Store(tmp_path / "cache.db")
-    program = dsl.compile(exact, "t.agent")
+    program = parley.compile(exact, "t.agent")
     first = program.run(store=store)
     again = program.run(store=store)
     assert first.printed == again.printed == ["Draft."]
     assert len(fake_openai.requests) == 1  # the second run never reached the server
     assert [e.kind for e in again.events].count("cached") == 1 and again.usage["cost"] == 0
-    warm = dsl.compile(script(fake_openai.base_url, body), "t.agent")  # no temperature 0, no seed: no cache
+    warm = parley.compile(script(fake_openai.base_url, body), "t.agent")  # no temperature 0, no seed: no cache
     assert warm.run(store=store).printed == ["Warm draft."]
     assert len(fake_openai.requests) == 2
     assert program.run(store=store, cache="off").printed == ["Fresh."]  # off: the server is asked again

@@ -9,8 +9,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from runtime.models import Message, ModelError, ModelRequest, ToolSpec
-from runtime.scripted import ScriptedModel, simplest_value
+from parley.runtime.models import Message, ModelError, ModelRequest, ToolSpec
+from parley.runtime.scripted import ScriptedModel, simplest_value
 
 RULES = {
     "rules": [

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dsl.cli import main
+from parley.cli import main
 from fake_openai import (  # noqa: F401  (fake_openai_fixture registers the `fake_openai` fixture)
     error,
     fake_openai_fixture,

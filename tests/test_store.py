@@ -12,10 +12,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from dsl.cli import main
+from parley.cli import main
 from helpers import EXAMPLES, ROOT
-from runtime.events import make_event
-from runtime.store import SCHEMA_VERSION, Store
+from parley.runtime.events import make_event
+from parley.runtime.store import SCHEMA_VERSION, Store
 
 RULES = f"scripted:{EXAMPLES / 'hello.rules.json'}"
 
@@ -83,8 +83,8 @@ def test_no_store_writes_nothing(tmp_path: Path) -> None:
 _WRITER = """
 import sys
 sys.path.insert(0, {root!r})
-from runtime.events import make_event
-from runtime.store import Store
+from parley.runtime.events import make_event
+from parley.runtime.store import Store
 store = Store(sys.argv[1])
 for n in range(20):
     run = store.start_run("w.agent", "x", "1", {{"n": n}})
@@ -126,7 +126,7 @@ def test_events_keep_their_step_and_line(tmp_path: Path) -> None:
 
 
 def test_an_older_store_is_migrated_and_keeps_its_runs(tmp_path: Path) -> None:
-    from runtime.store import MIGRATIONS
+    from parley.runtime.store import MIGRATIONS
 
     path = tmp_path / "old.db"
     db = sqlite3.connect(path)

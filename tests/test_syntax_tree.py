@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import dsl
-from dsl import nodes as n
-from dsl.dump import dump
+import parley
+from parley.dsl import nodes as n
+from parley.dsl.dump import dump
 
 CONSTRUCTS: dict[str, str] = {
     "model": 'model smart = openai("gpt-4o-mini", temperature=0.2, base_url="http://localhost:8000/v1")\n',
@@ -109,21 +109,21 @@ CONSTRUCTS: dict[str, str] = {
 
 @pytest.mark.parametrize("name", sorted(CONSTRUCTS))
 def test_construct_tree(name: str, snapshot) -> None:
-    module = dsl.parse(CONSTRUCTS[name], f"{name}.agent")
+    module = parley.parse(CONSTRUCTS[name], f"{name}.agent")
     assert dump(module) == snapshot
 
 
 def test_every_statement_class_is_covered() -> None:
     seen: set[type] = set()
     for text in CONSTRUCTS.values():
-        for statement in _walk(dsl.parse(text).body):
+        for statement in _walk(parley.parse(text).body):
             seen.add(type(statement))
     statements = set(n.Stmt.__args__)  # type: ignore[attr-defined]
     assert statements - seen == set()
 
 
 def test_interpolation_spans_point_into_prose() -> None:
-    module = dsl.parse("x = @w Hello {user.name}!\n", "t.agent")
+    module = parley.parse("x = @w Hello {user.name}!\n", "t.agent")
     ask = module.body[0].value  # type: ignore[union-attr]
     interpolation = ask.message.parts[1]
     assert interpolation.span.column == 14 and interpolation.span.end_column == 24
@@ -131,14 +131,14 @@ def test_interpolation_spans_point_into_prose() -> None:
 
 
 def test_triple_quoted_strings_are_dedented() -> None:
-    module = dsl.parse('@w """\n    Line one {a}\n      indented\n    """\n')
+    module = parley.parse('@w """\n    Line one {a}\n      indented\n    """\n')
     message = module.body[0].expr.message  # type: ignore[union-attr]
     assert message.parts[0] == "Line one "
     assert message.parts[2] == "\n  indented"
 
 
 def test_keywords_are_soft_where_documented() -> None:
-    module = dsl.parse("max = 3\nturns = max\nsays = turns\nselect = 1\nprint t.turns\n")
+    module = parley.parse("max = 3\nturns = max\nsays = turns\nselect = 1\nprint t.turns\n")
     assert [s.target.id for s in module.body[:4]] == ["max", "turns", "says", "select"]  # type: ignore[union-attr]
 
 

@@ -22,8 +22,8 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.lexers import Lexer
 from prompt_toolkit.styles import Style
 
-from dsl._repl_text import CONTINUATION, PROMPT, is_complete, split_prose
-from dsl.keywords import RESERVED, SOFT
+from parley._repl_text import CONTINUATION, PROMPT, is_complete, split_prose
+from parley.dsl.keywords import RESERVED, SOFT
 
 INDENT = "    "
 

@@ -12,8 +12,8 @@ import re
 
 import attrs
 
-from dsl import nodes as n
-from dsl.source import Source
+from parley.dsl import nodes as n
+from parley.dsl.source import Source
 
 PROMPT = ">>> "
 CONTINUATION = "... "

@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from dsl.diagnostics import Diagnostic, Severity, render
+from parley import __version__
+from parley.dsl.diagnostics import Diagnostic, Severity, render
 
 
 def _use_color(stream: object) -> bool:
@@ -19,7 +20,7 @@ def _use_color(stream: object) -> bool:
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="parley", prog_name="parley")
+@click.version_option(__version__, prog_name="parley")
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Parley: a language for conversations between LLM agents, humans and tools.
@@ -71,7 +72,7 @@ def check(files: tuple[str, ...], as_json: bool, strict: bool) -> None:
     Exit status: 0 when clean, 1 when a script has errors (or warnings with
     --strict), 2 on wrong usage.
     """
-    from compiler import compile_path
+    from parley.compiler import compile_path
 
     files = _scripts_in(files)
     found: list[Diagnostic] = []
@@ -108,8 +109,8 @@ def check(files: tuple[str, ...], as_json: bool, strict: bool) -> None:
 @click.option("--verbose", is_flag=True, help="In the tree, show what each step reads and writes.")
 def plan(file: str, output_format: str, verbose: bool) -> None:
     """Compile a script and show its conversation plan."""
-    from compiler import compile_path, draw
-    from compiler.serialize import plan_to_json
+    from parley.compiler import compile_path, draw
+    from parley.compiler.serialize import plan_to_json
 
     result = compile_path(Path(file), display=file)
     color = _use_color(sys.stderr)
@@ -137,7 +138,7 @@ def fmt(files: tuple[str, ...], check: bool, diff: bool) -> None:
     Exit status: 0 when done (or, with --check, nothing to change), 1 when a
     script has syntax errors or, with --check, would change, 2 on wrong usage.
     """
-    from dsl._fmt_files import run as format_files
+    from parley._fmt_files import run as format_files
 
     sys.exit(format_files(_scripts_in(files), check=check, diff=diff, color=_use_color(sys.stderr)))
 
@@ -173,9 +174,9 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
 
     Exit status: 0 done, 1 script error, 2 usage, 3 run failure, 4 budget spent, 130 interrupted.
     """
-    from dsl.console import Console, ask_person
-    from dsl.errors import RunError, ScriptError, UsageError
-    from dsl.program import compile as compile_program
+    from parley.console import Console, ask_person
+    from parley.dsl.errors import RunError, ScriptError, UsageError
+    from parley.program import compile as compile_program
 
     inputs = _inputs(assignments)
     if (resume or replay) and no_store:
@@ -195,7 +196,7 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
     except OSError as error:
         raise click.BadParameter(f"cannot write {trace}: {error.strerror}", param_hint="--trace") from None
 
-    from runtime.secrets import redact
+    from parley.runtime.secrets import redact
 
     run_id: list[str] = []
 
@@ -235,11 +236,11 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
             trace_file.close()
     console.usage(result.usage, None if no_store else result.run_id)
     if not as_json and result.outputs:
-        from runtime.evaluate import show
+        from parley.runtime.evaluate import show
 
         click.echo(show(result.output))
     if as_json:
-        from runtime.values import jsonable
+        from parley.runtime.values import jsonable
 
         click.echo(json.dumps({"output": jsonable(result.output), "outputs": jsonable(result.outputs)},
                               indent=2, ensure_ascii=False))
@@ -272,7 +273,7 @@ def _script_of(file: str | None, run_id: str | None, store) -> str:  # type: ign
 
 def _stored_run(store, run_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     """The run `run_id` (or a unique prefix of it) names in the store, or a usage error."""
-    from runtime.recording import RecordError, recorded_run
+    from parley.runtime.recording import RecordError, recorded_run
 
     try:
         return recorded_run(store, run_id)
@@ -285,7 +286,7 @@ def _store_flag(store_path: str | None) -> str:
 
 
 def _open_store(path: str | None, in_memory: bool):  # type: ignore[no-untyped-def]
-    from runtime.store import Store, StoreError, default_path
+    from parley.runtime.store import Store, StoreError, default_path
 
     try:
         return Store(":memory:" if in_memory else (path or default_path()))
@@ -319,8 +320,8 @@ def runs(store_path: str | None, limit: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="The run and its events as JSON.")
 def show(run_id: str, store_path: str | None, as_json: bool) -> None:
     """A stored run's transcript (or, with --json, its record and every event)."""
-    from dsl.console import Console
-    from runtime.events import Event
+    from parley.console import Console
+    from parley.runtime.events import Event
 
     store = _open_store(store_path, False)
     found = _stored_run(store, run_id)
@@ -349,11 +350,10 @@ def trace(run_id: str, store_path: str | None, output_format: str) -> None:
     found = _stored_run(store, run_id)
     events = store.events(found["id"])
     if output_format == "otlp-json":
-        from importlib.metadata import version
 
-        from runtime.otlp import otlp_trace
+        from parley.runtime.otlp import otlp_trace
 
-        click.echo(json.dumps(otlp_trace(found, events, version("parley")), ensure_ascii=False))
+        click.echo(json.dumps(otlp_trace(found, events, __version__), ensure_ascii=False))
         return
     for event in events:
         click.echo(json.dumps(event, ensure_ascii=False))
@@ -377,8 +377,8 @@ def repl(file: str | None, assignments: tuple[str, ...], model: str | None, base
     (piped): 0 when every entry worked, else that of the first that did not
     (1 error, 2 usage, 3 run failure, 4 budget spent, 130 interrupted).
     """
-    from dsl.errors import UsageError
-    from dsl.repl import start
+    from parley.dsl.errors import UsageError
+    from parley.repl import start
 
     inputs = _inputs(assignments)
     try:

@@ -115,9 +115,9 @@ def ask_person(agent: str, prompt: str) -> str:
     click.echo(click.style(f"{agent}, your turn:", bold=True) + f" {prompt}", err=True)
     line = sys.stdin.readline()
     if not line:
-        from runtime.errors import RunFailure
+        from parley.dsl.errors import FailureKind, RunError
 
-        raise RunFailure("human", f"`{agent}` was asked for input, but the input has ended")
+        raise RunError(FailureKind.HUMAN, f"`{agent}` was asked for input, but the input has ended")
     return line.rstrip("\n")
 
 

@@ -22,10 +22,10 @@ from typing import Any
 
 import click
 
-from dsl._repl_text import CONTINUATION, PROMPT, is_complete
-from dsl.console import Console, ask_person
-from dsl.errors import UsageError
-from dsl.session import Outcome, Session
+from parley._repl_text import CONTINUATION, PROMPT, is_complete
+from parley.console import Console, ask_person
+from parley.dsl.errors import UsageError
+from parley.session import Outcome, Session
 
 #: Meta-commands and what they do (`:help` prints this).
 COMMANDS = {
@@ -82,8 +82,8 @@ class Repl:
         self.prompt: Any = None
         self.answers: Any = None
         if interactive:
-            from dsl._repl_prompt import answer_prompt, entry_prompt
-            from runtime.builtins import BUILTINS
+            from parley._repl_prompt import answer_prompt, entry_prompt
+            from parley.runtime.builtins import BUILTINS
 
             self.prompt = entry_prompt(lambda: self.session.names(), COMMANDS, BUILTINS)
             self.answers = answer_prompt()
@@ -147,7 +147,7 @@ class Repl:
 
     async def _human(self, agent: str, prompt: str) -> str:
         """A person's turn: the question, then their answer at their own prompt."""
-        from runtime.errors import RunFailure
+        from parley.dsl.errors import FailureKind, RunError
 
         self.console.end_stream()
         if not self.interactive:
@@ -158,7 +158,7 @@ class Repl:
         except KeyboardInterrupt:
             raise asyncio.CancelledError from None
         except EOFError:
-            raise RunFailure("human", f"`{agent}` gave no answer") from None
+            raise RunError(FailureKind.HUMAN, f"`{agent}` gave no answer") from None
         finally:
             self._catch_interrupts()
 
@@ -271,7 +271,7 @@ class Repl:
             click.echo(f"{who}\n  " + message.content.replace("\n", "\n  "))
 
     async def _do_plan(self, argument: str) -> None:
-        from compiler.draw import plan_tree
+        from parley.compiler.draw import plan_tree
 
         if argument not in ("", "all"):
             self._error(":plan shows the last entry's plan; `:plan all` the session's")
@@ -363,8 +363,8 @@ class Repl:
 
 def shown(value: Any) -> str:
     """A value as the REPL echoes it: text quoted (so `"3"` and `3` differ), data as JSON."""
-    from runtime.evaluate import show
-    from runtime.values import Thread
+    from parley.runtime.evaluate import show
+    from parley.runtime.values import Thread
 
     if isinstance(value, Thread):
         last = json.dumps(value.last.text, ensure_ascii=False)

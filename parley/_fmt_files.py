@@ -23,10 +23,10 @@ from pathlib import Path
 import attrs
 import click
 
-from dsl.diagnostics import render
-from dsl.errors import InternalError
-from dsl.fmt import format_parsed
-from dsl.parser import MAX_SOURCE_BYTES, parse_source
+from parley.dsl.diagnostics import render
+from parley.dsl.errors import InternalError
+from parley.dsl.fmt import format_parsed
+from parley.dsl.parser import MAX_SOURCE_BYTES, parse_source
 
 STDIN = "-"
 

@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from dsl.diagnostics import Diagnostic, render_all
-from dsl.errors import RunError, ScriptError, UsageError
-from dsl.source import Source
+from parley.dsl.diagnostics import Diagnostic, render_all
+from parley.dsl.errors import FailureKind, RunError, ScriptError, UsageError
+from parley.dsl.source import Source
 
 if TYPE_CHECKING:  # the compiler imports dsl's syntax tree, so dsl imports it lazily
-    from compiler import CompileResult
-    from compiler.plan import Plan
+    from parley.compiler import CompileResult
+    from parley.compiler.plan import Plan
 
 
 @attrs.frozen
@@ -70,9 +70,8 @@ class Program:
         its journal, and refuses if the script or plan changed unless `force`; `replay` runs a
         stored run from its record alone, failing on any call that differs. Both use the run's
         recorded inputs. Raises `RunError` when the run fails."""
-        from runtime.errors import RunFailure
-        from runtime.executor import Executor
-        from runtime.recording import OfflineModel, RecordError, Recording, replay_journal
+        from parley.runtime.executor import Executor
+        from parley.runtime.recording import OfflineModel, RecordError, Recording, replay_journal
 
         if (resume or replay) and store is None:
             raise UsageError("resume and replay read the run store: pass store=Store(path)")
@@ -120,10 +119,8 @@ class Program:
             result = await executor.run(inputs)
         except BaseException as failure:
             _end(recording, failure, executor.budget.summary())
-            if isinstance(failure, RunFailure):
-                partial = executor.partial_result()
-                raise RunError(str(failure), kind=failure.kind, exit_code=failure.exit_code,
-                               result=partial) from None
+            if isinstance(failure, RunError):
+                failure.result = executor.partial_result()
             raise
         finally:
             close = getattr(owned, "close", None)
@@ -135,7 +132,7 @@ class Program:
 
     def plan_json(self) -> str:
         """The plan as JSON (the format `parley plan --format json` prints)."""
-        from compiler.serialize import plan_to_json
+        from parley.compiler.serialize import plan_to_json
 
         return plan_to_json(self.plan)
 
@@ -145,14 +142,14 @@ def compile(source: str | bytes | os.PathLike[str], filename: str | None = None)
 
     Raises `ScriptError`, which renders every diagnostic, when the script has errors.
     """
-    from compiler import compile_path, compile_source
+    from parley.compiler import compile_path, compile_source
 
     if isinstance(source, os.PathLike):
         result = compile_path(source, filename if filename is not None else os.fspath(source))
     elif isinstance(source, str | bytes):
         result = compile_source(source, filename or "<script>")
     else:
-        raise UsageError(f"dsl.compile takes script text or a path, not {type(source).__name__}")
+        raise UsageError(f"parley.dsl.compile takes script text or a path, not {type(source).__name__}")
     return _program(result)
 
 
@@ -174,10 +171,10 @@ def _end(recording: Any, failure: BaseException, usage: dict[str, Any]) -> None:
     """Mark a stopped run in the store: budget spent, failed, or interrupted (Ctrl-C, cancelled)."""
     if recording is None:
         return
-    from runtime.errors import RunFailure
 
-    if isinstance(failure, RunFailure):
-        recording.finish("budget" if failure.exit_code == 4 else "failed", usage, str(failure))
+
+    if isinstance(failure, RunError):
+        recording.finish("budget" if failure.kind is FailureKind.BUDGET else "failed", usage, str(failure))
     elif isinstance(failure, asyncio.CancelledError | KeyboardInterrupt):
         recording.finish("interrupted", usage, "interrupted")
     else:
@@ -189,7 +186,7 @@ def model_id_of(model: str) -> str:
     if model.startswith("scripted:"):
         return "scripted"
     if model == "local":
-        from runtime.local_model import DEFAULT_NAME
+        from parley.runtime.local_model import DEFAULT_NAME
 
         return DEFAULT_NAME
     if model.startswith("local:"):
@@ -208,20 +205,25 @@ def resolve_model(model: Any, base_url: str | None = None) -> tuple[Any, str | N
             raise UsageError("run(model=…) takes a model client (with `async complete(request, on_token)`), "
                              f'"scripted:FILE" or a model id, not {type(model).__name__}')
         return model, None
-    from runtime.models import ModelError
-    from runtime.scripted import ScriptedModel
+    from parley.runtime.models import ModelError
+    from parley.runtime.scripted import ScriptedModel
 
     try:
         if model.startswith("scripted:"):
             return ScriptedModel.from_file(model.removeprefix("scripted:")), "scripted"
         if model == "local" or model.startswith("local:"):
-            from runtime.local_model import LocalModel
+            from parley.runtime.local_model import LocalModel
 
             local = LocalModel(model.removeprefix("local:") if model != "local" else None)
             return local, local.name
-        from runtime.openai_client import OpenAIModel  # `openai` is slow to import: only when used
+        from parley.runtime.openai_client import OpenAIModel  # `openai` is slow to import: only when used
 
         model_id = model.removeprefix("openai:")
         return OpenAIModel(base_url=base_url), model_id
     except ModelError as error:
         raise UsageError(str(error)) from None
+
+
+def run(source: str | os.PathLike[str], inputs: dict[str, Any] | None = None, **options: Any) -> Any:
+    """Load the script file at `source` and run it to the end: `load(source).run(inputs, **options)`."""
+    return load(source).run(inputs, **options)

@@ -24,10 +24,10 @@ from typing import Any
 
 import attrs
 
-from dsl import nodes as n
-from dsl._repl_text import Chunk, chunks, joined
-from dsl.diagnostics import Diagnostic, render
-from dsl.source import Source, Span
+from parley.dsl import nodes as n
+from parley._repl_text import Chunk, chunks, joined
+from parley.dsl.diagnostics import Diagnostic, render
+from parley.dsl.source import Source, Span
 
 #: Where an expression entry's value is kept while it runs (not a name a script can write).
 VALUE = "<value>"
@@ -109,10 +109,10 @@ class Session:
         inputs: dict[str, str] | None = None,
         color: bool = False,
     ) -> None:
-        from compiler import compile_source
-        from dsl.program import resolve_model
-        from runtime.evaluate import Frame
-        from runtime.executor import Executor
+        from parley.compiler import compile_source
+        from parley.program import resolve_model
+        from parley.runtime.evaluate import Frame
+        from parley.runtime.executor import Executor
 
         self.folder = Path(folder or os.getcwd()).resolve()
         relative = os.path.relpath(self.folder)
@@ -143,7 +143,7 @@ class Session:
 
     async def submit(self, text: str) -> Outcome:
         """Compile and run one entry typed at the prompt (named `<repl:N>`)."""
-        from dsl.parser import parse_source
+        from parley.dsl.parser import parse_source
 
         self.entries += 1
         parsed = parse_source(text, f"<repl:{self.entries}>")
@@ -151,7 +151,7 @@ class Session:
 
     async def load(self, path: str | os.PathLike[str], run: bool = False) -> Outcome:
         """Add a script file's declarations to the session (and with `run`, run its statements)."""
-        from dsl.parser import parse_path
+        from parley.dsl.parser import parse_path
 
         if not Path(path).is_file():
             return Outcome("error", failure=f"no script at {os.fspath(path)}", exit_code=2)
@@ -169,8 +169,8 @@ class Session:
         return await self._enter(found, expression and len(found) == 1)
 
     async def _enter(self, new: list[Chunk], single: bool) -> Outcome:
-        from compiler import compile_source
-        from compiler import plan as p
+        from parley.compiler import compile_source
+        from parley.compiler import plan as p
 
         candidate, replaced = _with(self.chunks, new)
         text, starts = joined(candidate)
@@ -210,8 +210,8 @@ class Session:
         return outcome
 
     async def _run(self, plan: Any, steps: tuple[Any, ...], layout: _Layout) -> Outcome:
-        from runtime.errors import RunFailure
-        from runtime.secrets import redact
+        from parley.dsl.errors import FailureKind, RunError
+        from parley.runtime.secrets import redact
 
         executor = self.executor
         threads = {agent: list(messages) for agent, messages in executor.threads.items()}
@@ -220,7 +220,7 @@ class Session:
         try:
             await self._prepare(plan)
             await executor.run_steps(plan, steps, self.frame)
-        except RunFailure as failure:
+        except RunError as failure:
             for agent, thread in executor.threads.items():  # an ask that got no reply leaves no question
                 while len(thread) > len(threads.get(agent, ())) and thread[-1].role == "user":
                     thread.pop()
@@ -236,10 +236,10 @@ class Session:
 
     async def _prepare(self, plan: Any) -> None:
         """Bring the executor up to the new plan: inputs, model clients, budgets."""
-        from runtime.clients import Clients
-        from runtime.errors import RunFailure
-        from runtime.evaluate import Frame, evaluate
-        from runtime.inputs import read_input
+        from parley.runtime.clients import Clients
+        from parley.dsl.errors import FailureKind, RunError
+        from parley.runtime.evaluate import Frame, evaluate
+        from parley.runtime.inputs import read_input
 
         for decl in plan.inputs:
             key = (decl.type, decl.default)
@@ -250,7 +250,7 @@ class Session:
             elif decl.default is not None:
                 value = await evaluate(decl.default, Frame({}), self.executor)
             else:
-                raise RunFailure("input", f"input `{decl.name}` has no value: give it a default "
+                raise RunError(FailureKind.INPUT, f"input `{decl.name}` has no value: give it a default "
                                           f"(`input {decl.name}: … = …`) or start the REPL with {decl.name}=VALUE",
                                  decl.span)
             self._inputs[decl.name] = key
@@ -306,17 +306,14 @@ class Session:
 
     def save(self, path: str | os.PathLike[str]) -> str:
         """Write the session as a script; returns the text written."""
-        import dsl
+        from parley.dsl.errors import ScriptError
+        from parley.dsl.fmt import format_source
 
         text = self.script()
-        tidy = getattr(dsl, "format_source", None)
-        if callable(tidy):
-            try:
-                formatted = tidy(text)
-            except Exception:  # noqa: BLE001 - the formatter is a nicety: the session's own text is valid
-                formatted = None
-            if isinstance(formatted, str):
-                text = formatted
+        try:
+            text = format_source(text)
+        except ScriptError:  # the session's own text is valid; a layout the formatter refuses is kept as typed
+            pass
         Path(path).write_text(text, encoding="utf-8")
         return text
 
@@ -341,7 +338,7 @@ class Session:
     async def set_model(self, name: str | None) -> None:
         """Use this model for every agent from now on (None: the models the session declares).
         Raises `UsageError` for a model that cannot be used."""
-        from dsl.program import resolve_model
+        from parley.program import resolve_model
 
         client, model_id = resolve_model(name, self.base_url)
         clients = self.executor.clients  # the declared models' clients stay open, for `:model script`
