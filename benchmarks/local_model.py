@@ -1,15 +1,15 @@
 """The embedded model's speed through Parley's client, next to llama.cpp called directly, in one run.
 
-(a) Load time: importing `llama_cpp`, and loading the packaged GGUF file
+(a) Load time: importing `xllamacpp`, and loading the packaged GGUF file
     (SmolLM2-135M-Instruct, Q4_1) the way the client does (once per process).
 (b) Generation speed, tokens per second, for the same messages and sampling
     settings (temperature 0, fixed seed, the same token limit), on the same
-    loaded `Llama` object:
+    loaded engine (an `xllamacpp.Server`):
       - streamed: `LocalModel.complete(request, on_token)` (a worker thread,
-        pieces handed to the event loop) next to iterating
-        `Llama.create_chat_completion(..., stream=True)` directly;
+        pieces handed to the event loop) next to
+        `Server.handle_chat_completions({..., "stream": True}, callback)`;
       - whole: `LocalModel.complete(request)` next to
-        `Llama.create_chat_completion(...)` without streaming;
+        `Server.handle_chat_completions(...)` without streaming;
       - constrained: a typed reply (a JSON Schema) through the client next to
         `response_format={"type": "json_object", "schema": …}` directly.
     Target: the client at >= 0.95x llama.cpp's speed.
@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from parley.runtime.local_model import LocalModel, engine_for
+from parley.runtime.local_model import THREADS, LocalModel, engine_for
 from parley.runtime.models import Message, ModelRequest
 
 RUNS = 7
@@ -47,14 +47,14 @@ SCHEMA = {"type": "object", "properties": {"title": {"type": "string"}, "story":
 
 def main() -> None:
     started = time.perf_counter()
-    import llama_cpp  # timed: what the first use of the local model pays
+    import xllamacpp  # timed: what the first use of the local model pays
 
     imported = time.perf_counter() - started
     client = LocalModel()
     engine = engine_for(client.path, client.context)
     print(f"model: {client.path.name} ({client.path.stat().st_size / 1e6:.0f} MB), "
-          f"llama-cpp-python {llama_cpp.__version__}, {engine.llama.n_threads} threads")
-    print(f"(a) import llama_cpp: {imported * 1000:.0f} ms; load the model: {engine.load_seconds * 1000:.0f} ms")
+          f"xllamacpp {xllamacpp.__version__}, {THREADS} threads")
+    print(f"(a) import xllamacpp: {imported * 1000:.0f} ms; load the model: {engine.load_seconds * 1000:.0f} ms")
 
     messages = [{"role": "user", "content": PROMPT}]
     request = ModelRequest(model="", messages=(Message(role="user", content=PROMPT),), temperature=0, seed=SEED,
@@ -62,16 +62,24 @@ def main() -> None:
     typed = ModelRequest(model="", messages=request.messages, temperature=0, seed=SEED, max_tokens=MAX_TOKENS,
                          response_format={"type": "json_schema", "json_schema": {"name": "reply", "schema": SCHEMA}})
     settings = {"temperature": 0, "seed": SEED, "max_tokens": MAX_TOKENS}
-    llama = engine.llama
+    server = engine.server
 
     def direct_stream() -> tuple[str, int]:
-        pieces = [c["choices"][0]["delta"].get("content") or ""
-                  for c in llama.create_chat_completion(messages=messages, stream=True, **settings)]
+        pieces: list[str] = []
+        counted: list[int] = []
+
+        def take(chunk: dict[str, Any]) -> bool:
+            pieces.extend(c["delta"].get("content") or "" for c in chunk["choices"])
+            counted.extend([chunk["usage"]["completion_tokens"]] if chunk.get("usage") else [])
+            return False
+
+        server.handle_chat_completions({"messages": messages, **settings, "stream": True,
+                                        "stream_options": {"include_usage": True}}, take)
         assert "".join(pieces) == text, "streamed and whole replies differ"
-        return text, tokens  # the same reply as the whole one, so the same tokens
+        return text, counted[0]
 
     def direct_whole(**extra: Any) -> tuple[str, int]:
-        reply = llama.create_chat_completion(messages=messages, **settings, **extra)
+        reply = server.handle_chat_completions({"messages": messages, **settings, **extra})
         return reply["choices"][0]["message"]["content"], reply["usage"]["completion_tokens"]
 
     def client_call(req: ModelRequest, stream: bool) -> tuple[str, int]:

@@ -17,7 +17,18 @@ from typing import Any
 from parley.compiler import plan as p
 from parley.compiler.scope import Effects
 
-_GROUPABLE = (p.AskStep, p.AssignStep, p.TellStep, p.ForgetStep, p.ChatStep, p.GroupStep, p.CallStep)
+
+def _groupable(step: p.Step) -> bool:
+    """Whether a step may join a group: straight-line steps may; control flow, and what the script
+    shows or ends with, keep their place."""
+    match step:
+        case p.AskStep() | p.AssignStep() | p.TellStep() | p.ForgetStep() | p.ChatStep() | p.GroupStep() | p.CallStep():
+            return True
+        case (p.IfStep() | p.ForStep() | p.RepeatStep() | p.WhileStep() | p.ParallelStep() | p.ConcurrentStep()
+              | p.PrintStep() | p.OutputStep() | p.ReturnStep() | p.BreakStep() | p.ContinueStep()):
+            return False
+        case _:
+            p.assert_never(step)
 
 
 def group_independent(steps: Sequence[Any]) -> tuple[Any, ...]:
@@ -37,13 +48,13 @@ def group_independent(steps: Sequence[Any]) -> tuple[Any, ...]:
 
     for step in steps:
         effects = Effects(set(step.reads), set(step.writes))
-        if isinstance(step, _GROUPABLE) and not effects.conflicts(run_effects):
+        if _groupable(step) and not effects.conflicts(run_effects):
             run.append(step)
             run_effects.merge(effects)
             continue
         close()
         run_effects = Effects()
-        if isinstance(step, _GROUPABLE):
+        if _groupable(step):
             run.append(step)
             run_effects.merge(effects)
         else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import attrs
 
@@ -25,7 +25,7 @@ from parley.dsl.source import Span
 #: Loads an imported script: (path, name to show) → syntax tree, or None when it does not parse.
 Loader = Callable[[Path, str, Context], "n.Module | None"]
 
-PROVIDERS: dict[str, tuple[bool, tuple[str, ...]]] = {
+PROVIDERS: dict[p.Provider, tuple[bool, tuple[p.ModelOptionName, ...]]] = {
     # provider → (takes a model id or file as first argument, keyword options)
     "openai": (True, ("base_url", "api_key_env", "temperature", "top_p", "max_tokens", "seed", "timeout",
                       "max_retries", "price_input", "price_output", "cache", "json_schema")),
@@ -101,9 +101,28 @@ class Collector:
 
     def collect(self, module: n.Module, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
         for statement in module.body:
-            handler = getattr(self, f"_{type(statement).__name__}", None)
-            if handler is not None:
-                handler(statement, ns, chain, main)
+            match statement:
+                case n.ModelDecl():
+                    self._model(statement, ns)
+                case n.DefaultModel():
+                    if main:
+                        self.registry.default_model = statement.model.id  # resolved once every model is known
+                case n.AgentDecl():
+                    self._agent(statement, ns)
+                case n.TypeDecl():
+                    self._type(statement, ns)
+                case n.TypeAlias():
+                    self._type_alias(statement, ns)
+                case n.Def():
+                    self._def(statement, ns)
+                case n.PythonImport():
+                    self._python_import(statement, ns)
+                case n.ImportAgent():
+                    self._import(statement, ns, chain)
+                case n.FromImport():
+                    self._from_import(statement, ns, chain)
+                case _:
+                    pass  # not a declaration: the body's statements are lowered later (inputs and budgets too)
 
     def _declare(self, table: dict[str, Any], ns: Namespace, name: n.Name, value: Any, what: str) -> bool:
         if name.id in ns.declared():
@@ -119,7 +138,7 @@ class Collector:
 
     # --- declarations --------------------------------------------------------
 
-    def _ModelDecl(self, decl: n.ModelDecl, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
+    def _model(self, decl: n.ModelDecl, ns: Namespace) -> None:
         plan_name = ns.plan_name(decl.name.id)
         if not self._declare(ns.models, ns, decl.name, plan_name, "model"):
             return
@@ -130,7 +149,7 @@ class Collector:
                 did_you_mean(provider, PROVIDERS) or "providers are openai(\"model-id\", …), local() and scripted(\"file\")",
             )
             return
-        takes_id, allowed = PROVIDERS[provider]
+        takes_id, allowed = PROVIDERS[cast(p.Provider, provider)]
         model_id = None
         if decl.args:
             first = decl.args[0]
@@ -169,21 +188,18 @@ class Collector:
                 self.ctx.error("P223", f"`{keyword.name.id}` must be {problem}", keyword.value.span, "out of range",
                                f"choose a value {problem}")
                 continue
-            options.append(p.Option(name=keyword.name.id, value=value))
+            options.append(p.Option(name=cast(p.ModelOptionName, keyword.name.id), value=value))
         self.registry.models[plan_name] = p.ModelDecl(
-            name=plan_name, provider=provider, model_id=model_id, options=tuple(options), span=decl.span
+            name=plan_name, provider=cast(p.Provider, provider), model_id=model_id, options=tuple(options),
+            span=decl.span,
         )
 
-    def _DefaultModel(self, decl: n.DefaultModel, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
-        if main:
-            self.registry.default_model = decl.model.id  # resolved once every model is known
-
-    def _AgentDecl(self, decl: n.AgentDecl, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
+    def _agent(self, decl: n.AgentDecl, ns: Namespace) -> None:
         plan_name = ns.plan_name(decl.name.id)
         if self._declare(ns.agents, ns, decl.name, plan_name, "agent"):
             self.registry.agents[plan_name] = (decl, ns)
 
-    def _TypeDecl(self, decl: n.TypeDecl, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
+    def _type(self, decl: n.TypeDecl, ns: Namespace) -> None:
         plan_name = ns.plan_name(decl.name.id)
         if decl.name.id in PRIMITIVES or decl.name.id in ("list", "dict"):
             self.ctx.error("P210", f"`{decl.name.id}` is a built-in type", decl.name.span, "built-in",
@@ -192,16 +208,16 @@ class Collector:
         if self._declare(ns.types, ns, decl.name, p.NamedType(name=plan_name), "type"):
             self.registry.records[plan_name] = (decl, ns)
 
-    def _TypeAlias(self, decl: n.TypeAlias, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
+    def _type_alias(self, decl: n.TypeAlias, ns: Namespace) -> None:
         if self._declare(ns.types, ns, decl.name, p.NamedType(name="any"), "type"):
             ns.aliases[decl.name.id] = decl  # resolved on first use, so aliases may refer forward
 
-    def _Def(self, decl: n.Def, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
+    def _def(self, decl: n.Def, ns: Namespace) -> None:
         plan_name = ns.plan_name(decl.name.id)
         if self._declare(ns.defs, ns, decl.name, plan_name, "def"):
             self.registry.defs[plan_name] = (decl, ns)
 
-    def _PythonImport(self, decl: n.PythonImport, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
+    def _python_import(self, decl: n.PythonImport, ns: Namespace) -> None:
         module = decl.module.text
         if module is None:
             self.ctx.error("P272", "the module name is a plain string", decl.module.span, "no `{…}` here",
@@ -230,7 +246,7 @@ class Collector:
 
     # --- imports -------------------------------------------------------------
 
-    def _ImportAgent(self, decl: n.ImportAgent, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
+    def _import(self, decl: n.ImportAgent, ns: Namespace, chain: tuple[Path, ...]) -> None:
         imported = self._load(decl.path, ns, chain)
         if imported is None:
             ns.failed.add(decl.alias.id if decl.alias else Path(decl.path.text or "").stem)
@@ -238,7 +254,7 @@ class Collector:
         prefix = decl.alias or n.Name(id=Path(decl.path.text or "").stem, span=decl.path.span)
         self._declare(ns.prefixes, ns, prefix, imported, "import")
 
-    def _FromImport(self, decl: n.FromImport, ns: Namespace, chain: tuple[Path, ...], main: bool) -> None:
+    def _from_import(self, decl: n.FromImport, ns: Namespace, chain: tuple[Path, ...]) -> None:
         imported = self._load(decl.path, ns, chain)
         if imported is None:
             ns.failed.update((item.alias or item.name).id for item in decl.names)

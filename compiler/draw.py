@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import NoReturn
 
 import attrs
 
 from parley.compiler import plan as p
+from parley.compiler.plan import assert_never
 from parley.compiler.source_text import (
     condition_source,
     duration_source,
@@ -29,11 +29,6 @@ from parley.compiler.source_text import (
 from parley.dsl.source import Span
 
 
-def _unhandled(value: NoReturn) -> NoReturn:
-    """The end of every dispatch: mypy proves it unreachable, and a new record kind fails loudly."""
-    raise AssertionError(f"draw: unhandled plan record {value!r}")
-
-
 def _some(*texts: object) -> list[str]:
     """The texts that are there: `cond and text` leaves out what does not apply."""
     return [text for text in texts if isinstance(text, str) and text]
@@ -42,6 +37,7 @@ def _some(*texts: object) -> list[str]:
 # --- one step in words -----------------------------------------------------------
 
 _Conversation = p.ChatStep | p.GroupStep
+_Loop = p.ForStep | p.RepeatStep | p.WhileStep
 
 
 def _summary(step: p.Step) -> str:
@@ -62,8 +58,8 @@ def _summary(step: p.Step) -> str:
             return f"{lead}{', '.join(step.members)}: {expr_source(step.opening)}"
         case p.IfStep(branches=branches):
             return expr_source(branches[0].test) if branches else ""
-        case p.LoopStep():
-            return _loop_head(step)
+        case p.ForStep() | p.RepeatStep() | p.WhileStep():
+            return _loop_head(step, keyword=False)
         case p.ParallelStep(branches=branches):
             return f"{len(branches)} branches, run at once"
         case p.ConcurrentStep(steps=steps):
@@ -75,21 +71,22 @@ def _summary(step: p.Step) -> str:
         case p.BreakStep() | p.ContinueStep():
             return ""
         case _:
-            _unhandled(step)
+            assert_never(step)
 
 
-def _loop_head(step: p.LoopStep, bound_only: bool = False) -> str:
-    """`for x in xs`, `repeat n`, `while test max n`; `bound_only` keeps just what bounds it."""
-    def show(e: p.Expr | None) -> str:
-        return expr_source(e) if e else "?"
-
-    if step.loop == "for":
-        return f"for {', '.join(step.variables)} in {show(step.iterable)}"
-    if step.loop == "repeat":
-        return f"repeat {show(step.count)}"
-    if step.loop == "while":
-        return ("" if bound_only else f"while {show(step.test)} ") + f"max {show(step.limit)}"
-    return step.loop
+def _loop_head(step: _Loop, bound_only: bool = False, keyword: bool = True) -> str:
+    """`for x in xs`, `repeat n`, `while test max n`; `bound_only` keeps just what bounds it, and
+    `keyword` False leaves out the loop's keyword (its kind)."""
+    lead = step.kind + " " if keyword else ""
+    match step:
+        case p.ForStep(variables=variables, iterable=iterable):
+            return f"{lead}{', '.join(variables)} in {expr_source(iterable)}"
+        case p.RepeatStep(count=count):
+            return f"{lead}{expr_source(count)}"
+        case p.WhileStep(test=test, limit=limit):
+            return ("" if bound_only else f"{lead}{expr_source(test)} ") + f"max {expr_source(limit)}"
+        case _:
+            assert_never(step)
 
 
 def _clauses(step: _Conversation) -> list[str]:
@@ -131,7 +128,8 @@ def plan_tree(plan: p.Plan, verbose: bool = False) -> str:
         first = a.system.parts[0].partition("\n")[0] if a.system and isinstance(a.system.parts[0], str) else None
         decl(a.span, "agent", f"{a.name}: {'; '.join(facts)}", a.system and f"system {text_source(a.system)}",
              a.description != first and a.description and f"description {string_source(a.description)}",
-             *(f"{o.name}: {value_source(o.value)}" for o in a.settings), a.reply_by and f"reply by {a.reply_by}")
+             *(f"{name}: {value_source(value)}" for name, value in a.settings.given().items()),
+             a.reply_by and f"reply by {a.reply_by}")
     for t in plan.tools:
         params = ", ".join(param_source(x.name, x.type, x.default) for x in t.params)
         decl(t.span, "tool", f"{t.name}({params}) = python {string_source(f'{t.module}:{t.function}')}",
@@ -178,7 +176,8 @@ def _tree_steps(steps: Sequence[p.Step], depth: int, verbose: bool) -> list[str]
                     lines += [_row(None, depth, "else", ""), *_tree_steps(orelse, depth + 1, verbose)]
             case p.ChatStep() | p.GroupStep():
                 lines += [_row(None, depth, "", clause) for clause in _clauses(step)]
-            case p.LoopStep(body=body) | p.ParallelStep(branches=body) | p.ConcurrentStep(steps=body):
+            case (p.ForStep(body=body) | p.RepeatStep(body=body) | p.WhileStep(body=body)
+                  | p.ParallelStep(branches=body) | p.ConcurrentStep(steps=body)):
                 lines += _tree_steps(body, depth + 1, verbose)
     return lines
 
@@ -290,7 +289,7 @@ class _Graph:
                     exits += self.flow(branch.body, [(node, "yes" if one else _short(expr_source(branch.test), 30))])
                 exits += self.flow(orelse, [(node, "no" if one else "else")])
                 return [(self.link(exits, self.node(sid + "_join", "round", "end if")), "")] if exits else []
-            case p.LoopStep(body=body):
+            case p.ForStep(body=body) | p.RepeatStep(body=body) | p.WhileStep(body=body):
                 node = self.link(into, self.node(sid, "box", "loop", _short(_loop_head(step))))
                 self._loops.append((node, []))
                 back = _short(_loop_head(step, bound_only=True), 30)
@@ -305,7 +304,7 @@ class _Graph:
             case p.ChatStep() | p.GroupStep():
                 return self.conversation(sid, step, into)
             case _:
-                _unhandled(step)
+                assert_never(step)
 
     def conversation(self, sid: str, step: _Conversation, into: _Exits) -> _Exits:
         """Members as nodes: who may speak after whom, from the opening to the stop."""

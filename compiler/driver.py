@@ -7,6 +7,7 @@ a model; everything it can check before a token is spent, it checks here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -19,6 +20,7 @@ from parley.compiler.declarations import Collector, Namespace, Registry, constan
 from parley.compiler.expressions import ExpressionLowerer
 from parley.compiler.numbering import number_steps
 from parley.compiler.plan import json_schema
+from parley.compiler.python_tools import PythonImportError, module_path, resolve
 from parley.compiler.resolve import AgentBuilder, agent_effects, build_records, resolve_type
 from parley.compiler.scope import Effects, Scope, Variable
 from parley.compiler.statements import BodyLowerer
@@ -116,6 +118,7 @@ class Compilation:
         return number_steps(p.Plan(
             version=p.PLAN_VERSION, file=self.source.name,
             source_sha256=hashlib.sha256(self.source.text.encode()).hexdigest(),
+            module_path=self._module_path(),
             default_model=self._default_model(),
             models=tuple(self.unit.registry.models.values()),
             agents=tuple(self.agents.values()),
@@ -190,6 +193,17 @@ class Compilation:
                 span=self.unit.registry.tool_spans[plan_name],
             ))
         return tools
+
+    def _module_path(self) -> tuple[str, ...]:
+        """Where the script's own Python modules were found (`Plan.module_path`): its tools', its python agents'."""
+        found = [function.found_in for function in self.unit.registry.tools.values()]
+        for name, agent in self.agents.items():
+            ns = self.unit.registry.agents[name][1]
+            if agent.agent_kind == "python" and agent.target and ns.path is not None:
+                module, _, function = agent.target.partition(":")
+                with contextlib.suppress(PythonImportError):  # reported already, where the agent is declared
+                    found.append(resolve(module, function, str(ns.path.parent)).found_in)
+        return module_path(self.path, found)
 
     def _default_model(self) -> str | None:
         name = self.unit.registry.default_model

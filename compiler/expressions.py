@@ -6,6 +6,8 @@ writes (threads, through asks) into an `Effects`.
 
 from __future__ import annotations
 
+from typing import cast
+
 from parley.compiler import plan as p
 from parley.compiler._context import did_you_mean
 from parley.compiler.builtins import BUILTINS
@@ -91,38 +93,43 @@ class ExpressionLowerer:
     # --- expressions ---------------------------------------------------------
 
     def expr(self, e: n.Expr, fx: Effects) -> p.Expr:
-        if isinstance(e, n.Name):
-            return self.variable(e, fx)
-        if isinstance(e, n.Literal):
-            return p.Const(value=e.value)
-        if isinstance(e, n.Template):
-            return self.template(e, fx)
-        if isinstance(e, n.Money):
-            return p.Money(amount=str(e.amount))
-        if isinstance(e, n.Duration):
-            return p.Duration(seconds=e.seconds)
-        if isinstance(e, n.ListExpr):
-            return p.ListOf(items=tuple(self.expr(i, fx) for i in e.items))
-        if isinstance(e, n.DictExpr):
-            return p.DictOf(keys=tuple(self.expr(x.key, fx) for x in e.entries),
-                            values=tuple(self.expr(x.value, fx) for x in e.entries))
-        if isinstance(e, n.Attribute):
-            return self.attribute(e, fx)
-        if isinstance(e, n.Index):
-            return p.GetItem(value=self.expr(e.value, fx), index=self.expr(e.index, fx))
-        if isinstance(e, n.Call):
-            return self.call(e, fx)
-        if isinstance(e, n.UnaryOp):
-            return p.Unary(op=e.op, operand=self.expr(e.operand, fx))
-        if isinstance(e, n.BinaryOp):
-            return p.Binary(op=e.op, left=self.expr(e.left, fx), right=self.expr(e.right, fx))
-        if isinstance(e, n.Compare):
-            return self.compare(e, fx)
-        if isinstance(e, n.Conditional):
-            return p.IfElse(test=self.expr(e.test, fx), body=self.expr(e.body, fx), orelse=self.expr(e.orelse, fx))
-        if isinstance(e, n.Ask):
-            return self.ask(e, fx, None)
-        raise AssertionError(f"unhandled expression {type(e).__name__}")  # pragma: no cover
+        # The syntax tree keeps operators as the text the grammar allows; the plan's records check them.
+        match e:
+            case n.Name():
+                return self.variable(e, fx)
+            case n.Literal():
+                return p.Const(value=e.value)
+            case n.Template():
+                return self.template(e, fx)
+            case n.Money():
+                return p.Money(amount=str(e.amount))
+            case n.Duration():
+                return p.Duration(seconds=e.seconds)
+            case n.ListExpr():
+                return p.ListOf(items=tuple(self.expr(i, fx) for i in e.items))
+            case n.DictExpr():
+                return p.DictOf(keys=tuple(self.expr(x.key, fx) for x in e.entries),
+                                values=tuple(self.expr(x.value, fx) for x in e.entries))
+            case n.Attribute():
+                return self.attribute(e, fx)
+            case n.Index():
+                return p.GetItem(value=self.expr(e.value, fx), index=self.expr(e.index, fx))
+            case n.Call():
+                return self.call(e, fx)
+            case n.UnaryOp():
+                return p.Unary(op=cast(p.UnaryOperator, e.op), operand=self.expr(e.operand, fx))
+            case n.BinaryOp():
+                return p.Binary(op=cast(p.BinaryOperator, e.op), left=self.expr(e.left, fx),
+                                right=self.expr(e.right, fx))
+            case n.Compare():
+                return self.compare(e, fx)
+            case n.Conditional():
+                return p.IfElse(test=self.expr(e.test, fx), body=self.expr(e.body, fx),
+                                orelse=self.expr(e.orelse, fx))
+            case n.Ask():
+                return self.ask(e, fx, None)
+            case _:
+                p.assert_never(e)
 
     def template(self, t: n.Template, fx: Effects) -> p.Text:
         parts: list[str | p.Expr] = []
@@ -202,7 +209,7 @@ class ExpressionLowerer:
             fx.writes.add("python")
         return p.Call(callee=name, callee_kind=kind, args=args, keywords=keywords)
 
-    def callee(self, func: n.Expr) -> tuple[str, str] | None:
+    def callee(self, func: n.Expr) -> tuple[p.CalleeKind, str] | None:
         ns, name = self.ns, func
         if isinstance(func, n.Attribute) and isinstance(func.value, n.Name) and func.value.id in self.ns.prefixes:
             ns, name = self.ns.prefixes[func.value.id], n.Name(id=func.attr, span=func.attr_span)
@@ -230,7 +237,7 @@ class ExpressionLowerer:
         )
         return None
 
-    def check_arity(self, e: n.Call, kind: str, name: str) -> None:
+    def check_arity(self, e: n.Call, kind: p.CalleeKind, name: str) -> None:
         given = len(e.args)
         high: int | None  # None: any number of arguments
         allowed: tuple[str, ...] | None  # None: any keyword
@@ -304,7 +311,9 @@ class ExpressionLowerer:
                         _quoted(did_you_mean(other.text, allowed))
                         or f"its type allows only {' | '.join(chr(34) + a + chr(34) for a in allowed)}",
                     )
-        return p.Compare(left=self.expr(e.left, fx), ops=e.ops, comparators=tuple(self.expr(c, fx) for c in e.comparators))
+        ops = cast(tuple[p.CompareOperator, ...], e.ops)
+        return p.Compare(left=self.expr(e.left, fx), ops=ops,
+                         comparators=tuple(self.expr(c, fx) for c in e.comparators))
 
     # --- static types --------------------------------------------------------
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
 
 import attrs
 
 from parley.compiler import plan as p
-
-_NESTED = ("steps", "branches", "body", "orelse")
 
 
 def number_steps(plan: p.Plan) -> p.Plan:
@@ -18,16 +16,25 @@ def number_steps(plan: p.Plan) -> p.Plan:
     return attrs.evolve(plan, defs=defs, body=_number(plan.body, counter))
 
 
-def _number(steps: tuple[Any, ...], counter: Any) -> tuple[Any, ...]:
+def _number(steps: tuple[p.Step, ...], counter: Iterator[int]) -> tuple[p.Step, ...]:
     return tuple(_number_step(step, counter) for step in steps)
 
 
-def _number_step(step: Any, counter: Any) -> Any:
-    if isinstance(step, p.Branch):
-        return attrs.evolve(step, body=_number(step.body, counter))
-    changes: dict[str, Any] = {"id": f"s{next(counter)}"}
-    for name in _NESTED:
-        value = getattr(step, name, None)
-        if isinstance(value, tuple):
-            changes[name] = _number(value, counter)
-    return attrs.evolve(step, **changes)
+def _number_step(step: p.Step, counter: Iterator[int]) -> p.Step:
+    """The step numbered first, then the steps inside it in reading order."""
+    step_id = f"s{next(counter)}"
+    match step:
+        case p.IfStep():
+            branches = tuple(attrs.evolve(b, body=_number(b.body, counter)) for b in step.branches)
+            return attrs.evolve(step, id=step_id, branches=branches, orelse=_number(step.orelse, counter))
+        case p.ForStep() | p.RepeatStep() | p.WhileStep():
+            return attrs.evolve(step, id=step_id, body=_number(step.body, counter))
+        case p.ParallelStep():
+            return attrs.evolve(step, id=step_id, branches=_number(step.branches, counter))
+        case p.ConcurrentStep():
+            return attrs.evolve(step, id=step_id, steps=_number(step.steps, counter))
+        case (p.AskStep() | p.AssignStep() | p.TellStep() | p.ForgetStep() | p.ChatStep() | p.GroupStep()
+              | p.CallStep() | p.PrintStep() | p.OutputStep() | p.ReturnStep() | p.BreakStep() | p.ContinueStep()):
+            return attrs.evolve(step, id=step_id)
+        case _:
+            p.assert_never(step)

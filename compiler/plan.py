@@ -4,20 +4,96 @@ Every record is frozen and has a `kind` (its JSON discriminator). Steps carry
 an `id`, the `span` of the statement they come from, and the variables and
 agent threads they `reads` and `writes` (threads are written `@agent`).
 Expressions are data too; the runtime evaluates them without any syntax tree.
+
+A field that can hold only a fixed set of strings (an operator, a select
+mode, an agent's kind…) is typed with one of the `Literal` aliases below and
+checked when the record is made: a plan built by hand or read from JSON with
+`"select": "forever"` fails at once, not deep inside a run. Code that
+switches over records or tags ends in `assert_never`, so mypy proves every
+case handled.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal, NoReturn, get_args
 
 import attrs
 
+from parley.dsl.errors import PlanError
 from parley.dsl.source import Span
 
-PLAN_VERSION = "1"
+#: The plan format's version; `plan_from_json` reads only this one. Version 2: one step kind per loop
+#: shape (`for`, `repeat`, `while`), agent settings as a typed record, closed sets checked.
+PLAN_VERSION = "2"
 #: Turns a chat or group may take when its `until` names no turn limit.
 DEFAULT_MAX_TURNS = 10
+
+
+# --- closed sets ------------------------------------------------------------------
+
+#: `Unary.op`.
+UnaryOperator = Literal["-", "+", "not"]
+#: `Binary.op`: arithmetic, and `and`/`or` (which short-circuit).
+BinaryOperator = Literal["+", "-", "*", "/", "//", "%", "**", "and", "or"]
+#: Each of `Compare.ops`.
+CompareOperator = Literal["==", "!=", "<", "<=", ">", ">=", "in", "not in", "is", "is not"]
+#: `BoolCondition.op`.
+BoolOperator = Literal["and", "or"]
+#: `Call.callee_kind`: what the callee is.
+CalleeKind = Literal["builtin", "def", "tool"]
+#: `UsageCondition.metric`: what a conversation has used.
+UsageMetric = Literal["tokens", "cost", "time"]
+#: `Budget.metric`: what a run may use.
+BudgetMetric = Literal["tokens", "turns", "cost", "time"]
+#: `GroupStep.select`: how a group picks its next speaker.
+SelectMode = Literal["auto", "round_robin", "random", "manual"]
+#: `AgentDecl.agent_kind`: who answers an agent's messages.
+AgentKind = Literal["llm", "human", "executor", "python"]
+#: `ModelDecl.provider`.
+Provider = Literal["openai", "local", "scripted"]
+#: `Option.name`: every option a model provider takes (each provider takes some of them).
+ModelOptionName = Literal[
+    "base_url", "api_key_env", "temperature", "top_p", "max_tokens", "seed", "timeout", "max_retries",
+    "price_input", "price_output", "cache", "json_schema", "path", "context",
+]
+#: `AgentSettings.languages`: what an executor agent runs.
+Language = Literal["python", "sh"]
+
+
+def _one_of(tags: Any) -> Any:
+    """An attrs validator: the value is one of the strings of the `Literal` alias `tags` (else `PlanError`)."""
+    allowed: tuple[str, ...] = get_args(tags)
+
+    def check(record: Any, field: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, str) or value not in allowed:
+            raise PlanError(f"{type(record).__name__}.{field.name} is {_choices(allowed)}, not {value!r}")
+
+    return check
+
+
+def _each_one_of(tags: Any) -> Any:
+    """An attrs validator: every item of the tuple is one of the strings of `tags` (else `PlanError`)."""
+    allowed: tuple[str, ...] = get_args(tags)
+
+    def check(record: Any, field: attrs.Attribute[Any], values: Any) -> None:
+        for value in values:
+            if not isinstance(value, str) or value not in allowed:
+                raise PlanError(f"each of {type(record).__name__}.{field.name} is {_choices(allowed)}, not {value!r}")
+
+    return check
+
+
+def _choices(allowed: tuple[str, ...]) -> str:
+    quoted = [repr(tag) for tag in allowed]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def assert_never(value: NoReturn) -> NoReturn:
+    """The last arm of a `match` over records or tags: mypy proves it unreachable, and at run time a
+    case nobody handles fails loudly (a bug in Parley, never the script's). `typing.assert_never`
+    needs Python 3.11."""
+    raise AssertionError(f"unhandled case: {type(value).__name__} {value!r}")
 
 
 # --- expressions ----------------------------------------------------------------
@@ -113,7 +189,7 @@ class Call:
 
     kind: ClassVar[str] = "call_expr"
     callee: str
-    callee_kind: str
+    callee_kind: CalleeKind = attrs.field(validator=_one_of(CalleeKind))
     args: tuple[Expr, ...]
     keywords: tuple[KeywordArg, ...]
 
@@ -123,7 +199,7 @@ class Unary:
     """`op operand` with `op` one of `-`, `+`, `not`."""
 
     kind: ClassVar[str] = "unary"
-    op: str
+    op: UnaryOperator = attrs.field(validator=_one_of(UnaryOperator))
     operand: Expr
 
 
@@ -132,7 +208,7 @@ class Binary:
     """`left op right`; `and` and `or` short-circuit."""
 
     kind: ClassVar[str] = "binary"
-    op: str
+    op: BinaryOperator = attrs.field(validator=_one_of(BinaryOperator))
     left: Expr
     right: Expr
 
@@ -143,7 +219,7 @@ class Compare:
 
     kind: ClassVar[str] = "compare"
     left: Expr
-    ops: tuple[str, ...]
+    ops: tuple[CompareOperator, ...] = attrs.field(validator=_each_one_of(CompareOperator))
     comparators: tuple[Expr, ...]
 
 
@@ -257,7 +333,7 @@ class UsageCondition:
     """Stop when the conversation's `metric` (tokens, cost, time) passes `limit`."""
 
     kind: ClassVar[str] = "usage"
-    metric: str
+    metric: UsageMetric = attrs.field(validator=_one_of(UsageMetric))
     limit: Expr
 
 
@@ -266,7 +342,7 @@ class BoolCondition:
     """`left op right` over conditions, `op` being `and` or `or`."""
 
     kind: ClassVar[str] = "bool"
-    op: str
+    op: BoolOperator = attrs.field(validator=_one_of(BoolOperator))
     left: Condition
     right: Condition
 
@@ -396,7 +472,7 @@ class GroupStep(StepBase):
     until: Condition | None
     max_turns: int
     target: Target | None
-    select: str
+    select: SelectMode = attrs.field(validator=_one_of(SelectMode))
     seed: int | None
     flow: tuple[FlowEdge, ...]
     manager: str | None
@@ -421,17 +497,32 @@ class IfStep(StepBase):
 
 
 @attrs.frozen(kw_only=True)
-class LoopStep(StepBase):
-    """A bounded loop. `loop` is `for` (over `iterable`, binding `variables`), `repeat` (`count`
-    times) or `while` (while `test`, at most `limit` iterations)."""
+class ForStep(StepBase):
+    """`for variables in iterable:`: `body` once per item of `iterable`, bound to `variables`
+    (one name; or two, which unpack each item — a dict's key and value)."""
 
-    kind: ClassVar[str] = "loop"
-    loop: str
+    kind: ClassVar[str] = "for"
     variables: tuple[str, ...]
-    iterable: Expr | None
-    count: Expr | None
-    test: Expr | None
-    limit: Expr | None
+    iterable: Expr
+    body: tuple[Step, ...]
+
+
+@attrs.frozen(kw_only=True)
+class RepeatStep(StepBase):
+    """`repeat count:`: `body` `count` times."""
+
+    kind: ClassVar[str] = "repeat"
+    count: Expr
+    body: tuple[Step, ...]
+
+
+@attrs.frozen(kw_only=True)
+class WhileStep(StepBase):
+    """`while test max limit:`: `body` while `test` holds, at most `limit` times."""
+
+    kind: ClassVar[str] = "while"
+    test: Expr
+    limit: Expr
     body: tuple[Step, ...]
 
 
@@ -499,8 +590,8 @@ class ContinueStep(StepBase):
 
 
 Step = (
-    AskStep | AssignStep | TellStep | ForgetStep | ChatStep | GroupStep | IfStep | LoopStep | ParallelStep
-    | ConcurrentStep | CallStep | PrintStep | OutputStep | ReturnStep | BreakStep | ContinueStep
+    AskStep | AssignStep | TellStep | ForgetStep | ChatStep | GroupStep | IfStep | ForStep | RepeatStep | WhileStep
+    | ParallelStep | ConcurrentStep | CallStep | PrintStep | OutputStep | ReturnStep | BreakStep | ContinueStep
 )
 
 
@@ -509,10 +600,11 @@ Step = (
 
 @attrs.frozen(kw_only=True)
 class Option:
-    """A `name=value` option of a model, or a setting of an agent, as a constant."""
+    """A `name=value` option of a model, as a constant (which options a provider takes: `PROVIDERS` in
+    `compiler.declarations`)."""
 
     kind: ClassVar[str] = "option"
-    name: str
+    name: ModelOptionName = attrs.field(validator=_one_of(ModelOptionName))
     value: Any
 
 
@@ -522,10 +614,47 @@ class ModelDecl:
 
     kind: ClassVar[str] = "model"
     name: str
-    provider: str
+    provider: Provider = attrs.field(validator=_one_of(Provider))
     model_id: str | None
     options: tuple[Option, ...]
     span: Span
+
+
+@attrs.frozen(kw_only=True)
+class AgentSettings:
+    """An agent's settings as written in its declaration; None where the script gives none (the
+    runtime's default, or the model's option, applies). Which kind of agent takes which setting:
+    `SETTINGS` in `compiler.resolve`; the compiler checks every range."""
+
+    kind: ClassVar[str] = "agent_settings"
+    temperature: float | None = None
+    """LLM: sampling temperature, 0 to 2 (else the model's `temperature` option)."""
+    top_p: float | None = None
+    """LLM: nucleus sampling, 0 to 1 (else the model's `top_p` option)."""
+    max_tokens: int | None = None
+    """LLM: the most tokens one reply may have (else the model's `max_tokens` option)."""
+    seed: int | None = None
+    """LLM: the sampling seed (else the model's `seed` option)."""
+    max_tool_rounds: int | None = None
+    """LLM: rounds of tool calls before the agent must answer, 0 to 100 (else the runtime's default)."""
+    max_auto_replies: int | None = None
+    """LLM: the most messages the agent says in one chat or group; reaching it stops the conversation."""
+    memory: int | None = None
+    """LLM: how many of the latest messages of its thread the agent sees (else all of them)."""
+    cache: bool | None = None
+    """LLM: whether its replies may use the reply cache (not read by the runtime yet: the model's
+    `cache` option decides)."""
+    timeout: float | None = None
+    """Executor: seconds one piece of code may run (else 30)."""
+    workdir: str | None = None
+    """Executor: the folder code runs in (else a fresh temporary one)."""
+    languages: tuple[Language, ...] | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_each_one_of(Language)))
+    """Executor: the languages it runs (else all of `Language`)."""
+
+    def given(self) -> dict[str, Any]:
+        """The settings the script gives (those not None), by name, in this record's order."""
+        return {f.name: getattr(self, f.name) for f in attrs.fields(AgentSettings) if getattr(self, f.name) is not None}
 
 
 @attrs.frozen(kw_only=True)
@@ -540,12 +669,12 @@ class AgentDecl:
 
     kind: ClassVar[str] = "agent"
     name: str
-    agent_kind: str
+    agent_kind: AgentKind = attrs.field(validator=_one_of(AgentKind))
     system: Text | None
     description: str | None
     model: str | None
     tools: tuple[str, ...]
-    settings: tuple[Option, ...]
+    settings: AgentSettings
     target: str | None
     reply_by: str | None
     span: Span
@@ -615,7 +744,7 @@ class Budget:
     """A run-wide limit: `metric` tokens, turns, cost (dollars, decimal text) or time (seconds)."""
 
     kind: ClassVar[str] = "budget"
-    metric: str
+    metric: BudgetMetric = attrs.field(validator=_one_of(BudgetMetric))
     limit: str | int | float
     span: Span
 
@@ -643,6 +772,10 @@ class Plan:
     version: str
     file: str
     source_sha256: str
+    module_path: tuple[str, ...] = ()
+    """Folders where the script's own Python modules (tools, python agents) were found, relative to
+    the script's folder (`.`, `lib`…); the runtime imports those modules from there, relative to the
+    folder of the plan file or script it runs. Modules not found there come from Python's path."""
     default_model: str | None
     models: tuple[ModelDecl, ...]
     agents: tuple[AgentDecl, ...]

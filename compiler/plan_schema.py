@@ -3,7 +3,8 @@
 Generated rather than written so it cannot drift from the records: each record
 kind is a `$defs` entry (its `kind` a `const`, every field required, nothing
 else allowed), each named union of `plan` (`Expr`, `Step`…) a `oneOf` of its
-members, which their `kind` tells apart. `docs/plan.schema.json` is this
+members, which their `kind` tells apart, and each closed set of strings (a
+`Literal`: operators, `select` modes, agent kinds…) an `enum`. `docs/plan.schema.json` is this
 module's output (`python -m compiler.plan_schema > docs/plan.schema.json`).
 """
 
@@ -98,6 +99,8 @@ class _Builder:
         if hint is Span:
             self.span_def()
             return self.ref("Span")
+        if typing.get_origin(hint) is typing.Literal:  # a closed set: `SelectMode`, `AgentKind`…
+            return {"type": "string", "enum": list(typing.get_args(hint))}
         if typing.get_origin(hint) is tuple:
             item, *rest = typing.get_args(hint)
             if rest != [Ellipsis]:

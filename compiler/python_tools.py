@@ -1,23 +1,27 @@
 """`from python "module" import f`: resolved at check time, its signature used for arity and schemas.
 
-Modules are looked up as the runtime will: on Python's path, with the
-script's own folder first.
+Modules are looked up as the runtime will (`compiler.python_modules`): by
+file in the importing script's own folder first, then on Python's path. The
+plan records the folders where modules were found by file, relative to the
+script's (`Plan.module_path`), so a plan run elsewhere, later, or from a
+plan file finds the same modules.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import importlib
 import inspect
-import sys
+import os
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import attrs
 
 from parley.compiler import plan as p
+from parley.compiler import python_modules
 
 
 @attrs.frozen
@@ -32,6 +36,7 @@ class PythonFunction:
     min_args: int
     max_args: int | None
     keywords: tuple[str, ...] | None  # None: any keyword is accepted
+    found_in: str | None = None  # the folder the module was found in by file; None: on Python's path
 
     def describe(self) -> str:
         return f"{self.module}.{self.name}({', '.join(q.name for q in self.params)})"
@@ -41,35 +46,39 @@ class PythonImportError(Exception):
     """The module or the function cannot be found; the message says which and why."""
 
 
-@contextlib.contextmanager
-def _script_folder_first(folder: str | None) -> Iterator[None]:
-    if folder is None:
-        yield
-        return
-    sys.path.insert(0, folder)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(ValueError):
-            sys.path.remove(folder)
-
-
 @functools.lru_cache(maxsize=1024)
 def resolve(module: str, name: str, folder: str | None = None) -> PythonFunction:
-    """Import `module` and describe its callable `name`; `PythonImportError` when that fails."""
-    with _script_folder_first(folder):
-        try:
+    """Import `module` (from `folder` if it is there, else from Python's path) and describe its
+    callable `name`; `PythonImportError` when that fails."""
+    try:
+        loaded = python_modules.load(module, folder) if folder is not None else None
+        found_in = folder if loaded is not None else None
+        if loaded is None:
             loaded = importlib.import_module(module)
-        except ImportError as error:
-            raise PythonImportError(f"cannot import python module `{module}`: {error}") from error
-        except Exception as error:  # the module itself failed while loading
-            raise PythonImportError(f"python module `{module}` failed to load: {error!r}") from error
+    except ImportError as error:
+        raise PythonImportError(f"cannot import python module `{module}`: {error}") from error
+    except Exception as error:  # the module itself failed while loading
+        raise PythonImportError(f"python module `{module}` failed to load: {error!r}") from error
     function = getattr(loaded, name, None)
     if function is None:
         raise PythonImportError(f"python module `{module}` has no `{name}`")
     if not callable(function):
         raise PythonImportError(f"`{module}.{name}` is not callable")
-    return describe(module, name, function)
+    return attrs.evolve(describe(module, name, function), found_in=found_in)
+
+
+def module_path(script: Path | None, found_in: Iterable[str | None]) -> tuple[str, ...]:
+    """`Plan.module_path`: the folders modules were found in by file, relative to the script's folder
+    (`.` for its own, `lib`, `../shared`…, written with `/`), each once, in the order first met."""
+    if script is None:
+        return ()
+    folders: list[str] = []
+    for folder in found_in:
+        if folder is not None:
+            relative = Path(os.path.relpath(folder, script.parent)).as_posix()
+            if relative not in folders:
+                folders.append(relative)
+    return tuple(folders)
 
 
 def describe(module: str, name: str, function: Any) -> PythonFunction:

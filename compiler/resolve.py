@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from parley.compiler import plan as p
 from parley.compiler._context import did_you_mean
@@ -98,8 +98,8 @@ _NUMBER_SETTINGS: dict[str, tuple[type, float | None, float | None]] = {
     "memory": (int, 1, None),
     "timeout": (float, 0.001, None),
 }
-_KIND_NAMES = {"llm": "an LLM agent", "human": "a human agent", "executor": "an executor agent",
-               "python": "a python agent"}
+_KIND_NAMES: dict[p.AgentKind, str] = {"llm": "an LLM agent", "human": "a human agent",
+                                       "executor": "an executor agent", "python": "a python agent"}
 
 
 def range_problem(key: str, value: float) -> str | None:
@@ -112,14 +112,16 @@ def range_problem(key: str, value: float) -> str | None:
     return None
 
 
-SETTINGS = {
+#: The settings each kind of agent takes: `model`, `tools` and `description` are fields of the agent's
+#: plan record, the others fields of its `AgentSettings`.
+SETTINGS: dict[p.AgentKind, tuple[str, ...]] = {
     "llm": ("model", "tools", "temperature", "top_p", "max_tokens", "seed", "max_tool_rounds",
             "max_auto_replies", "memory", "description", "cache"),
     "human": ("description",),
     "executor": ("description", "timeout", "workdir", "languages"),
     "python": ("description",),
 }
-LANGUAGES = ("python", "sh")
+LANGUAGES: tuple[p.Language, ...] = get_args(p.Language)
 
 
 class AgentBuilder:
@@ -135,7 +137,7 @@ class AgentBuilder:
         model: str | None = None
         tools: list[str] = []
         description: str | None = None
-        options: list[p.Option] = []
+        settings: dict[str, Any] = {}
         seen: set[str] = set()
         for setting in decl.settings:
             key = setting.key.id
@@ -156,7 +158,7 @@ class AgentBuilder:
             else:
                 value = self._value(setting)
                 if value is not None:
-                    options.append(p.Option(name=key, value=value))
+                    settings[key] = value
         target = None
         if kind == "python" and decl.target is not None:
             target = self._python_target(decl.target, ns)
@@ -167,10 +169,11 @@ class AgentBuilder:
             description = first.strip().split("\n", 1)[0] if isinstance(first, str) else None
         return p.AgentDecl(
             name=plan_name, agent_kind=kind, system=system, description=description, model=model,
-            tools=tuple(tools), settings=tuple(options), target=target, reply_by=reply_by, span=decl.span,
+            tools=tuple(tools), settings=p.AgentSettings(**settings), target=target, reply_by=reply_by,
+            span=decl.span,
         )
 
-    def _unknown_setting(self, setting: n.Setting, kind: str) -> None:
+    def _unknown_setting(self, setting: n.Setting, kind: p.AgentKind) -> None:
         key = setting.key.id
         owner = [k for k, allowed in SETTINGS.items() if key in allowed]
         if key in ("model", "tools") and kind in ("human", "executor", "python"):
@@ -251,7 +254,7 @@ class AgentBuilder:
                 self.ctx.error("P223", f'unknown language "{value}"', node.span, "not supported",
                                f"executors run: {', '.join(LANGUAGES)}")
                 return None
-            return values
+            return tuple(values)
         value_node = self._single(setting)
         if value_node is None:
             return None
@@ -280,7 +283,7 @@ class AgentBuilder:
             self.ctx.error("P223", f"`{key}` must be {problem}", value_node.span, "out of range",
                            f"choose a value {problem}")
             return None
-        return value
+        return float(value) if kind is float else value  # `temperature: 1` is the float 1.0 in the plan
 
     def _python_target(self, target: n.Template, ns: Namespace) -> str | None:
         text = target.text

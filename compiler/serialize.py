@@ -2,9 +2,13 @@
 
 Records are written as objects with their `kind` first; tuples as arrays;
 spans as objects. Reading is driven by the records' type hints, so a field
-typed `Any` (a tool's JSON Schema, an option's value) stays plain JSON. It
-accepts exactly what `docs/plan.schema.json` describes and raises
-`PlanFormatError` for anything else, however damaged.
+typed `Any` (a tool's JSON Schema, an option's value) stays plain JSON and a
+field typed with a `Literal` takes only its strings. It accepts exactly what
+`docs/plan.schema.json` describes and raises `PlanError` (from
+`parley.dsl.errors`) for anything else, however damaged, and for a plan of
+another version. Then it validates what it read (`compiler.validate`): a plan
+that names an agent, model, tool, def or type it does not declare is a
+`PlanError` too, listing each such name with its path in the JSON.
 """
 
 from __future__ import annotations
@@ -18,11 +22,9 @@ from typing import Any
 import attrs
 
 from parley.compiler import plan as p
+from parley.compiler.validate import validate as check_plan
+from parley.dsl.errors import PlanError
 from parley.dsl.source import Span
-
-
-class PlanFormatError(ValueError):
-    """A JSON document is not a valid plan of this version."""
 
 
 def _records() -> dict[str, type]:
@@ -67,24 +69,38 @@ def plan_to_json(plan: p.Plan, indent: int | None = 2) -> str:
     return json.dumps(to_data(plan), indent=indent, ensure_ascii=False, allow_nan=False)
 
 
-def plan_from_json(text: str) -> p.Plan:
-    """Read a plan written by `plan_to_json`; `PlanFormatError` when it is not one."""
+def plan_from_json(text: str, *, validate: bool = True) -> p.Plan:
+    """Read a plan written by `plan_to_json`; `PlanError` when it is not one, or is of another version.
+
+    The plan is validated too (`compiler.validate`): `PlanError` lists every name it uses but does not
+    declare. `validate=False` reads the format alone (for tests of the format itself).
+    """
     try:
         data = json.loads(text, parse_constant=_not_json)
     except RecursionError as error:
-        raise PlanFormatError("not a plan: nested too deeply") from error
+        raise PlanError("not a plan: nested too deeply") from error
     except ValueError as error:  # not JSON, NaN or Infinity, an integer too long to read
-        raise PlanFormatError(f"not JSON: {error}") from error
+        raise PlanError(f"not JSON: {error}") from error
     if not isinstance(data, dict) or data.get("kind") != "plan":
-        raise PlanFormatError("not a Parley plan (no `\"kind\": \"plan\"` at the top)")
+        raise PlanError("not a Parley plan (no `\"kind\": \"plan\"` at the top)")
     if data.get("version") != p.PLAN_VERSION:
-        raise PlanFormatError(f"plan version {data.get('version')!r}; this Parley reads version {p.PLAN_VERSION}")
+        raise PlanError(_version_problem(data.get("version")))
     try:
         plan = from_data(data, p.Plan)
     except RecursionError as error:
-        raise PlanFormatError("not a plan: nested too deeply") from error
+        raise PlanError("not a plan: nested too deeply") from error
     assert isinstance(plan, p.Plan)
-    return plan
+    return check_plan(plan) if validate else plan
+
+
+def _version_problem(version: Any) -> str:
+    """Why a plan of another version is refused, and what to do about it."""
+    ours = int(p.PLAN_VERSION)
+    if isinstance(version, str) and version.isdecimal() and int(version) != ours:
+        age = "an older" if int(version) < ours else "a newer"
+        return (f"this plan is version {version}, written by {age} Parley; this Parley reads only plan version "
+                f"{ours}: compile the script again (`parley plan SCRIPT --format json`)")
+    return f"not a Parley plan version: {version!r} (this Parley reads plan version {ours})"
 
 
 def _not_json(constant: str) -> Any:
@@ -98,10 +114,15 @@ def from_data(data: Any, hint: Any) -> Any:
     if hint is Span:
         return _from_span(data)
     origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        allowed = typing.get_args(hint)
+        if not isinstance(data, str) or data not in allowed:
+            raise PlanError(f"expected one of {', '.join(map(repr, allowed))}, found {data!r}")
+        return data
     if origin is tuple:
         item = typing.get_args(hint)[0]
         if not isinstance(data, list):
-            raise PlanFormatError(f"expected a list, found {data!r}")
+            raise PlanError(f"expected a list, found {data!r}")
         return tuple(from_data(x, item) for x in data)
     if origin in (typing.Union, types.UnionType):
         return _from_union(data, typing.get_args(hint))
@@ -111,9 +132,9 @@ def from_data(data: Any, hint: Any) -> Any:
         if hint is float and _is_int(data):
             return _to_float(data)
         if not isinstance(data, hint) or (hint is int and isinstance(data, bool)):
-            raise PlanFormatError(f"expected {hint.__name__}, found {data!r}")
+            raise PlanError(f"expected {hint.__name__}, found {data!r}")
         return data
-    raise PlanFormatError(f"cannot read a value of type {hint!r}")  # pragma: no cover
+    raise PlanError(f"cannot read a value of type {hint!r}")  # pragma: no cover
 
 
 def _is_int(data: Any) -> bool:
@@ -124,14 +145,14 @@ def _to_float(data: int) -> float:
     try:
         return float(data)
     except OverflowError as error:
-        raise PlanFormatError(f"number too large: {data}") from error
+        raise PlanError(f"number too large: {data}") from error
 
 
 def _from_union(data: Any, options: tuple[Any, ...]) -> Any:
     if isinstance(data, dict) and "kind" in data:
         cls = RECORDS.get(data["kind"]) if isinstance(data["kind"], str) else None
         if cls is None or cls not in options:
-            raise PlanFormatError(f"unexpected record kind {data.get('kind')!r}")
+            raise PlanError(f"unexpected record kind {data.get('kind')!r}")
         return _from_record(data, cls)
     for option in options:
         if option is type(None) and data is None:
@@ -140,22 +161,26 @@ def _from_union(data: Any, options: tuple[Any, ...]) -> Any:
             option is int and isinstance(data, bool)
         ):
             return data
+        if typing.get_origin(option) is tuple and isinstance(data, list):
+            return from_data(data, option)
+        if typing.get_origin(option) is typing.Literal and data in typing.get_args(option):
+            return data
     if _is_int(data) and float in options:
         return _to_float(data)
-    raise PlanFormatError(f"unexpected value {data!r}")
+    raise PlanError(f"unexpected value {data!r}")
 
 
 def _from_record(data: Any, cls: type) -> Any:
     if not isinstance(data, dict) or data.get("kind") != cls.kind:  # type: ignore[attr-defined]
-        raise PlanFormatError(f"expected a {cls.kind!r} record, found {data!r}")  # type: ignore[attr-defined]
+        raise PlanError(f"expected a {cls.kind!r} record, found {data!r}")  # type: ignore[attr-defined]
     hints = _hints(cls)
     unknown = data.keys() - hints.keys() - {"kind"}
     if unknown:
-        raise PlanFormatError(f"{cls.kind!r} record has unknown fields {sorted(unknown)}")  # type: ignore[attr-defined]
+        raise PlanError(f"{cls.kind!r} record has unknown fields {sorted(unknown)}")  # type: ignore[attr-defined]
     values = {}
     for field in attrs.fields(cls):
         if field.name not in data:
-            raise PlanFormatError(f"{cls.kind!r} record lacks {field.name!r}")  # type: ignore[attr-defined]
+            raise PlanError(f"{cls.kind!r} record lacks {field.name!r}")  # type: ignore[attr-defined]
         values[field.name] = from_data(data[field.name], hints[field.name])
     return cls(**values)
 
@@ -163,10 +188,10 @@ def _from_record(data: Any, cls: type) -> Any:
 def _from_span(data: Any) -> Span:
     hints = _hints(Span)
     if not isinstance(data, dict) or data.keys() != hints.keys():
-        raise PlanFormatError(f"expected a span ({', '.join(hints)}), found {data!r}")
+        raise PlanError(f"expected a span ({', '.join(hints)}), found {data!r}")
     values = {name: from_data(data[name], hint) for name, hint in hints.items()}
     if any(value < 1 for value in values.values() if isinstance(value, int)):
-        raise PlanFormatError(f"span positions start at 1, found {data!r}")
+        raise PlanError(f"span positions start at 1, found {data!r}")
     return Span(**values)
 
 

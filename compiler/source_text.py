@@ -7,9 +7,8 @@ grammar needs, so what they print parses back to the same expression.
 
 from __future__ import annotations
 
-from typing import NoReturn
-
 from parley.compiler import plan as p
+from parley.compiler.plan import assert_never
 
 # Binding strength, loosest first, as in grammar/parley.lark. An operand is
 # parenthesised only when it binds more loosely than its place requires.
@@ -21,11 +20,6 @@ _BINARY = {  # op: (its strength, left operand's place, right operand's place)
 }
 _Q = '"'  # strings are drawn in double quotes; an interpolation inside one uses single quotes
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0", "{": "{{", "}": "}}"}
-
-
-def _unhandled(value: NoReturn) -> NoReturn:
-    """The end of every dispatch: mypy proves it unreachable, and a new record kind fails loudly."""
-    raise AssertionError(f"source text: unhandled plan record {value!r}")
 
 
 def expr_source(expr: p.Expr) -> str:
@@ -81,7 +75,7 @@ def _expr_strength(e: p.Expr, q: str) -> tuple[str, int]:
             text = f"@{agent}{'?' if yes_no else ''} {_text(message, q)}"
             return (f"{text} as {type_source(type_)}", _TERNARY) if type_ else (text, _POWER)
         case _:
-            _unhandled(e)
+            assert_never(e)
 
 
 def _const(value: str | float | bool | None, q: str) -> tuple[str, int]:
@@ -145,7 +139,7 @@ def type_source(t: p.TypeRef) -> str:
         case p.UnionType(options=options):
             return " | ".join(type_source(o) for o in options)
         case _:
-            _unhandled(t)
+            assert_never(t)
 
 
 def condition_source(c: p.Condition, place: int = 0) -> str:
@@ -164,7 +158,7 @@ def condition_source(c: p.Condition, place: int = 0) -> str:
             both = f"{condition_source(left, strength)} {op} {condition_source(right, strength + 1)}"
             return f"({both})" if strength < place else both
         case _:
-            _unhandled(c)
+            assert_never(c)
 
 
 def target_source(t: p.Target) -> str:
@@ -177,7 +171,7 @@ def target_source(t: p.Target) -> str:
         case p.AttrTarget(value=value, name=name):
             return f"{_expr(value, _POSTFIX, _Q)}.{name}"
         case _:
-            _unhandled(t)
+            assert_never(t)
 
 
 def param_source(name: str, type_: p.TypeRef | None, default: p.Expr | None) -> str:

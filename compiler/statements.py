@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast, get_args
 
 from parley.compiler import plan as p
 from parley.compiler._context import did_you_mean
@@ -52,10 +52,42 @@ class BodyLowerer(ExpressionLowerer):
         return group_independent(steps)
 
     def statement(self, s: n.Stmt) -> Steps:
-        method = getattr(self, f"_{type(s).__name__}", None)
-        if method is None:  # pragma: no cover - every statement class has a method
-            raise AssertionError(f"unhandled statement {type(s).__name__}")
-        return method(s)  # type: ignore[no-any-return]
+        match s:
+            case n.Assign():
+                return self._assign(s)
+            case n.AugAssign():
+                return self._aug_assign(s)
+            case n.ExprStmt():
+                return self._expr_stmt(s)
+            case n.Tell():
+                return self._tell(s)
+            case n.Forget():
+                return self._forget(s)
+            case n.Print():
+                return self._print(s)
+            case n.OutputStmt():
+                return self._output(s)
+            case n.Return():
+                return self._return(s)
+            case n.Break() | n.Continue():
+                return self._escape(s)
+            case n.If():
+                return self._if(s)
+            case n.For():
+                return self._for(s)
+            case n.Repeat():
+                return self._repeat(s)
+            case n.While():
+                return self._while(s)
+            case n.Parallel():
+                return self._parallel(s)
+            case n.Conversation():
+                return self._conversation(s)
+            case (n.ModelDecl() | n.DefaultModel() | n.AgentDecl() | n.ImportAgent() | n.FromImport()
+                  | n.PythonImport() | n.TypeDecl() | n.TypeAlias() | n.InputDecl() | n.BudgetStmt() | n.Def()):
+                return []  # declarations were collected before any body is lowered; `block` skips them
+            case _:
+                p.assert_never(s)
 
     def _step(self, cls: type, s: n.Stmt, fx: Effects, **fields: Any) -> Any:
         reads, writes = fx.frozen()
@@ -63,7 +95,7 @@ class BodyLowerer(ExpressionLowerer):
 
     # --- assignment ----------------------------------------------------------
 
-    def _Assign(self, s: n.Assign) -> Steps:
+    def _assign(self, s: n.Assign) -> Steps:
         fx = Effects()
         type_ref = resolve_type(s.annotation, self.ns, self.unit) if s.annotation is not None else None
         if isinstance(s.value, n.Ask) and not s.value.yes_no:
@@ -91,10 +123,11 @@ class BodyLowerer(ExpressionLowerer):
             self.ctx.error("P228", f"`{type_source(declared)}` cannot hold {problem}", s.value.span,
                            f"{problem}, not {type_source(declared)}", "give a value of the declared type, or change the type")
 
-    def _AugAssign(self, s: n.AugAssign) -> Steps:
+    def _aug_assign(self, s: n.AugAssign) -> Steps:
         fx = Effects()
         current = self.variable(s.target, fx)
-        value = p.Binary(op=s.op, left=current, right=self.expr(s.value, fx))
+        op = cast(p.BinaryOperator, s.op)  # `+=` … `/=` as the grammar allows them; the record checks
+        value = p.Binary(op=op, left=current, right=self.expr(s.value, fx))
         target = self.target(s.target, fx, None)
         return [self._step(p.AssignStep, s, fx, target=target, value=value)]
 
@@ -142,7 +175,7 @@ class BodyLowerer(ExpressionLowerer):
 
     # --- simple statements ---------------------------------------------------
 
-    def _ExprStmt(self, s: n.ExprStmt) -> Steps:
+    def _expr_stmt(self, s: n.ExprStmt) -> Steps:
         fx = Effects()
         if isinstance(s.expr, n.Ask) and not s.expr.yes_no:
             agent, message = self._ask_parts(s.expr, fx)
@@ -150,7 +183,7 @@ class BodyLowerer(ExpressionLowerer):
         expr = self.expr(s.expr, fx)
         return [self._step(p.CallStep, s, fx, expr=expr)]
 
-    def _Tell(self, s: n.Tell) -> Steps:
+    def _tell(self, s: n.Tell) -> Steps:
         fx = Effects()
         agent = self.agent(s.agent)
         message = self.expr(s.message, fx)
@@ -158,7 +191,7 @@ class BodyLowerer(ExpressionLowerer):
             fx.writes.add(thread(agent))
         return [self._step(p.TellStep, s, fx, agent=agent or s.agent.id, message=message)]
 
-    def _Forget(self, s: n.Forget) -> Steps:
+    def _forget(self, s: n.Forget) -> Steps:
         fx = Effects()
         agents = []
         for name in s.agents:
@@ -168,14 +201,14 @@ class BodyLowerer(ExpressionLowerer):
                 agents.append(agent)
         return [self._step(p.ForgetStep, s, fx, agents=tuple(agents))]
 
-    def _Print(self, s: n.Print) -> Steps:
+    def _print(self, s: n.Print) -> Steps:
         fx = Effects(writes={IO})
         if isinstance(s.value, n.Ask):
             return self._ask_value(s, s.value, fx, p.PrintStep)
         value = self.expr(s.value, fx)
         return [self._step(p.PrintStep, s, fx, value=value)]
 
-    def _OutputStmt(self, s: n.OutputStmt) -> Steps:
+    def _output(self, s: n.OutputStmt) -> Steps:
         if self.in_def:
             self.ctx.error("P245", "`output` belongs to the script, not to a def", s.span, "inside a def",
                            "return the value from the def, and `output` it where the def is called")
@@ -185,7 +218,7 @@ class BodyLowerer(ExpressionLowerer):
         value = self.expr(s.value, fx)
         return [self._step(p.OutputStep, s, fx, value=value)]
 
-    def _Return(self, s: n.Return) -> Steps:
+    def _return(self, s: n.Return) -> Steps:
         if not self.in_def:
             self.ctx.error("P241", "`return` outside a def", s.span, "not in a def",
                            "use `output` for the script's result, or put this code in a def")
@@ -200,29 +233,24 @@ class BodyLowerer(ExpressionLowerer):
         fx.writes |= io_of(self.unit, value.agent)
         return [self._step(cls, s, fx, value=value)]
 
-    def _Break(self, s: n.Break) -> Steps:
+    def _escape(self, s: n.Break | n.Continue) -> Steps:
+        """`break` or `continue`: only inside a loop, and never out of a `parallel:` branch."""
+        word = "break" if isinstance(s, n.Break) else "continue"
         if self.loops == 0:
             if self.in_parallel:
-                self.ctx.error("P240", "`break` cannot leave a `parallel:` branch", s.span, "inside `parallel:`",
-                               "branches run at once: decide after the block whether to `break`")
-            else:
+                self.ctx.error("P240", f"`{word}` cannot leave a `parallel:` branch", s.span, "inside `parallel:`",
+                               f"branches run at once: decide after the block whether to `{word}`")
+            elif word == "break":
                 self.ctx.error("P240", "`break` outside a loop", s.span, "no loop to leave",
                                "`break` leaves the innermost `for`, `repeat` or `while`")
-        return [self._step(p.BreakStep, s, Effects())]
-
-    def _Continue(self, s: n.Continue) -> Steps:
-        if self.loops == 0:
-            if self.in_parallel:
-                self.ctx.error("P240", "`continue` cannot leave a `parallel:` branch", s.span, "inside `parallel:`",
-                               "branches run at once: decide after the block whether to `continue`")
             else:
                 self.ctx.error("P240", "`continue` outside a loop", s.span, "no loop to continue",
                                "`continue` starts the next iteration of the innermost loop")
-        return [self._step(p.ContinueStep, s, Effects())]
+        return [self._step(p.BreakStep if word == "break" else p.ContinueStep, s, Effects())]
 
     # --- control flow --------------------------------------------------------
 
-    def _If(self, s: n.If) -> Steps:
+    def _if(self, s: n.If) -> Steps:
         fx = Effects()
         branches = []
         for branch in s.branches:
@@ -235,7 +263,7 @@ class BodyLowerer(ExpressionLowerer):
             fx.writes.update(step.writes)
         return [self._step(p.IfStep, s, fx, branches=tuple(branches), orelse=orelse)]
 
-    def _For(self, s: n.For) -> Steps:
+    def _for(self, s: n.For) -> Steps:
         fx = Effects()
         iterable = self.expr(s.iterable, fx)
         element = item_type(self.static_type(s.iterable))
@@ -243,25 +271,23 @@ class BodyLowerer(ExpressionLowerer):
             self.bind(name, "loop", element if len(s.targets) == 1 else (element if position == 1 else None))
             fx.writes.add(name.id)
         body = self._loop_body(s.body, fx)
-        return [self._step(p.LoopStep, s, fx, loop="for", variables=tuple(t.id for t in s.targets),
-                           iterable=iterable, count=None, test=None, limit=None, body=body)]
+        return [self._step(p.ForStep, s, fx, variables=tuple(t.id for t in s.targets), iterable=iterable,
+                           body=body)]
 
-    def _Repeat(self, s: n.Repeat) -> Steps:
+    def _repeat(self, s: n.Repeat) -> Steps:
         fx = Effects()
         count = self.expr(s.count, fx)
         self.check_bound(s.count, "`repeat`", allow_zero=True)
         body = self._loop_body(s.body, fx)
-        return [self._step(p.LoopStep, s, fx, loop="repeat", variables=(), iterable=None, count=count,
-                           test=None, limit=None, body=body)]
+        return [self._step(p.RepeatStep, s, fx, count=count, body=body)]
 
-    def _While(self, s: n.While) -> Steps:
+    def _while(self, s: n.While) -> Steps:
         fx = Effects()
         test = self.expr(s.test, fx)
         limit = self.expr(s.limit, fx)
         self.check_bound(s.limit, "`max`", allow_zero=False)
         body = self._loop_body(s.body, fx)
-        return [self._step(p.LoopStep, s, fx, loop="while", variables=(), iterable=None, count=None,
-                           test=test, limit=limit, body=body)]
+        return [self._step(p.WhileStep, s, fx, test=test, limit=limit, body=body)]
 
     def _loop_body(self, body: tuple[n.Stmt, ...], fx: Effects) -> tuple[Any, ...]:
         self.loops += 1
@@ -285,7 +311,7 @@ class BodyLowerer(ExpressionLowerer):
                 "write a positive whole number, like `max 10`" if not allow_zero else "write a count, like `repeat 3:`",
             )
 
-    def _Parallel(self, s: n.Parallel) -> Steps:
+    def _parallel(self, s: n.Parallel) -> Steps:
         fx = Effects()
         loops, self.loops = self.loops, 0  # a branch cannot break out of the enclosing loop
         inside, self.in_parallel = self.in_parallel, loops > 0 or self.in_parallel
@@ -323,7 +349,7 @@ class BodyLowerer(ExpressionLowerer):
 
     # --- conversations -------------------------------------------------------
 
-    def _Conversation(self, s: n.Conversation) -> Steps:
+    def _conversation(self, s: n.Conversation) -> Steps:
         fx = Effects()
         members = []
         seen: set[str] = set()
@@ -371,9 +397,9 @@ class BodyLowerer(ExpressionLowerer):
                                did_you_mean(s.manager.id, self.ns.models, self.ns.spans) or "declare it with `model`")
         return [self._step(p.GroupStep, s, fx, **common, select=select, seed=seed, flow=flow, manager=manager)]
 
-    def select(self, s: n.Conversation) -> tuple[str, int | None]:
-        if s.select is None:
-            return "auto", None
+    def select(self, s: n.Conversation) -> tuple[p.SelectMode, int | None]:
+        if s.select is None or s.select.mode.id not in get_args(p.SelectMode):
+            return "auto", None  # an unknown mode was reported as the script was read (P145)
         seed = None
         for arg in s.select.args:
             self.ctx.error("P221", "`select` options are written `name=value`", arg.span, "positional",
@@ -385,7 +411,7 @@ class BodyLowerer(ExpressionLowerer):
             else:
                 self.ctx.error("P221", f"`select {s.select.mode.id}` has no option `{keyword.name.id}`",
                                keyword.span, "unknown option", "only `select random(seed=N)` takes an option")
-        return s.select.mode.id, seed
+        return cast(p.SelectMode, s.select.mode.id), seed
 
     def flow(self, s: n.Conversation, members: set[str]) -> tuple[p.FlowEdge, ...]:
         edges = []
@@ -426,24 +452,28 @@ class BodyLowerer(ExpressionLowerer):
         return p.DEFAULT_MAX_TURNS
 
     def condition(self, c: n.Condition, fx: Effects, members: dict[str, str]) -> p.Condition:
-        if isinstance(c, n.TurnsCondition):
-            return p.TurnsCondition(count=c.count)
-        if isinstance(c, n.SaysCondition):
-            agent = None
-            if c.agent is not None:
-                if c.agent.id not in members:
-                    self.ctx.error(
-                        "P224", f"`{c.agent.id}` is not a member of this conversation", c.agent.span, "not a member",
-                        did_you_mean(c.agent.id, members) or f"the members are {_listing(members)}",
-                    )
-                agent = members.get(c.agent.id, c.agent.id)
-            return p.SaysCondition(agent=agent, text=self.template(c.text, fx))
-        if isinstance(c, n.ProseCondition):
-            return p.ProseCondition(text=self.template(c.text, fx))
-        if isinstance(c, n.UsageCondition):
-            return p.UsageCondition(metric=c.metric, limit=self.expr(c.limit, fx))
-        return p.BoolCondition(op=c.op, left=self.condition(c.left, fx, members),
-                               right=self.condition(c.right, fx, members))
+        match c:
+            case n.TurnsCondition():
+                return p.TurnsCondition(count=c.count)
+            case n.SaysCondition():
+                agent = None
+                if c.agent is not None:
+                    if c.agent.id not in members:
+                        self.ctx.error(
+                            "P224", f"`{c.agent.id}` is not a member of this conversation", c.agent.span,
+                            "not a member", did_you_mean(c.agent.id, members) or f"the members are {_listing(members)}",
+                        )
+                    agent = members.get(c.agent.id, c.agent.id)
+                return p.SaysCondition(agent=agent, text=self.template(c.text, fx))
+            case n.ProseCondition():
+                return p.ProseCondition(text=self.template(c.text, fx))
+            case n.UsageCondition():
+                return p.UsageCondition(metric=c.metric, limit=self.expr(c.limit, fx))
+            case n.BoolCondition():
+                return p.BoolCondition(op=c.op, left=self.condition(c.left, fx, members),
+                                       right=self.condition(c.right, fx, members))
+            case _:
+                p.assert_never(c)
 
 
 def _turn_limits(c: n.Condition) -> list[n.TurnsCondition]:

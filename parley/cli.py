@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -108,24 +108,32 @@ def check(files: tuple[str, ...], as_json: bool, strict: bool) -> None:
               show_default=True, help="How to show the plan.")
 @click.option("--verbose", is_flag=True, help="In the tree, show what each step reads and writes.")
 def plan(file: str, output_format: str, verbose: bool) -> None:
-    """Compile a script and show its conversation plan."""
+    """Compile a script and show its conversation plan (FILE may be a plan file, `*.json`, too).
+
+    `--format json` writes the plan file that `parley run PLAN.json` runs without the script.
+    """
+    from parley._plan_files import is_plan_file
     from parley.compiler import compile_path, draw
     from parley.compiler.serialize import plan_to_json
 
-    result = compile_path(Path(file), display=file)
-    color = _use_color(sys.stderr)
-    for diagnostic in result.diagnostics:
-        click.echo(render(diagnostic, result.sources.get(diagnostic.span.file), color) + "\n", err=True)
-    if result.plan is None:
-        sys.exit(1)
-    if output_format == "json":
-        click.echo(plan_to_json(result.plan))
-    elif output_format == "mermaid":
-        click.echo(draw.plan_mermaid(result.plan))
-    elif output_format == "dot":
-        click.echo(draw.plan_dot(result.plan))
+    if is_plan_file(file):
+        shown = _load(file).plan
     else:
-        click.echo(draw.plan_tree(result.plan, verbose=verbose))
+        result = compile_path(Path(file), display=file)
+        color = _use_color(sys.stderr)
+        for diagnostic in result.diagnostics:
+            click.echo(render(diagnostic, result.sources.get(diagnostic.span.file), color) + "\n", err=True)
+        if result.plan is None:
+            sys.exit(1)
+        shown = result.plan
+    if output_format == "json":
+        click.echo(plan_to_json(shown))
+    elif output_format == "mermaid":
+        click.echo(draw.plan_mermaid(shown))
+    elif output_format == "dot":
+        click.echo(draw.plan_dot(shown))
+    else:
+        click.echo(draw.plan_tree(shown, verbose=verbose))
 
 
 @main.command()
@@ -172,22 +180,19 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
         no_store: bool, cache: bool | None, resume: str | None, replay: str | None, force: bool) -> None:
     """Run a script: parley run FILE [name=value …], or parley run --resume RUN_ID.
 
-    Exit status: 0 done, 1 script error, 2 usage, 3 run failure, 4 budget spent, 130 interrupted.
+    FILE is a script, or a plan file (`*.json`, from `parley plan FILE --format json`), which runs
+    without its script. A stored run whose script is gone resumes and replays from the plan it keeps.
+
+    Exit status: 0 done, 1 script or plan error, 2 usage, 3 run failure, 4 budget spent, 130 interrupted.
     """
     from parley.console import Console, ask_person
-    from parley.dsl.errors import RunError, ScriptError, UsageError
-    from parley.program import compile as compile_program
+    from parley.dsl.errors import RunError, UsageError
 
     inputs = _inputs(assignments)
     if (resume or replay) and no_store:
         raise click.UsageError("--resume and --replay read the run store; drop --no-store")
     store = _open_store(store_path, no_store)
-    file = _script_of(file, resume or replay, store)
-    try:
-        program = compile_program(Path(file), file)
-    except ScriptError as error:
-        click.echo(error.render(_use_color(sys.stderr)), err=True)
-        sys.exit(1)
+    program = _program_to_run(file, resume or replay, store)
     if program.warnings and not quiet:
         click.echo(program.render_warnings(_use_color(sys.stderr)) + "\n", err=True)
     console = Console(quiet=quiet or as_json, color=_use_color(sys.stderr), prints_to_stderr=as_json)
@@ -256,19 +261,64 @@ def _inputs(assignments: tuple[str, ...]) -> dict[str, str]:
     return inputs
 
 
-def _script_of(file: str | None, run_id: str | None, store) -> str:  # type: ignore[no-untyped-def]
-    """The script to run: FILE, or the one the resumed or replayed run recorded."""
+def _program_to_run(file: str | None, run_id: str | None, store) -> Any:  # type: ignore[no-untyped-def]
+    """The program to run: FILE's, or that of the resumed or replayed run (its script, or plan file, while
+    it is there; else the plan its record keeps). A script or plan with errors ends the command (status 1)."""
     if run_id is None:
         if file is None:
             raise click.UsageError("give the script to run: parley run FILE [name=value …]")
-        return file
+        return _load(file)
     found = _stored_run(store, run_id)
     recorded = found["script_path"] or found["script"]
+    there = Path(recorded).is_file()
     if file is not None and os.path.abspath(file) != os.path.abspath(recorded):
-        raise click.UsageError(f"run {found['id']} was of {found['script']}, not {file}")
-    if not Path(recorded).is_file():
-        raise click.UsageError(f"run {found['id']} was of {recorded}, which is not there any more")
-    return str(found["script"]) if Path(found["script"]).resolve() == Path(recorded).resolve() else str(recorded)
+        if there:
+            raise click.UsageError(f"run {found['id']} was of {found['script']}, not {file}")
+        moved = _load(file)  # the script moved here: if it is the same script, the run goes on with its plan
+        if moved.plan.source_sha256 != found["script_sha256"] or moved.path is not None:
+            return moved  # a plan file, or another script (which a resume refuses unless --force)
+        return _stored_program(store, found["id"], os.path.abspath(file)) or moved
+    if there:
+        return _load(str(found["script"]) if Path(found["script"]).resolve() == Path(recorded).resolve()
+                     else str(recorded))
+    program = _stored_program(store, found["id"], recorded)
+    if program is None:
+        raise click.UsageError(f"run {found['id']} was of {recorded}, which is not there any more (and its record "
+                               "keeps no plan to run instead: it was made by an older Parley)")
+    click.echo(f"{recorded} is not there any more: running the plan kept with run {found['id']}", err=True)
+    return program
+
+
+def _stored_program(store, run_id: str, script_path: str) -> Any:  # type: ignore[no-untyped-def]
+    """The program of the plan the run keeps (its modules found from `script_path`'s folder), or None."""
+    from parley._plan_files import stored_program
+    from parley.dsl.errors import PlanError
+
+    try:
+        return stored_program(store, run_id, script_path)
+    except PlanError as error:
+        _plan_error(error)
+
+
+def _load(file: str) -> Any:
+    """The program of FILE (a script or a plan file); its errors end the command with status 1."""
+    from parley.dsl.errors import PlanError, ScriptError, UsageError
+    from parley.program import load
+
+    try:
+        return load(file)
+    except ScriptError as error:
+        click.echo(error.render(_use_color(sys.stderr)), err=True)
+        sys.exit(1)
+    except PlanError as error:
+        _plan_error(error)
+    except UsageError as error:
+        raise click.UsageError(str(error)) from None
+
+
+def _plan_error(error: Exception) -> NoReturn:
+    click.echo(click.style("error: ", fg="red", bold=True) + str(error), err=True)
+    sys.exit(1)
 
 
 def _stored_run(store, run_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -318,13 +368,21 @@ def runs(store_path: str | None, limit: int) -> None:
 @click.argument("run_id")
 @click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
 @click.option("--json", "as_json", is_flag=True, help="The run and its events as JSON.")
-def show(run_id: str, store_path: str | None, as_json: bool) -> None:
-    """A stored run's transcript (or, with --json, its record and every event)."""
+@click.option("--plan", "as_plan", is_flag=True,
+              help="The plan the run ran, as a plan file (`parley run` runs it): kept with each run.")
+def show(run_id: str, store_path: str | None, as_json: bool, as_plan: bool) -> None:
+    """A stored run's transcript (or, with --json, its record and every event; with --plan, its plan)."""
     from parley.console import Console
     from parley.runtime.events import Event
 
     store = _open_store(store_path, False)
     found = _stored_run(store, run_id)
+    if as_plan:
+        kept = store.plan(found["id"])
+        if kept is None:
+            raise click.UsageError(f"run {found['id']} keeps no plan (it was made by an older Parley)")
+        click.echo(json.dumps(json.loads(kept), indent=2, ensure_ascii=False))
+        return
     events = store.events(found["id"])
     if as_json:
         click.echo(json.dumps({"run": found, "events": events}, indent=2, ensure_ascii=False))

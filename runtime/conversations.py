@@ -12,12 +12,14 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from parley.compiler import plan as p
+from parley.runtime.agents import ask_person
 from parley.runtime.evaluate import Frame, evaluate, show, text
 from parley.runtime.models import Message, ModelRequest
 from parley.runtime.replies import origin
 from parley.runtime.values import Said, Thread
 
 if TYPE_CHECKING:
+    from parley.runtime.context import StepContext
     from parley.runtime.executor import Executor
 
 SELECT_RETRIES = 2
@@ -42,7 +44,7 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
     """Run a chat or group to its end; the thread records why it stopped."""
     opening = show(await evaluate(step.opening, frame, run))
     thread = Thread(members=list(step.members))
-    chooser = _Chooser(step, run)
+    chooser = _Chooser(step, run, frame.context)
     speaker: str | None = None
     replies: dict[str, int] = {}
     while True:
@@ -51,12 +53,12 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
             break
         speaker = await chooser.next(thread, speaker, opening, frame)
         agent = run.plan.agent(speaker)
-        limit = next((o.value for o in agent.settings if o.name == "max_auto_replies"), None)
-        if isinstance(limit, int) and replies.get(speaker, 0) >= limit:
+        limit = agent.settings.max_auto_replies
+        if limit is not None and replies.get(speaker, 0) >= limit:
             thread.stop_reason = f"{speaker} reached its max_auto_replies ({limit})"
             break
         replies[speaker] = replies.get(speaker, 0) + 1
-        said, reply = await run.turns.reply(agent, view(thread, speaker, opening), step)
+        said, reply = await run.reply(agent, view(thread, speaker, opening), frame.context)
         tokens, cost = (reply.usage.total_tokens, reply.cost) if reply is not None else (0, 0.0)
         if reply is not None:
             thread.usage = thread.usage + reply.usage
@@ -66,42 +68,47 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
             break
         thread.messages.append(Said(speaker=speaker, text=said, tokens=tokens, cost=cost))
         run.emit("turn", step, agent=speaker, text=said, conversation=step.id, **origin(reply))
-        if step.until is not None and await holds(step.until, thread, frame, run, step):
-            by_turns = not await holds(step.until, thread, frame, run, step, count_turns=False)
+        if step.until is not None and await holds(step.until, thread, frame, run):
+            by_turns = not await holds(step.until, thread, frame, run, count_turns=False)
             thread.stop_reason = f"turn limit ({step.max_turns} turns)" if by_turns else "until condition met"
             break
     run.emit("conversation_stop", step, reason=thread.stop_reason, turns=thread.turns)
     return thread
 
 
-async def holds(condition: p.Condition, thread: Thread, frame: Frame, run: Executor, step: Any,
+async def holds(condition: p.Condition, thread: Thread, frame: Frame, run: Executor,
                 count_turns: bool = True) -> bool:
     """Whether an `until` condition holds after the last message (`count_turns` False: whether it
     holds for another reason than a turn count)."""
-    if isinstance(condition, p.TurnsCondition):
-        return count_turns and thread.turns >= condition.count
-    if isinstance(condition, p.SaysCondition):
-        last = thread.messages[-1]
-        wanted = await text(condition.text, frame, run)
-        return (condition.agent is None or last.speaker == condition.agent) and wanted in last.text
-    if isinstance(condition, p.UsageCondition):
-        limit = await evaluate(condition.limit, frame, run)
-        current = {"tokens": thread.tokens, "cost": thread.cost, "time": run.budget.elapsed}[condition.metric]
-        return bool(current > limit)
-    if isinstance(condition, p.ProseCondition):
-        return await run.judge(await text(condition.text, frame, run), thread, step)
-    left = await holds(condition.left, thread, frame, run, step, count_turns)
-    if condition.op == "and":
-        return left and await holds(condition.right, thread, frame, run, step, count_turns)
-    return left or await holds(condition.right, thread, frame, run, step, count_turns)
+    match condition:
+        case p.TurnsCondition():
+            return count_turns and thread.turns >= condition.count
+        case p.SaysCondition():
+            last = thread.messages[-1]
+            wanted = await text(condition.text, frame, run)
+            return (condition.agent is None or last.speaker == condition.agent) and wanted in last.text
+        case p.UsageCondition():
+            limit = await evaluate(condition.limit, frame, run)
+            current = {"tokens": thread.tokens, "cost": thread.cost, "time": run.budget.elapsed}[condition.metric]
+            return bool(current > limit)
+        case p.ProseCondition():
+            return await run.judge(await text(condition.text, frame, run), thread, frame.context)
+        case p.BoolCondition():
+            left = await holds(condition.left, thread, frame, run, count_turns)
+            if condition.op == "and":
+                return left and await holds(condition.right, thread, frame, run, count_turns)
+            return left or await holds(condition.right, thread, frame, run, count_turns)
+        case _:
+            p.assert_never(condition)
 
 
 class _Chooser:
     """Who speaks next: alternation for a chat, the `select` mode (within `flow`) for a group."""
 
-    def __init__(self, step: p.ChatStep | p.GroupStep, run: Executor) -> None:
+    def __init__(self, step: p.ChatStep | p.GroupStep, run: Executor, at: StepContext) -> None:
         self.step = step
         self.run = run
+        self.at = at
         seed = step.seed if isinstance(step, p.GroupStep) and step.seed is not None else run.seed
         self.random = random.Random(seed)
 
@@ -128,14 +135,15 @@ class _Chooser:
             async def draw() -> str:
                 return pick
 
-            return str(await self.run.journal.effect("choice", candidates, draw, self.step))
+            return str(await self.run.journal.effect("choice", candidates, draw, self.at))
         if self.step.select == "manual":
             return await self._ask_person(candidates)
         return await self._ask_model(candidates, thread, opening)
 
     async def _ask_person(self, candidates: list[str]) -> str:
         for _ in range(SELECT_RETRIES + 1):
-            answer = await self.run.turns.human("selector", f"Who speaks next? ({', '.join(candidates)})", self.step)
+            answer = await ask_person(self.run.human, self.run.journal, self.run.emit, "selector",
+                                      f"Who speaks next? ({', '.join(candidates)})", self.at)
             if answer.strip() in candidates:
                 return answer.strip()
         return candidates[0]
@@ -155,7 +163,7 @@ class _Chooser:
                 model=model_id, messages=(Message(role="user", content=prompt),), temperature=0,
                 response_format={"type": "json_schema", "json_schema": {"name": "speaker", "schema": schema}},
             )
-            reply = await self.run.request(client, request, None, self.step)
+            reply = await self.run.request(client, request, None, self.at)
             chosen = _speaker(reply.text, candidates)
             if chosen is not None:
                 return chosen

@@ -15,16 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 from parley.compiler import plan as p
 from parley.dsl.errors import FailureKind, RunError
+from parley.runtime.context import StepContext
 from parley.runtime.values import Record, Reply, Thread
 
 if TYPE_CHECKING:
     from parley.runtime.executor import Executor
 
+#: Arithmetic; `and` and `or` short-circuit (`_binary`).
 _BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "//": operator.floordiv,
     "%": operator.mod, "**": operator.pow,
 }
-_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+_COMPARE: dict[p.CompareOperator, Callable[[Any, Any], bool]] = {
     "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
     "in": lambda a, b: a in b, "not in": lambda a, b: a not in b, "is": lambda a, b: a is b or a == b is None,
     "is not": lambda a, b: not (a is b or a == b is None),
@@ -32,10 +34,18 @@ _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
 
 
 class Frame:
-    """The variables of the script's body, or of one call of a def."""
+    """The variables of the script's body, or of one call of a def, seen from one step (`context`).
 
-    def __init__(self, variables: dict[str, Any] | None = None) -> None:
-        self.variables: dict[str, Any] = variables or {}
+    Steps run at once share the variables, each with its own context (`at`).
+    """
+
+    def __init__(self, variables: dict[str, Any] | None = None, context: StepContext | None = None) -> None:
+        self.variables: dict[str, Any] = variables if variables is not None else {}
+        self.context = context if context is not None else StepContext.root()
+
+    def at(self, context: StepContext) -> Frame:
+        """The same variables, seen from `context`."""
+        return Frame(self.variables, context)
 
 
 async def evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
@@ -49,64 +59,81 @@ async def evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
 
 
 async def _evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
-    if isinstance(expr, p.Const):
-        return expr.value
-    if isinstance(expr, p.Var):
-        if expr.name not in frame.variables:
-            raise RunError(FailureKind.VALUE, f"`{expr.name}` has no value yet (it is assigned only on some paths)")
-        return frame.variables[expr.name]
-    if isinstance(expr, p.Text):
-        return await text(expr, frame, run)
-    if isinstance(expr, p.Money):
-        return float(Decimal(expr.amount))
-    if isinstance(expr, p.Duration):
-        return expr.seconds
-    if isinstance(expr, p.ListOf):
-        return [await _evaluate(item, frame, run) for item in expr.items]
-    if isinstance(expr, p.DictOf):
-        keys = [await _evaluate(k, frame, run) for k in expr.keys]
-        values = [await _evaluate(v, frame, run) for v in expr.values]
-        return dict(zip(keys, values))
-    if isinstance(expr, p.GetAttr):
-        value = await _evaluate(expr.value, frame, run)
-        if isinstance(value, Thread) and expr.name == "summary":
-            return await run.summarize(value)
-        return attribute(value, expr.name)
-    if isinstance(expr, p.GetItem):
-        return (await _evaluate(expr.value, frame, run))[await _evaluate(expr.index, frame, run)]
-    if isinstance(expr, p.Call):
-        args = [await _evaluate(a, frame, run) for a in expr.args]
-        keywords = {k.name: await _evaluate(k.value, frame, run) for k in expr.keywords}
-        return await run.call(expr.callee, expr.callee_kind, args, keywords)
-    if isinstance(expr, p.Unary):
-        value = await _evaluate(expr.operand, frame, run)
-        return (not truthy(value)) if expr.op == "not" else (-value if expr.op == "-" else +value)
-    if isinstance(expr, p.Binary):
-        left = await _evaluate(expr.left, frame, run)
-        if expr.op == "and":
-            return await _evaluate(expr.right, frame, run) if truthy(left) else left
-        if expr.op == "or":
-            return left if truthy(left) else await _evaluate(expr.right, frame, run)
-        right = await _evaluate(expr.right, frame, run)
-        if expr.op == "+" and isinstance(left, str) and not isinstance(right, str):
-            right = show(right)
-        if expr.op == "**" and isinstance(right, int | float) and abs(right) > 10_000 and plain(left) not in (0, 1, -1):
-            raise RunError(FailureKind.VALUE, "a power above 10,000 is not computed: every value is bounded")
-        return _BINARY[expr.op](plain(left), plain(right))
-    if isinstance(expr, p.Compare):
-        left = await _evaluate(expr.left, frame, run)
-        for op, operand in zip(expr.ops, expr.comparators):
-            right = await _evaluate(operand, frame, run)
-            if not _COMPARE[op](plain(left), plain(right)):
-                return False
-            left = right
-        return True
-    if isinstance(expr, p.IfElse):
-        chosen = expr.body if truthy(await _evaluate(expr.test, frame, run)) else expr.orelse
-        return await _evaluate(chosen, frame, run)
-    if isinstance(expr, p.Ask):
-        return await run.ask_expr(expr, frame)
-    raise AssertionError(f"unknown expression {expr!r}")  # pragma: no cover
+    match expr:
+        case p.Const(value=value):
+            return value
+        case p.Var(name=name):
+            if name not in frame.variables:
+                raise RunError(FailureKind.VALUE, f"`{name}` has no value yet (it is assigned only on some paths)")
+            return frame.variables[name]
+        case p.Text():
+            return await text(expr, frame, run)
+        case p.Money(amount=amount):
+            return float(Decimal(amount))
+        case p.Duration(seconds=seconds):
+            return seconds
+        case p.ListOf(items=items):
+            return [await _evaluate(item, frame, run) for item in items]
+        case p.DictOf(keys=keys, values=values):
+            keys_ = [await _evaluate(k, frame, run) for k in keys]
+            values_ = [await _evaluate(v, frame, run) for v in values]
+            return dict(zip(keys_, values_))
+        case p.GetAttr(value=inner, name=name):
+            value = await _evaluate(inner, frame, run)
+            if isinstance(value, Thread) and name == "summary":
+                return await run.summarize(value, frame.context)
+            return attribute(value, name)
+        case p.GetItem(value=inner, index=index):
+            return (await _evaluate(inner, frame, run))[await _evaluate(index, frame, run)]
+        case p.Call():
+            args = [await _evaluate(a, frame, run) for a in expr.args]
+            keywords = {k.name: await _evaluate(k.value, frame, run) for k in expr.keywords}
+            return await run.call(expr.callee, expr.callee_kind, args, keywords, frame.context)
+        case p.Unary(op=op, operand=operand):
+            return _unary(op, await _evaluate(operand, frame, run))
+        case p.Binary():
+            return await _binary(expr, frame, run)
+        case p.Compare():
+            left = await _evaluate(expr.left, frame, run)
+            for compare_op, operand in zip(expr.ops, expr.comparators):
+                right = await _evaluate(operand, frame, run)
+                if not _COMPARE[compare_op](plain(left), plain(right)):
+                    return False
+                left = right
+            return True
+        case p.IfElse(test=test, body=body, orelse=orelse):
+            return await _evaluate(body if truthy(await _evaluate(test, frame, run)) else orelse, frame, run)
+        case p.Ask():
+            return await run.ask_expr(expr, frame)
+        case _:
+            p.assert_never(expr)
+
+
+def _unary(op: p.UnaryOperator, value: Any) -> Any:
+    match op:
+        case "not":
+            return not truthy(value)
+        case "-":
+            return -value
+        case "+":
+            return +value
+        case _:
+            p.assert_never(op)
+
+
+async def _binary(expr: p.Binary, frame: Frame, run: Executor) -> Any:
+    """`left op right`: `and` and `or` short-circuit; `+` with text on the left joins as text."""
+    left = await _evaluate(expr.left, frame, run)
+    if expr.op == "and":
+        return await _evaluate(expr.right, frame, run) if truthy(left) else left
+    if expr.op == "or":
+        return left if truthy(left) else await _evaluate(expr.right, frame, run)
+    right = await _evaluate(expr.right, frame, run)
+    if expr.op == "+" and isinstance(left, str) and not isinstance(right, str):
+        right = show(right)
+    if expr.op == "**" and isinstance(right, int | float) and abs(right) > 10_000 and plain(left) not in (0, 1, -1):
+        raise RunError(FailureKind.VALUE, "a power above 10,000 is not computed: every value is bounded")
+    return _BINARY[expr.op](plain(left), plain(right))
 
 
 async def text(value: p.Text, frame: Frame, run: Executor) -> str:

@@ -9,11 +9,11 @@ step it happened in.
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import importlib
 import json
 from collections.abc import Callable
 from typing import Any
+
+from parley.compiler.plan import assert_never
 
 import attrs
 import jsonschema
@@ -25,26 +25,26 @@ from parley.runtime.budget import Budget
 from parley.runtime.builtins import BUILTINS
 from parley.runtime.clients import Clients
 from parley.runtime.conversations import converse
-from parley.dsl.errors import BudgetExceeded, FailureKind, RunError
+from parley.dsl.errors import FailureKind, HostError, RunError
 from parley.runtime.evaluate import Frame, copied, evaluate, plain, show, text, truthy
 from parley.runtime.events import Event, EventSink, make_event
 from parley.runtime.inputs import read_input
-from parley.runtime.journal import Journal, enter, leave, start
-from parley.runtime.models import Message, ModelClient, ModelError, ModelReply, ModelRequest
+from parley.runtime.context import StepContext
+from parley.runtime.journal import Journal
 from parley.runtime.replies import origin, parse_yes_no, records, response_format, validated
+from parley.runtime.modules import python_function
+from parley.runtime.models import Message, ModelClient, ModelError, ModelReply, ModelRequest, model_error
 from parley.runtime.requests import ModelCalls
-from parley.runtime.turns import HumanInput, Turns, call_python, model_error
+from parley.runtime.tools import ToolBox
+from parley.runtime.agents import (
+    Agent, DefAgent, ExecutorAgent, HumanAgent, HumanInput, LLMAgent, PythonAgent, call_python, is_person,
+    kind_of,
+)
 from parley.runtime.results import Result
 from parley.runtime.values import Reply, Thread, jsonable
 
 TYPED_RETRIES = 2
 YES_NO = ("yes", "no")
-
-#: The step running in this task (asks inside expressions report it in their events).
-_current_step: contextvars.ContextVar[Any] = contextvars.ContextVar("parley_step", default=None)
-#: Whether this task runs beside others (inside a concurrent group or a parallel block).
-_together: contextvars.ContextVar[bool] = contextvars.ContextVar("parley_together", default=False)
-
 
 class _Return(Exception):
     def __init__(self, value: Any) -> None:
@@ -86,8 +86,10 @@ class Executor:
         journal: Journal | None = None,
         offline: bool = False,
         run_id: str | None = None,
+        module_folder: str | None = None,
     ) -> None:
         self.run_id = run_id
+        self.module_folder = module_folder  # what the plan's module_path is relative to (None: its script's folder)
         self.journal = journal or Journal()  # every outside effect, recorded (and served on resume/replay)
         self.run_store = store  # where cached replies live (a runtime.store.Store), if anywhere
         self.cache_mode = cache
@@ -96,27 +98,30 @@ class Executor:
         self.stream = stream
         self.human: HumanInput = human or _no_human
         self.tool_functions = dict(tools or {})
+        self.host_tools = frozenset(self.tool_functions)  # the host's own code: its failures are HostErrors
         self.on_event = on_event
         self.events: list[Event] = []
         self.budget = budget or _budget(plan, limits or {})
         self.seed = seed
-        self.turns = Turns(self)
         self.threads: dict[str, list[Message]] = {}
         self.printed: list[str] = []
         self.outputs: list[Any] = []
         self.inputs: dict[str, Any] = {}
-        self.model_calls = ModelCalls(self)
         self.clients = Clients(plan, model, model_id, offline=offline,
                                notify=lambda text: self.emit("notice", None, text=text))
+        self.model_calls = ModelCalls(plan, self.budget, self.journal, self.emit, self.clients, stream=stream,
+                                      store=store, cache=cache)
+        self.tools = ToolBox(plan, self.call, self.emit)
+        self._agents: dict[str, Agent] = {}
+        self.root = StepContext.root()  # the run's top level, before and around its first step
         self._system: dict[str, str] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
     # --- the run -----------------------------------------------------------------
 
     async def run(self, inputs: dict[str, Any] | None = None) -> Result:
-        root = start()
         self.inputs = await self._inputs(inputs or {})
-        frame = Frame(dict(self.inputs))
+        frame = Frame(dict(self.inputs), self.root)
         self.emit("run_start", None, file=self.plan.file, run=self.run_id)
         try:
             await self.block(self.plan.body, frame)
@@ -128,7 +133,6 @@ class Executor:
         finally:
             self.emit("run_end", None, usage=self.usage())
             await self.clients.close()
-            leave(root)
         return self.partial_result()
 
     async def _inputs(self, given: dict[str, Any]) -> dict[str, Any]:
@@ -142,7 +146,7 @@ class Executor:
             if decl.name in given:
                 values[decl.name] = read_input(decl, given[decl.name], self.plan)
             elif decl.default is not None:
-                values[decl.name] = await evaluate(decl.default, Frame({}), self)
+                values[decl.name] = await evaluate(decl.default, Frame({}, self.root), self)
             else:
                 raise RunError(FailureKind.INPUT, f"input `{decl.name}` has no value: give it as {decl.name}=…",
                                  decl.span)
@@ -169,7 +173,10 @@ class Executor:
         event = make_event(kind, step, **data)
         self.events.append(event)
         if self.on_event is not None:
-            self.on_event(event)
+            try:
+                self.on_event(event)
+            except Exception as error:  # the host's callback: its bug, reported as such
+                raise HostError("the on_event callback", error, getattr(step, "span", None)) from error
 
     # --- steps ----------------------------------------------------------------------
 
@@ -177,42 +184,63 @@ class Executor:
         for step in steps:
             await self.step(step, frame)
 
-    async def step(self, step: Any, frame: Frame) -> None:
-        _current_step.set(step)
-        where = enter(step.id)
+    async def step(self, step: p.Step, frame: Frame) -> None:
+        """Run one step in its own context, made from the caller's."""
+        await self._run(step, frame.at(frame.context.entering(step)))
+
+    async def _run(self, step: p.Step, frame: Frame) -> None:
+        """Run a step whose context is made (`frame.context`), naming it in any failure of the script's."""
         try:
-            await getattr(self, f"_{step.kind}")(step, frame)
-        except (_Return, _Break, _Continue):
-            raise
+            await self._dispatch(step, frame)
         except RunError as failure:
             raise failure.located(step.span) from None
         except ModelError as error:
             raise model_error(error).located(step.span)
-        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
-            # The script's data did not fit what it did with it (`for i in 5`, `s[0] = "z"`).
-            raise RunError(FailureKind.VALUE, f"{_describe(error)}", step.span) from None
-        finally:
-            leave(where)
 
-    async def _concurrent(self, step: p.ConcurrentStep, frame: Frame) -> None:
-        _together.set(True)  # replies arriving at once are shown whole, not streamed into each other
-        await _gather([self.step(s, frame) for s in step.steps])
+    async def _dispatch(self, step: p.Step, frame: Frame) -> None:
+        match step:
+            case p.AskStep():
+                await self._ask(step, frame)
+            case p.AssignStep():
+                await self._assign(step, frame)
+            case p.TellStep():
+                await self._tell(step, frame)
+            case p.ForgetStep():
+                await self._forget(step, frame)
+            case p.ChatStep() | p.GroupStep():
+                await self._chat(step, frame)
+            case p.IfStep():
+                await self._if(step, frame)
+            case p.ForStep():
+                await self._for(step, frame)
+            case p.RepeatStep():
+                await self._repeat(step, frame)
+            case p.WhileStep():
+                await self._while(step, frame)
+            case p.ParallelStep():
+                await self._beside(step.branches, frame)
+            case p.ConcurrentStep():
+                await self._beside(step.steps, frame)
+            case p.CallStep():
+                await evaluate(step.expr, frame, self)
+            case p.PrintStep():
+                await self._print(step, frame)
+            case p.OutputStep():
+                await self._output(step, frame)
+            case p.ReturnStep():
+                raise _Return(await evaluate(step.value, frame, self) if step.value is not None else None)
+            case p.BreakStep():
+                raise _Break()
+            case p.ContinueStep():
+                raise _Continue()
+            case _:
+                assert_never(step)
 
-    async def _parallel(self, step: p.ParallelStep, frame: Frame) -> None:
-        _together.set(True)
-        await _gather([self.step(s, frame) for s in step.branches])
-
-    @staticmethod
-    def together() -> bool:
-        """Whether the running task runs beside others (a concurrent group or a parallel branch)."""
-        return _together.get()
-
-    def token_sink(self, agent: str) -> Callable[[str], None] | None:
-        """Where an agent's reply streams to, if anywhere (never while steps run at once)."""
-        if self.stream is None or _together.get():
-            return None
-        stream = self.stream
-        return lambda piece: stream(agent, piece)
+    async def _beside(self, steps: tuple[p.Step, ...], frame: Frame) -> None:
+        """Steps (or `parallel:` branches) at once; replies arriving together are shown whole, not streamed."""
+        beside = frame.context.beside_others()
+        entered = [(s, frame.at(beside.entering(s))) for s in steps]  # journal keys in plan order
+        await _gather([self._run(s, inner) for s, inner in entered])
 
     async def _assign(self, step: p.AssignStep, frame: Frame) -> None:
         value = copied(await evaluate(step.value, frame, self))
@@ -234,7 +262,7 @@ class Executor:
 
     async def _ask(self, step: p.AskStep, frame: Frame) -> None:
         message = await text(step.message, frame, self)
-        value = await self.ask(step.agent, message, step.type, False, step)
+        value = await self.ask(step.agent, message, step.type, False, frame.context)
         if step.target is not None:
             await self.store(step.target, value, frame)
 
@@ -260,36 +288,34 @@ class Executor:
                 return
         await self.block(step.orelse, frame)
 
-    async def _loop(self, step: p.LoopStep, frame: Frame) -> None:
-        if step.loop == "for":
-            assert step.iterable is not None
-            items = await evaluate(step.iterable, frame, self)
-            if isinstance(items, dict):
-                items = list(items.items()) if len(step.variables) == 2 else list(items)
-            for item in list(items):
-                values = list(item) if len(step.variables) > 1 and isinstance(item, list | tuple) else [item]
-                if len(values) != len(step.variables):
-                    raise RunError(FailureKind.VALUE, f"cannot unpack {show(item)} into {', '.join(step.variables)}")
-                for name, value in zip(step.variables, values):
-                    frame.variables[name] = copied(value)
-                if not await self._iteration(step, frame):
-                    return
-        elif step.loop == "repeat":
-            assert step.count is not None
-            count = await evaluate(step.count, frame, self)
-            for _ in range(int(count)):
-                if not await self._iteration(step, frame):
-                    return
-        else:
-            assert step.test is not None and step.limit is not None
-            limit = int(await evaluate(step.limit, frame, self))
-            for _ in range(limit):
-                if not truthy(await evaluate(step.test, frame, self)):
-                    return
-                if not await self._iteration(step, frame):
-                    return
+    async def _for(self, step: p.ForStep, frame: Frame) -> None:
+        items = await evaluate(step.iterable, frame, self)
+        if isinstance(items, dict):
+            items = list(items.items()) if len(step.variables) == 2 else list(items)
+        for item in _items(items):
+            values = list(item) if len(step.variables) > 1 and isinstance(item, list | tuple) else [item]
+            if len(values) != len(step.variables):
+                raise RunError(FailureKind.VALUE, f"cannot unpack {show(item)} into {', '.join(step.variables)}")
+            for name, value in zip(step.variables, values):
+                frame.variables[name] = copied(value)
+            if not await self._iteration(step, frame):
+                return
 
-    async def _iteration(self, step: p.LoopStep, frame: Frame) -> bool:
+    async def _repeat(self, step: p.RepeatStep, frame: Frame) -> None:
+        count = await evaluate(step.count, frame, self)
+        for _ in range(_count(count, "repeat")):
+            if not await self._iteration(step, frame):
+                return
+
+    async def _while(self, step: p.WhileStep, frame: Frame) -> None:
+        limit = _count(await evaluate(step.limit, frame, self), "max")
+        for _ in range(limit):
+            if not truthy(await evaluate(step.test, frame, self)):
+                return
+            if not await self._iteration(step, frame):
+                return
+
+    async def _iteration(self, step: p.ForStep | p.RepeatStep | p.WhileStep, frame: Frame) -> bool:
         try:
             await self.block(step.body, frame)
         except _Break:
@@ -297,9 +323,6 @@ class Executor:
         except _Continue:
             pass
         return True
-
-    async def _call(self, step: p.CallStep, frame: Frame) -> None:
-        await evaluate(step.expr, frame, self)
 
     async def _print(self, step: p.PrintStep, frame: Frame) -> None:
         line = show(await evaluate(step.value, frame, self))
@@ -311,40 +334,47 @@ class Executor:
         self.outputs.append(value)
         self.emit("output", step, value=jsonable(value))
 
-    async def _return(self, step: p.ReturnStep, frame: Frame) -> None:
-        raise _Return(await evaluate(step.value, frame, self) if step.value is not None else None)
-
-    async def _break(self, step: p.BreakStep, frame: Frame) -> None:
-        raise _Break()
-
-    async def _continue(self, step: p.ContinueStep, frame: Frame) -> None:
-        raise _Continue()
-
     async def store(self, target: p.Target, value: Any, frame: Frame) -> None:
-        if isinstance(target, p.VarTarget):
-            frame.variables[target.name] = value
-        elif isinstance(target, p.ItemTarget):
-            container = await evaluate(target.value, frame, self)
-            container[await evaluate(target.index, frame, self)] = value
-        else:
-            record = await evaluate(target.value, frame, self)
-            record[target.name] = value
+        match target:
+            case p.VarTarget():
+                frame.variables[target.name] = value
+            case p.ItemTarget():
+                container = await evaluate(target.value, frame, self)
+                index = await evaluate(target.index, frame, self)
+                if isinstance(container, list) and isinstance(index, int) and not isinstance(index, bool):
+                    if not -len(container) <= index < len(container):
+                        raise RunError(FailureKind.VALUE, f"index {index} is out of range (the list has "
+                                                          f"{len(container)} item{'' if len(container) == 1 else 's'})")
+                elif not isinstance(container, dict) or not isinstance(index, str):
+                    raise RunError(FailureKind.VALUE, f"cannot set an item of {show(container)[:60]} by "
+                                                      f"{show(index)[:40]}: only lists (by int) and dicts (by str)")
+                container[index] = value
+            case p.AttrTarget():
+                record = await evaluate(target.value, frame, self)
+                if not isinstance(record, dict):
+                    raise RunError(FailureKind.VALUE, f"cannot set the field `{target.name}` of "
+                                                      f"{show(record)[:60]}: it is not a record")
+                record[target.name] = value
+            case _:
+                assert_never(target)
 
     # --- asks -----------------------------------------------------------------------
 
     async def ask_expr(self, expr: p.Ask, frame: Frame) -> Any:
         message = await text(expr.message, frame, self)
-        return await self.ask(expr.agent, message, expr.type, expr.yes_no, _current_step.get())
+        return await self.ask(expr.agent, message, expr.type, expr.yes_no, frame.context)
 
-    async def ask(self, agent_name: str, message: str, type_ref: p.TypeRef | None, yes_no: bool, step: Any) -> Any:
+    async def ask(self, agent_name: str, message: str, type_ref: p.TypeRef | None, yes_no: bool,
+                  at: StepContext) -> Any:
         """One message in the script's thread with the agent; the reply (typed or yes/no) is the value."""
+        step = at.step
         agent = self.plan.agent(agent_name)
         lock = self._locks.setdefault(agent_name, asyncio.Lock())
         async with lock:  # one thread, one conversation at a time
             thread = self.threads.setdefault(agent_name, [])
             instructions = ""
             schema = None
-            person = agent.agent_kind in ("human", "python") or agent.reply_by is not None
+            person = is_person(agent)
             if yes_no and person:
                 pass  # a person reads the question as asked
             elif yes_no:
@@ -356,7 +386,7 @@ class Executor:
             thread.append(Message(role="user", content=message + instructions))
             for attempt in range(TYPED_RETRIES + 1):
                 structured = response_format(schema) if schema is not None else None
-                said, reply = await self.turns.reply(agent, thread, step, structured, YES_NO if yes_no else ())
+                said, reply = await self.reply(agent, thread, at, structured, YES_NO if yes_no else ())
                 thread.append(Message(role="assistant", content=said))
                 tokens = reply.usage.total_tokens if reply is not None else 0
                 self.emit("turn", step, agent=agent_name, text=said, tokens=tokens, **origin(reply))
@@ -379,12 +409,47 @@ class Executor:
                 thread.append(Message(role="user", content=f"That reply is not valid: {problem} Try again."))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def request(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None,
-                      step: Any, stream: bool = False) -> ModelReply:
-        """One model request (journaled, cached where wanted, charged to the budget): see runtime/requests.py."""
-        return await self.model_calls.request(client, request, agent, step, stream)
+    # --- turns ----------------------------------------------------------------------
 
-    async def summarize(self, thread: Thread) -> str:
+    async def reply(self, decl: p.AgentDecl, messages: list[Message], at: StepContext,
+                    response_format: dict[str, Any] | None = None,
+                    choices: tuple[str, ...] = ()) -> tuple[str, ModelReply | None]:
+        """One turn of an agent: its next message given the conversation so far (as it sees it).
+        A turn budget stops the run before one more turn."""
+        self.budget.check(starting=True)
+        result = await self.agent(decl.name).reply(messages, at, response_format, choices)
+        self.budget.count_turn()
+        return result
+
+    def agent(self, name: str) -> Agent:
+        """The agent declared as `name`, made on first use."""
+        if name not in self._agents:
+            decl = self.plan.agent(name)
+            agent: Agent
+            match kind_of(decl):
+                case "def":
+                    agent = DefAgent(decl, self.call)
+                case "llm":
+                    agent = LLMAgent(decl, self.clients, self.model_calls, self.system_message, self.tools)
+                case "human":
+                    agent = HumanAgent(decl, self.human, self.journal, self.emit)
+                case "executor":
+                    agent = ExecutorAgent(decl, self.allow_code, self.journal, self.emit)
+                case "python":
+                    module, _, function = (decl.target or ":").partition(":")
+                    agent = PythonAgent(decl, python_function(self.plan, module, function, self.module_folder),
+                                        self.journal)
+                case other:
+                    raise AssertionError(f"no agent kind {other!r}")
+            self._agents[name] = agent
+        return self._agents[name]
+
+    async def request(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None,
+                      at: StepContext, stream: bool = False) -> ModelReply:
+        """One model request (journaled, cached where wanted, charged to the budget): see runtime/requests.py."""
+        return await self.model_calls.request(client, request, agent, at, stream)
+
+    async def summarize(self, thread: Thread, at: StepContext) -> str:
         """A thread's `.summary`: written by the first member's model on first use, then kept."""
         if thread.summary_text is None:
             agent = self.plan.agent(thread.members[0])
@@ -393,12 +458,12 @@ class Executor:
             prompt = f"Summarize this conversation in a few sentences, keeping its conclusions:\n{history}"
             reply = await self.request(
                 client, ModelRequest(model=model_id, messages=(Message(role="user", content=prompt),), temperature=0),
-                None, _current_step.get(),
+                None, at,
             )
             thread.summary_text = reply.text
         return thread.summary_text
 
-    async def judge(self, condition: str, thread: Thread, step: Any) -> bool:
+    async def judge(self, condition: str, thread: Thread, at: StepContext) -> bool:
         """A prose `until` condition, judged yes/no by the first member's model."""
         agent = self.plan.agent(thread.members[0])
         client, model_id, _ = self.clients.for_agent(agent)
@@ -406,19 +471,21 @@ class Executor:
         prompt = (f"Here is a conversation:\n{history}\n\nIs this true of it now: {condition}\n"
                   "Answer with yes or no.")
         reply = await self.request(client, ModelRequest(model=model_id, messages=(Message(role="user", content=prompt),),
-                                                        temperature=0, choices=YES_NO), None, step)
+                                                        temperature=0, choices=YES_NO), None, at)
         return bool(parse_yes_no(reply.text))
 
     async def system_message(self, agent: p.AgentDecl) -> str:
         if agent.name not in self._system:
-            self._system[agent.name] = await text(agent.system, Frame(dict(self.inputs)), self) if agent.system else ""
+            frame = Frame(dict(self.inputs), self.root)
+            self._system[agent.name] = await text(agent.system, frame, self) if agent.system else ""
         return self._system[agent.name]
 
     # --- calls ----------------------------------------------------------------------
 
-    async def call(self, callee: str, kind: str, args: list[Any], keywords: dict[str, Any]) -> Any:
+    async def call(self, callee: str, kind: str, args: list[Any], keywords: dict[str, Any], at: StepContext) -> Any:
+        """A call of a built-in, a Python tool or a def, made from the step of `at`."""
         if kind == "builtin" and callee == "now":
-            return await self.journal.effect("clock", [], _clock)  # a resumed run sees the same time
+            return await self.journal.effect("clock", [], _clock, at)  # a resumed run sees the same time
         if kind == "builtin":
             args = [plain(a) if isinstance(a, Thread) else a for a in args]  # a thread reads as its last message
             try:
@@ -428,9 +495,9 @@ class Executor:
             except Exception as error:  # noqa: BLE001 - a built-in's failure is the script's value error
                 raise RunError(FailureKind.VALUE, f"{callee}(): {error}") from None
         if kind == "tool":
-            return await self._tool(callee, args, keywords)
+            return await self._tool(callee, args, keywords, at)
         decl = next(d for d in self.plan.defs if d.name == callee)
-        frame = Frame(dict(self.inputs))
+        frame = Frame(dict(self.inputs), at.calling(callee))
         for index, param in enumerate(decl.params):
             if index < len(args):
                 frame.variables[param.name] = copied(args[index])
@@ -440,21 +507,24 @@ class Executor:
                 frame.variables[param.name] = await evaluate(param.default, frame, self)
             if param.type is not None and param.name in frame.variables:
                 self.check_type(frame.variables[param.name], param.type, f"`{callee}()`'s parameter `{param.name}`")
-        where = enter(f"{callee}()")
         result = None
         try:
             await self.block(decl.body, frame)
         except _Return as returned:
             result = returned.value
-        finally:
-            leave(where)
         if decl.returns is not None:
             self.check_type(result, decl.returns, f"what `{callee}()` returns")
         return result
 
-    async def _tool(self, name: str, args: list[Any], keywords: dict[str, Any]) -> Any:
-        """A Python tool call, journaled: its value, or its failure, as the record of what it did."""
+    async def _tool(self, name: str, args: list[Any], keywords: dict[str, Any], at: StepContext) -> Any:
+        """A Python tool call, journaled: its value, or its failure, as the record of what it did.
+
+        A tool of the script's own Python module that raises fails the step (`FailureKind.PYTHON`);
+        one the host passed in (`run(tools=…)`) is the host's code: `HostError`, the exception as cause.
+        """
+        host = name in self.host_tools
         function = self._python_tool(name)
+        raised: list[BaseException] = []
 
         async def live() -> dict[str, Any]:
             try:
@@ -462,18 +532,25 @@ class Executor:
             except RunError as failure:
                 return {"error": failure.message, "kind": failure.kind.label}
             except Exception as error:  # noqa: BLE001 - the tool's own failure, kept as a result
-                return {"error": f"`{name}` raised {type(error).__name__}: {error}", "kind": "python"}
+                raised.append(error)
+                return {"error": f"`{name}` raised {type(error).__name__}: {error}",
+                        "kind": "host" if host else "python"}
 
-        outcome = await self.journal.effect("tool", [name, jsonable(args), jsonable(keywords)], live)
-        if "error" in outcome:
-            raise RunError(FailureKind.named(outcome["kind"]), outcome["error"])
-        return records(outcome["value"])
+        outcome = await self.journal.effect("tool", [name, jsonable(args), jsonable(keywords)], live, at)
+        if "error" not in outcome:
+            return records(outcome["value"])
+        cause = raised[0] if raised else RuntimeError(outcome["error"])  # a journaled failure: only its message
+        if outcome["kind"] == "host":
+            raise HostError(f"the host's tool `{name}`", cause, at.span)
+        failure = RunError(FailureKind.named(outcome["kind"]), outcome["error"])
+        failure.__cause__ = cause
+        raise failure
 
     def _python_tool(self, name: str) -> Callable[..., Any]:
         if name in self.tool_functions:
             return self.tool_functions[name]
         tool = next(t for t in self.plan.tools if t.name == name)
-        function = getattr(importlib.import_module(tool.module), tool.function)
+        function = python_function(self.plan, tool.module, tool.function, self.module_folder)
         self.tool_functions[name] = function
         return function  # type: ignore[no-any-return]
 
@@ -486,8 +563,9 @@ class Executor:
         the one this executor had; agents declared again get their new system messages.
         """
         if plan is not self.plan:
-            self.plan = self.turns.plan = self.clients.plan = plan
+            self.plan = self.clients.plan = self.model_calls.plan = self.tools.plan = plan
             self._system.clear()
+            self._agents.clear()
         await self.block(steps, frame)
 
 
@@ -507,12 +585,20 @@ async def _gather(tasks: list[Any]) -> None:
         raise
 
 
-def _describe(error: Exception) -> str:
-    if isinstance(error, KeyError):
-        return f"no key {error}"
-    if isinstance(error, IndexError):
-        return "index out of range"
-    return str(error)
+def _items(value: Any) -> list[Any]:
+    """What a `for` loop goes over: a list's items, a dict's keys (or pairs), a text's characters."""
+    if isinstance(value, list | tuple | dict | str):
+        return list(value)
+    raise RunError(FailureKind.VALUE, f"a `for` loop goes over a list, a dict or a text, not {show(value)[:60]}")
+
+
+def _count(value: Any, what: str) -> int:
+    """A loop's count or bound: a whole number (a float with no fraction is one)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise RunError(FailureKind.VALUE, f"`{what}` needs a whole number, not {show(value)[:60]}")
 
 
 def _budget(plan: p.Plan, overrides: dict[str, float]) -> Budget:

@@ -16,15 +16,17 @@ fails, naming the step, on any call the record does not have as it is now.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from parley.dsl.errors import FailureKind, RunError
+
+if TYPE_CHECKING:
+    from parley.runtime.context import StepContext
 
 Key = tuple[str, int]
 
@@ -52,31 +54,6 @@ class Cursor:
         index = self.effects
         self.effects += 1
         return self.path, index
-
-
-_cursor: contextvars.ContextVar[Cursor | None] = contextvars.ContextVar("parley_cursor", default=None)
-
-
-def current() -> Cursor:
-    cursor = _cursor.get()
-    if cursor is None:
-        cursor = Cursor("")
-        _cursor.set(cursor)
-    return cursor
-
-
-def start() -> contextvars.Token[Cursor | None]:
-    """A run starts at the plan's root, whatever ran before it in this task; `leave` when done."""
-    return _cursor.set(Cursor(""))
-
-
-def enter(name: str) -> contextvars.Token[Cursor | None]:
-    """Step into `name` (a step or a def call); give the token back to `leave` when done."""
-    return _cursor.set(current().child(name))
-
-
-def leave(token: contextvars.Token[Cursor | None]) -> None:
-    _cursor.reset(token)
 
 
 def digest(data: Any) -> str:
@@ -108,16 +85,16 @@ class Journal:
     recorder: Recorder | None = None
     served: int = 0  # calls answered from the record
 
-    async def effect(self, kind: str, request: Any, run: Callable[[], Awaitable[Any]], step: Any = None) -> Any:
-        """The result of one call: from the record when it holds this very call, else by running it."""
-        key = current().next_key()
+    async def effect(self, kind: str, request: Any, run: Callable[[], Awaitable[Any]], at: StepContext) -> Any:
+        """The result of one call made at `at`: from the record when it holds this very call, else by running it."""
+        key = at.cursor.next_key()
         wanted = digest([kind, request])
         entry = self.recorded.get(key)
         if entry is not None and entry.kind == kind and entry.digest == wanted:
             self.served += 1
             return entry.result
         if self.mode == "replay":
-            raise RunError(FailureKind.REPLAY, _mismatch(kind, request, entry, key), getattr(step, "span", None))
+            raise RunError(FailureKind.REPLAY, _mismatch(kind, request, entry, key), at.span)
         try:
             result = await (_finished(run()) if kind in FINISHED_WHEN_STOPPED else run())
         except _Stopped as stopped:

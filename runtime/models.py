@@ -12,6 +12,8 @@ from typing import Any, Literal, Protocol
 
 import attrs
 
+from parley.dsl.errors import FailureKind, RunError
+
 Role = Literal["system", "user", "assistant", "tool"]
 
 
@@ -127,3 +129,10 @@ class ModelError(Exception):
 
         super().__init__(redact(message))  # servers may echo the key they were sent
         self.kind = kind
+
+
+def model_error(error: ModelError) -> RunError:
+    """A model's failure as the run's: the `ModelError` (with its `kind`: auth, rate_limit…) is the cause."""
+    failure = RunError(FailureKind.MODEL, str(error))
+    failure.__cause__ = error
+    return failure

@@ -1,10 +1,11 @@
 """A run's record in the store: how a run starts, resumes or replays, and how it ends.
 
-A new run gets a fresh record and a live journal. A resumed run keeps its id
-and its journal (its events are written anew as it re-executes), after
-checking that the script and plan are what they were. A replay reads a
-record and writes nothing: it is a check that the script still makes exactly
-the calls it made then.
+A new run gets a fresh record (with the plan it runs) and a live journal. A
+resumed run keeps its id and its journal (its events are written anew as it
+re-executes), after checking that the script and plan are what they were. A
+replay reads a record and writes nothing: it is a check that the script still
+makes exactly the calls it made then. A run whose script is gone is resumed
+or replayed from the plan its record keeps (`stored_plan`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from typing import Any
 import attrs
 
 from parley.compiler import plan as p
-from parley.compiler.serialize import plan_to_json
+from parley.compiler.serialize import plan_from_json, plan_to_json
+from parley.dsl.errors import PlanError
 from parley.runtime.journal import Entry, Journal, Key
 from parley.runtime.models import ModelReply, ModelRequest, TokenSink
 from parley.runtime.store import Store
@@ -62,10 +64,12 @@ class Recording:
 
     @classmethod
     def start(cls, store: Store, plan: p.Plan, inputs: dict[str, Any], model: str | None,
-              base_url: str | None = None) -> Recording:
+              base_url: str | None = None, script_path: str | None = None) -> Recording:
+        """A new run of `plan`; `script_path` is the file it was loaded from (a plan file, say), if not
+        its script `plan.file`: a resume without a file runs that file again."""
         run_id = store.start_run(plan.file, plan.source_sha256, plan.version, inputs,
-                                 script_path=os.path.abspath(plan.file), plan_sha256=plan_sha256(plan), model=model,
-                                 base_url=base_url)
+                                 script_path=os.path.abspath(script_path or plan.file), plan_sha256=plan_sha256(plan),
+                                 model=model, base_url=base_url, plan=plan_to_json(plan, indent=None))
         return cls(store, run_id, Journal("live", recorder=_StoreRecorder(store, run_id)), inputs, model, base_url)
 
     @classmethod
@@ -82,10 +86,11 @@ class Recording:
             raise RecordError(f"run {found['id']} is still running (process {found['pid']}); stop it first")
         digest = plan_sha256(plan)
         if not force and found["plan_sha256"] not in (None, digest):
-            what = "the script" if found["script_sha256"] != plan.source_sha256 else "the plan (an import)"
+            what = ("the script" if found["script_sha256"] != plan.source_sha256
+                    else "the script's name" if found["script"] != plan.file else "the plan (an import)")
             raise RecordError(f"{what} changed since run {found['id']}: resuming would mix two scripts; "
                               "use --force to resume anyway (calls that changed run live)")
-        store.restart_run(found["id"], digest)
+        store.restart_run(found["id"], digest, plan_to_json(plan, indent=None))
         journal = Journal("resume", store.journal(found["id"]), _StoreRecorder(store, found["id"]))
         return cls(store, found["id"], journal, json.loads(found["inputs"]), found["model"], found["base_url"])
 
@@ -101,6 +106,19 @@ def replay_journal(store: Store, run_id: str) -> tuple[Journal, dict[str, Any], 
     """The record of run `run_id` as a replay journal, with the run's inputs and `--model`."""
     found = recorded_run(store, run_id)
     return Journal("replay", store.journal(found["id"])), json.loads(found["inputs"]), found["model"]
+
+
+def stored_plan(store: Store, run_id: str) -> p.Plan | None:
+    """The plan run `run_id` ran, as its record keeps it (validated); None when the record keeps none
+    (recorded by an older Parley, or its plan held a secret); `PlanError` when it is damaged."""
+    found = recorded_run(store, run_id)
+    text = store.plan(found["id"])
+    if text is None:
+        return None
+    plan = plan_from_json(text)
+    if found["plan_sha256"] is not None and plan_sha256(plan) != found["plan_sha256"]:
+        raise PlanError(f"the plan stored with run {found['id']} is not the one it ran (its hash differs)")
+    return plan
 
 
 def recorded_run(store: Store, run_id: str) -> dict[str, Any]:

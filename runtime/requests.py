@@ -20,50 +20,75 @@ from parley.runtime.models import ModelClient, ModelError, ModelReply, ModelRequ
 from parley.runtime.replies import degraded, origin
 
 if TYPE_CHECKING:
-    from parley.runtime.executor import Executor
+    from parley.runtime.budget import Budget
+    from parley.runtime.clients import Clients
+    from parley.runtime.context import StepContext
+    from parley.runtime.journal import Journal
+    from parley.runtime.store import Store
 
 
 class ModelCalls:
-    """Makes the model requests of one run."""
+    """Makes the model requests of one run.
 
-    def __init__(self, run: Executor) -> None:
-        self.run = run
+    `stream` receives streamed replies as (agent, piece); `store` holds the
+    response cache, used as `cache` says ("auto", "on" or "off").
+    """
+
+    def __init__(self, plan: p.Plan, budget: Budget, journal: Journal, emit: Callable[..., None], clients: Clients,
+                 *, stream: Callable[[str, str], None] | None = None, store: Store | None = None,
+                 cache: str = "auto") -> None:
+        self.plan = plan
+        self.budget = budget
+        self.journal = journal
+        self.emit = emit
+        self.clients = clients
+        self.stream = stream
+        self.store = store
+        self.cache_mode = cache
 
     async def request(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None,
-                      step: Any, stream: bool = False) -> ModelReply:
+                      at: StepContext, stream: bool = False) -> ModelReply:
         """One model request, charged to the budget (checked before and after); the reply carries its cost."""
-        self.run.budget.check()
-        sink = self.run.token_sink(agent.name) if stream and agent is not None else None
+        self.budget.check()
+        sink = self._sink(agent.name, at) if stream and agent is not None else None
+        step = at.step
         made: list[ModelReply] = []
 
         async def live() -> dict[str, Any]:
-            if agent is not None and not self.run.together():  # the console's header line, or its "agent …"
-                self.run.emit("reply_start", step, agent=agent.name, streamed=sink is not None)
+            if agent is not None and not at.together:  # the console's header line, or its "agent …"
+                self.emit("reply_start", step, agent=agent.name, streamed=sink is not None)
             made.append(await self._live(client, request, agent, step, sink))
             return {**stored(made[0]), "cached": made[0].cached}
 
         started = time.monotonic()
-        data = await self.run.journal.effect("model", attrs.asdict(request), live, step)
+        data = await self.journal.effect("model", attrs.asdict(request), live, at)
         if made:
             reply = made[0]
         else:
             reply = attrs.evolve(restored(data), cached=data["cached"], journaled=True)  # shown whole, marked
         if not reply.cached:
-            reply = attrs.evolve(reply, cost=self.run.budget.charge(reply.usage, self._price(request, agent)))
-        self.run.emit("model_call", step, agent=agent.name if agent else None, provider=getattr(client, "provider", "openai"),
+            reply = attrs.evolve(reply, cost=self.budget.charge(reply.usage, self._price(request, agent)))
+        self.emit("model_call", step, agent=agent.name if agent else None, provider=getattr(client, "provider", "openai"),
                   model=request.model, response_model=reply.model, input_tokens=reply.usage.prompt_tokens,
                   output_tokens=reply.usage.completion_tokens, finish_reason=reply.finish_reason,
                   seconds=round(time.monotonic() - started, 6), **origin(reply))
-        self.run.budget.check()
+        self.budget.check()
         return reply
+
+    def _sink(self, agent: str, at: StepContext) -> Callable[[str], None] | None:
+        """Where an agent's reply streams to, if anywhere (never while steps run at once)."""
+        if self.stream is None or at.together:
+            return None
+        stream = self.stream
+        return lambda piece: stream(agent, piece)
 
     async def _live(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None,
                             step: Any, sink: Callable[[str], None] | None) -> ModelReply:
         key = self._cache_key(client, request, agent)
         if key is not None:
-            hit = self.run.run_store.cached(key)
+            hit = self.store.cached(key) if self.store is not None else None
             if hit is not None:
-                self.run.emit("cached", step, agent=agent.name if agent else None, model=request.model)
+                self.emit("cached", step, agent=agent.name if agent else None, model=request.model)
                 return restored(hit)
         try:
             reply = await client.complete(request, sink)
@@ -71,31 +96,31 @@ class ModelCalls:
             if error.kind == "bad_request" and request.response_format is not None:
                 # Servers differ on structured output: degrade to JSON mode, then to instructions only.
                 fallback = degraded(request.response_format)
-                self.run.emit("retry", step, what="response_format", problem=str(error))
+                self.emit("retry", step, what="response_format", problem=str(error))
                 return await self._live(client, attrs.evolve(request, response_format=fallback), agent,
                                                 step, sink)
             raise
-        if key is not None:
-            self.run.run_store.cache(key, request.model, stored(reply))
+        if key is not None and self.store is not None:
+            self.store.cache(key, request.model, stored(reply))
         return reply
 
     def _price(self, request: ModelRequest, agent: p.AgentDecl | None) -> Any:
         options: dict[str, Any] = {}
         if agent is not None and agent.model is not None:
-            decl = next(m for m in self.run.plan.models if m.name == agent.model)
+            decl = next(m for m in self.plan.models if m.name == agent.model)
             options = {o.name: o.value for o in decl.options}
         return price_of(request.model, options)
 
     def _cache_key(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None) -> str | None:
         """The cache key for a request that may use the cache (real servers only), else None."""
         server = getattr(client, "base_url", None)
-        if self.run.run_store is None or self.run.cache_mode == "off" or not hasattr(client, "base_url"):
+        if self.store is None or self.cache_mode == "off" or not hasattr(client, "base_url"):
             return None
         option = None
-        if agent is not None and agent.model is not None and self.run.clients.override is None:
-            decl = next(m for m in self.run.plan.models if m.name == agent.model)
+        if agent is not None and agent.model is not None and self.clients.override is None:
+            decl = next(m for m in self.plan.models if m.name == agent.model)
             option = next((o.value for o in decl.options if o.name == "cache"), None)
-        if not wanted(request, self.run.cache_mode, option):
+        if not wanted(request, self.cache_mode, option):
             return None
         return cache_key(request, server or "openai")
 

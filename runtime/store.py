@@ -4,7 +4,9 @@ WAL with a busy timeout, so several runs (processes) can write at once; each
 journal entry is committed to the disk before the run moves on
 (`synchronous=FULL`), so a run that dies keeps everything it did; events (the
 transcript) are committed as they happen and reach the disk with the next
-journal entry. The schema has a version and migrations.
+journal entry. The schema has a version and migrations. Each run keeps the
+plan it ran (as JSON), so it can be resumed, replayed and read without its
+script.
 The file is created readable by its owner only.
 """
 
@@ -24,7 +26,7 @@ from typing import Any
 from parley.runtime.journal import Entry, Key
 from parley.runtime.secrets import redact
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 #: Migrations by the version they lead to; each runs once, in order.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -59,9 +61,12 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
             "PRIMARY KEY (run, path, call))"
         ),
     ),
+    # Each run keeps its plan (JSON), so it resumes, replays and shows without its script. Runs recorded
+    # before have none (NULL): they still need their script.
+    4: ("ALTER TABLE runs ADD COLUMN plan TEXT",),
 }
 
-#: The columns of a run's record, as `run()` returns them.
+#: The columns of a run's record, as `run()` returns them (its plan, which may be large, is `plan()`'s).
 RUN_COLUMNS = ("id", "script", "script_sha256", "plan_version", "inputs", "status", "started", "ended", "turns",
                "tokens", "cost", "error", "script_path", "plan_sha256", "model", "base_url", "attempts", "host", "pid")
 
@@ -146,27 +151,31 @@ class Store:
 
     def start_run(self, script: str, script_sha256: str, plan_version: str, inputs: dict[str, Any], *,
                   script_path: str | None = None, plan_sha256: str | None = None, model: str | None = None,
-                  base_url: str | None = None) -> str:
-        """A new run, `running` from now; `model` and `base_url` are the run's own `--model` and server."""
+                  base_url: str | None = None, plan: str | None = None) -> str:
+        """A new run, `running` from now; `model` and `base_url` are the run's own `--model` and server,
+        `plan` the plan it runs as JSON (kept only if it holds no secret: see `plan()`)."""
         run_id = uuid.uuid4().hex[:12]
         with self._write() as db:
             db.execute(
                 "INSERT INTO runs (id, script, script_sha256, plan_version, inputs, status, started, script_path, "
-                "plan_sha256, model, base_url, host, pid) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+                "plan_sha256, model, base_url, host, pid, plan) "
+                "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, script, script_sha256, plan_version, redact(json.dumps(inputs, default=str)), time.time(),
-                 script_path, plan_sha256, model, base_url, socket.gethostname(), os.getpid()),
+                 script_path, plan_sha256, model, base_url, socket.gethostname(), os.getpid(), _keepable(plan)),
             )
         self._seq[run_id] = 0
         return run_id
 
-    def restart_run(self, run_id: str, plan_sha256: str | None = None) -> None:
-        """Run `run_id` again (a resume): `running` once more, its events to be written anew; its journal stays."""
+    def restart_run(self, run_id: str, plan_sha256: str | None = None, plan: str | None = None) -> None:
+        """Run `run_id` again (a resume): `running` once more, its events to be written anew; its journal stays.
+        `plan` (with its `plan_sha256`) is the plan it runs now, which a forced resume may have changed."""
         with self._write() as db:
             db.execute("DELETE FROM events WHERE run = ?", (run_id,))
             db.execute(
                 "UPDATE runs SET status = 'running', ended = NULL, error = NULL, attempts = attempts + 1, "
-                "plan_sha256 = COALESCE(?, plan_sha256), host = ?, pid = ? WHERE id = ?",
-                (plan_sha256, socket.gethostname(), os.getpid(), run_id),
+                "plan_sha256 = COALESCE(?, plan_sha256), plan = CASE WHEN ? IS NULL THEN plan ELSE ? END, "
+                "host = ?, pid = ? WHERE id = ?",
+                (plan_sha256, plan, _keepable(plan), socket.gethostname(), os.getpid(), run_id),
             )
         self._seq[run_id] = 0
 
@@ -231,9 +240,20 @@ class Store:
         found = self.db.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE id = ?", (rows[0][0],)).fetchone()
         return dict(zip(RUN_COLUMNS, found))
 
+    def plan(self, run_id: str) -> str | None:
+        """The plan run `run_id` ran, as JSON; None for a run recorded before runs kept their plans, or
+        whose plan held a secret (a value of a `*_KEY`/`*_TOKEN`… environment variable: never stored)."""
+        row = self.db.execute("SELECT plan FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return row[0] if row else None
+
     def events(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute(
             "SELECT seq, step, kind, file, line, time, payload FROM events WHERE run = ? ORDER BY seq", (run_id,),
         ).fetchall()
         return [{"seq": r[0], "step": r[1], "kind": r[2], "file": r[3], "line": r[4], "time": r[5],
                  "data": json.loads(r[6])} for r in rows]
+
+
+def _keepable(plan: str | None) -> str | None:
+    """The plan as stored: as it is, or not at all when it holds a secret (masked, it would not be the plan)."""
+    return plan if plan is not None and redact(plan) == plan else None

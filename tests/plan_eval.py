@@ -384,32 +384,35 @@ class Evaluator:
                 return
         self.run_steps(s.orelse)
 
-    def _LoopStep(self, s: p.LoopStep) -> None:
-        if s.loop == "repeat":
-            count = self.eval(s.count)
-            iterations: Iterator[Any] = iter(range(count))
-        elif s.loop == "for":
-            iterations = iter(self._items(self.eval(s.iterable), len(s.variables)))
-        elif s.loop == "while":
-            limit = self.eval(s.limit)
-            iterations = iter(range(limit))
-        else:  # pragma: no cover
-            raise Unsupported(f"loop {s.loop!r}")
-        for item in iterations:
-            if s.loop == "while" and not truthy(self.eval(s.test)):
+    def _ForStep(self, s: p.ForStep) -> None:
+        for item in self._items(self.eval(s.iterable), len(s.variables)):
+            values = (item,) if len(s.variables) == 1 else tuple(item)
+            if len(values) != len(s.variables):
+                raise EvalError("cannot unpack an item into the loop's names")
+            for name, value in zip(s.variables, values):
+                self.set_var(name, value)
+            if not self._iteration(s.body):
                 break
-            if s.loop == "for":
-                values = (item,) if len(s.variables) == 1 else tuple(item)
-                if len(values) != len(s.variables):
-                    raise EvalError("cannot unpack an item into the loop's names")
-                for name, value in zip(s.variables, values):
-                    self.set_var(name, value)
-            try:
-                self.run_steps(s.body)
-            except _Break:
+
+    def _RepeatStep(self, s: p.RepeatStep) -> None:
+        for _ in range(self.eval(s.count)):
+            if not self._iteration(s.body):
                 break
-            except _Continue:
-                continue
+
+    def _WhileStep(self, s: p.WhileStep) -> None:
+        for _ in range(self.eval(s.limit)):
+            if not truthy(self.eval(s.test)) or not self._iteration(s.body):
+                break
+
+    def _iteration(self, body: tuple[Any, ...]) -> bool:
+        """Run one iteration; False when it breaks out of the loop."""
+        try:
+            self.run_steps(body)
+        except _Break:
+            return False
+        except _Continue:
+            pass
+        return True
 
     @staticmethod
     def _items(value: Any, names: int) -> list[Any]:
@@ -790,7 +793,7 @@ def children(step: Any) -> list[tuple[Any, ...]]:
     """The bodies directly inside a step, in reading order."""
     if isinstance(step, p.IfStep):
         return [*(b.body for b in step.branches), step.orelse]
-    if isinstance(step, p.LoopStep):
+    if isinstance(step, p.ForStep | p.RepeatStep | p.WhileStep):
         return [step.body]
     if isinstance(step, p.ParallelStep):
         return [step.branches]
@@ -821,7 +824,7 @@ def flatten(steps: Iterable[Any]) -> tuple[Any, ...]:
         elif isinstance(step, p.IfStep):
             out.append(attrs.evolve(step, branches=tuple(attrs.evolve(b, body=flatten(b.body)) for b in step.branches),
                                     orelse=flatten(step.orelse)))
-        elif isinstance(step, p.LoopStep):
+        elif isinstance(step, p.ForStep | p.RepeatStep | p.WhileStep):
             out.append(attrs.evolve(step, body=flatten(step.body)))
         elif isinstance(step, p.ParallelStep):
             out.append(attrs.evolve(step, branches=flatten(step.branches)))
@@ -995,10 +998,16 @@ class EffectAnalysis:
                 fx.add(self.expr(branch.test))
                 fx.add(self.body(branch.body))
             fx.add(self.body(s.orelse))
-        elif isinstance(s, p.LoopStep):
-            for e in (s.iterable, s.count, s.test, s.limit):
-                fx.add(self.expr(e))
+        elif isinstance(s, p.ForStep):
+            fx.add(self.expr(s.iterable))
             fx.writes |= set(s.variables)
+            fx.add(self.body(s.body))
+        elif isinstance(s, p.RepeatStep):
+            fx.add(self.expr(s.count))
+            fx.add(self.body(s.body))
+        elif isinstance(s, p.WhileStep):
+            fx.add(self.expr(s.test))
+            fx.add(self.expr(s.limit))
             fx.add(self.body(s.body))
         elif isinstance(s, p.ParallelStep):
             fx.add(self.body(s.branches))

@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import pytest
+from syrupy.extensions.json import JSONSnapshotExtension
 
 import parley
 from parley.compiler import compile_path, compile_source
 from parley.compiler import plan as p
-from parley.compiler.serialize import plan_from_json, plan_to_json, to_data
-from helpers import EXAMPLES, ROOT
+from parley.compiler.serialize import plan_from_json, plan_to_json
+from helpers import EXAMPLES, ROOT, example_files
 
 PROGRAMS = sorted(EXAMPLES.glob("*.agent"))
 
 
 def _relative(path: Path) -> str:
     return str(path.relative_to(ROOT))
+
+
+def _example_id(path: Path) -> str:
+    """`hello.agent`, `lib.naming.agent`: the test id, and so the snapshot's file name (no `/` in it)."""
+    return path.relative_to(EXAMPLES).as_posix().replace("/", ".")
+
+
+@pytest.fixture
+def snapshot_json(snapshot):
+    """Snapshots as JSON files, one per test: `__snapshots__/test_compile/test_example_plan_json[hello.agent].json`."""
+    return snapshot.use_extension(JSONSnapshotExtension)
+
+
+def _json_data(text: str) -> Any:
+    """JSON text as data whose objects keep their key order (syrupy sorts the keys of a plain dict)."""
+    return json.loads(text, object_pairs_hook=OrderedDict)
 
 
 @pytest.fixture(autouse=True)
@@ -31,12 +51,18 @@ def test_example_compiles_clean(path: Path) -> None:
     assert [d for d in result.diagnostics] == []
 
 
-@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.name)
-def test_example_plan_json(path: Path, snapshot) -> None:
+@pytest.mark.parametrize("path", example_files(), ids=_example_id)
+def test_example_plan_json(path: Path, snapshot_json) -> None:
+    """Each example's whole plan, exactly as `plan_to_json` writes it, and read back to the same plan."""
     result = compile_path(path, display=_relative(path))
+    assert result.ok, [d.message for d in result.diagnostics]
     assert result.plan is not None
-    assert to_data(result.plan) == snapshot
-    assert plan_from_json(plan_to_json(result.plan)) == result.plan
+    text = plan_to_json(result.plan)
+    data = _json_data(text)
+    # The snapshot file is the plan's own JSON text, byte for byte (nothing cut at syrupy's depth limit).
+    assert snapshot_json.extension.serialize(data) == text + "\n"
+    assert data == snapshot_json
+    assert plan_from_json(text) == result.plan
 
 
 def test_public_api_compiles_text_and_paths() -> None:

@@ -58,14 +58,17 @@ def ok(result: CompileResult, what: str) -> p.Plan:
 # --- the properties -------------------------------------------------------------------------
 
 
-def check_deterministic(first: CompileResult, again: CompileResult) -> None:
+def check_deterministic(first: CompileResult, again: CompileResult) -> str:
+    """Both compilations gave the same plan, JSON and diagnostics; returns the JSON."""
     assert first.plan == again.plan
-    assert plan_to_json(first.plan) == plan_to_json(again.plan)
+    text = plan_to_json(first.plan)
+    assert text == plan_to_json(again.plan)
     assert first.diagnostics == again.diagnostics
+    return text
 
 
-def check_round_trip(plan: p.Plan) -> None:
-    text = plan_to_json(plan)
+def check_round_trip(plan: p.Plan, text: str) -> None:
+    """`text` is `plan_to_json(plan)`."""
     loaded = plan_from_json(text)
     assert loaded == plan
     assert plan_to_json(loaded) == text
@@ -134,8 +137,7 @@ def _asks(step: Any) -> list[p.Ask]:
 
 def check_all(result: CompileResult, again: CompileResult, text: str, what: str) -> None:
     plan = ok(result, what)
-    check_deterministic(result, again)
-    check_round_trip(plan)
+    check_round_trip(plan, check_deterministic(result, again))
     check_ids(plan)
     check_spans(plan, result.sources)
     assert plan.source_sha256 == hashlib.sha256(text.encode()).hexdigest()
@@ -147,8 +149,9 @@ def check_all(result: CompileResult, again: CompileResult, text: str, what: str)
 @fuzz(150)
 @given(scripts())
 def test_generated_scripts(text: str) -> None:
-    check_all(compile_source(text, "gen.agent"), compile_source(text, "gen.agent"), text, text)
-    assert compile_source(text, "gen.agent").plan.file == "gen.agent"
+    result = compile_source(text, "gen.agent")
+    check_all(result, compile_source(text, "gen.agent"), text, text)
+    assert result.plan.file == "gen.agent"
 
 
 # --- the examples ----------------------------------------------------------------------------------

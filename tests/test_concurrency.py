@@ -111,7 +111,7 @@ def check_greedy(plan: p.Plan) -> None:
 def _bodies(step: p.Step) -> list[tuple[p.Step, ...]]:
     if isinstance(step, p.IfStep):
         return [*(b.body for b in step.branches), step.orelse]
-    if isinstance(step, p.LoopStep):
+    if isinstance(step, p.ForStep | p.RepeatStep | p.WhileStep):
         return [step.body]
     return []
 
@@ -157,8 +157,8 @@ def test_examples(path: Path) -> None:
 
 def test_the_generator_makes_groups_and_parallel_blocks() -> None:
     """Guard the strategy itself: it must exercise what the properties are about."""
-    seen = dict.fromkeys(("concurrent", "parallel", "loop", "if", "tell", "forget", "chat", "group", "call", "def",
-                          "tools"), 0)
+    seen = dict.fromkeys(("concurrent", "parallel", "for", "repeat", "while", "if", "tell", "forget", "chat", "group",
+                          "call", "def", "tools"), 0)
 
     @fuzz(60)
     @given(scripts())

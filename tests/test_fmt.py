@@ -19,6 +19,7 @@ and generated programs (clean, and made messy at random):
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -54,6 +55,11 @@ def fuzz(max_examples: int) -> settings:
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
+# The helpers below are pure functions of their arguments, called again and again on the same texts (a
+# script, its formatted and its messy form): each is worked out once. What they return is only read.
+
+
+@functools.lru_cache(maxsize=2048)
 def plan_data(text: str, name: str, path: Path | None = None) -> Any:
     """The plan as JSON data without positions; or, when the script does not compile, its diagnostics."""
     result = compile_source(text, name, path=path)
@@ -70,11 +76,17 @@ def plan_data(text: str, name: str, path: Path | None = None) -> Any:
     return strip(json.loads(plan_to_json(result.plan)))
 
 
-def real_tokens(text: str) -> list[Token]:
+@functools.lru_cache(maxsize=2048)
+def real_tokens(text: str) -> tuple[Token, ...]:
     """The script's tokens as the parser lexes them, in order, without layout tokens."""
     tree = parser().parse(text + "\n", start="start")
     found = [t for t in tree.scan_values(lambda v: isinstance(v, Token)) if not t.type.startswith("_")]
-    return sorted(found, key=lambda t: t.start_pos)
+    return tuple(sorted(found, key=lambda t: t.start_pos))
+
+
+@functools.lru_cache(maxsize=2048)
+def formatted_text(text: str, name: str) -> str:
+    return parley.format_source(text, name)
 
 
 def comments(text: str) -> list[str]:
@@ -90,8 +102,8 @@ def comments(text: str) -> list[str]:
 
 def check_guarantees(text: str, name: str = "t.agent", path: Path | None = None) -> str:
     """Format `text` and check every guarantee; the formatted text."""
-    formatted = parley.format_source(text, name)
-    assert parley.format_source(formatted, name) == formatted, "not idempotent"
+    formatted = formatted_text(text, name)
+    assert formatted_text(formatted, name) == formatted, "not idempotent"
     assert plan_data(formatted, name, path) == plan_data(text, name, path)
     before, after = real_tokens(text), real_tokens(formatted)
     assert [(t.type, str(t)) for t in before if "\n" not in t] == [(t.type, str(t)) for t in after if "\n" not in t]

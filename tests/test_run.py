@@ -217,9 +217,9 @@ def test_max_auto_replies_bounds_a_members_turns() -> None:
 
 
 @pytest.mark.parametrize("body, message", [
-    ("x = 1\nx.y = 2\n", "does not support item assignment"),
-    ("x = [1]\nx[3] = 2\n", "index out of range"),
-    ("for i in 5:\n    print i\n", "not iterable"),
+    ("x = 1\nx.y = 2\n", "cannot set the field `y` of 1: it is not a record"),
+    ("x = [1]\nx[3] = 2\n", "index 3 is out of range (the list has 1 item)"),
+    ("for i in 5:\n    print i\n", "a `for` loop goes over a list, a dict or a text, not 5"),
     ("for a, b in [1, 2]:\n    print a\n", "cannot unpack"),
     ("x = 10 ** 10 ** 10\n", "power above 10,000"),
 ])

@@ -3,9 +3,9 @@
 Generated scripts (the strategy of tests/plan_eval.py) run on the real executor
 with a scripted model whose replies depend on each agent's whole thread, so
 any reordering that mattered would change the outcome. Each runs twice:
-as compiled (concurrent groups as asyncio tasks, with random delays so their
-replies arrive in varying orders) and with every group flattened back into
-source order.
+as compiled (concurrent groups as asyncio tasks, each reply held back for a
+random number of turns of the event loop, so that replies arrive in varying
+orders) and with every group flattened back into source order.
 """
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ from parley.runtime.models import ModelReply, ModelRequest, TokenSink, Usage
 
 
 class ThreadEcho:
-    """Replies are a digest of the whole request, after a random delay (so concurrent replies interleave)."""
+    """Replies are a digest of the whole request, after a random delay (so concurrent replies interleave).
+
+    The delay is counted in turns of the event loop, not in seconds: the same interleavings for a seed
+    on any machine, and no time spent waiting."""
 
     def __init__(self, seed: int, jitter: bool) -> None:
         self.random = random.Random(seed)
@@ -32,7 +35,8 @@ class ThreadEcho:
 
     async def complete(self, request: ModelRequest, on_token: TokenSink | None = None) -> ModelReply:
         if self.jitter:
-            await asyncio.sleep(self.random.random() * 0.002)
+            for _ in range(self.random.randrange(8)):
+                await asyncio.sleep(0)
         text = "|".join(f"{m.role}:{m.name}:{m.content}" for m in request.messages)
         digest = hashlib.sha256(text.encode()).hexdigest()[:8]
         reply = "yes " + digest if "yes or no" in text else digest
