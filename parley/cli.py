@@ -19,10 +19,53 @@ def _use_color(stream: object) -> bool:
     return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
 
 
-@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group, reporting whatever escapes a command by whose fault it is.
+
+    A host's code (`HostError`) and Parley's own bugs (`InternalError`, or any exception nobody
+    expected) end in one clear line and their exit status; `--debug` adds the traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, OSError):
+            raise  # click reports these itself (a closed stdout pipe is an OSError click handles)
+        except Exception as error:  # noqa: BLE001 - the last line of defence: report, never a bare traceback
+            _report_failure(error, debug=bool(ctx.params.get("debug")))
+
+
+def _report_failure(error: BaseException, debug: bool) -> NoReturn:
+    """End the command for `error`: one line saying whose it is, the traceback with --debug."""
+    from parley.dsl.errors import InternalError, ParleyError
+
+    shown = error if isinstance(error, ParleyError) else InternalError(f"{type(error).__name__}: {error}")
+    _echo_failure(shown, error if debug else None)
+    sys.exit(shown.exit_code)
+
+
+def _echo_failure(error: BaseException, traceback_of: BaseException | None = None) -> None:
+    """`error: …` on stderr (secrets masked), after the traceback of `traceback_of` when given (--debug)."""
+    import traceback
+
+    from parley.runtime.secrets import redact
+
+    if traceback_of is not None:
+        click.echo(redact("".join(traceback.format_exception(traceback_of))), err=True)
+    click.echo(click.style("error: ", fg="red", bold=True) + redact(str(error)), err=True)
+
+
+def _debugging() -> bool:
+    """Whether `parley --debug` (or PARLEY_DEBUG) asked for tracebacks."""
+    context = click.get_current_context(silent=True)
+    return bool(context is not None and context.find_root().params.get("debug"))
+
+
+@click.group(cls=_Commands, invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="parley")
+@click.option("--debug", is_flag=True, envvar="PARLEY_DEBUG",
+              help="Show the traceback of a failure in the host's code or in Parley itself (also PARLEY_DEBUG=1).")
 @click.pass_context
-def main(ctx: click.Context) -> None:
+def main(ctx: click.Context, debug: bool) -> None:
     """Parley: a language for conversations between LLM agents, humans and tools.
 
     With no command at a terminal, starts the REPL (`parley repl`).
@@ -183,10 +226,11 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
     FILE is a script, or a plan file (`*.json`, from `parley plan FILE --format json`), which runs
     without its script. A stored run whose script is gone resumes and replays from the plan it keeps.
 
-    Exit status: 0 done, 1 script or plan error, 2 usage, 3 run failure, 4 budget spent, 130 interrupted.
+    Exit status: 0 done, 1 script or plan error, 2 usage or a bad input, 3 run failure (the host's code
+    raising included), 4 budget spent, 70 a bug in Parley, 130 interrupted.
     """
     from parley.console import Console, ask_person
-    from parley.dsl.errors import RunError, UsageError
+    from parley.dsl.errors import HostError, InternalError, RunError, UsageError
 
     inputs = _inputs(assignments)
     if (resume or replay) and no_store:
@@ -223,9 +267,10 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
                              resume=resume, replay=replay, force=force)
     except UsageError as error:
         raise click.UsageError(str(error)) from None
-    except RunError as error:
+    except (RunError, HostError, InternalError) as error:
         console.end_stream()
-        click.echo(click.style("error: ", fg="red", bold=True) + redact(str(error)), err=True)
+        debug = _debugging() and (not isinstance(error, RunError) or error.__cause__ is not None)
+        _echo_failure(error, error if debug else None)
         usage = error.result.usage if error.result is not None else {}
         console.usage(usage) if usage else None
         if run_id and not no_store and error.exit_code != 2:

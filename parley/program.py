@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from parley.dsl.diagnostics import Diagnostic, render_all
-from parley.dsl.errors import FailureKind, RunError, ScriptError, UsageError
+from parley.dsl.errors import FailureKind, HostError, InternalError, RunError, ScriptError, UsageError
 from parley.dsl.source import Source
 
 if TYPE_CHECKING:  # the compiler imports dsl's syntax tree, so dsl imports it lazily
@@ -48,8 +48,13 @@ class Program:
         return render_all(self.warnings, self.sources, color)
 
     def run(self, inputs: dict[str, Any] | None = None, **options: Any) -> Any:
-        """Run the program to the end and return its `Result` (see `run_async` for the options)."""
-        return asyncio.run(self.run_async(inputs, **options))
+        """Run the program to the end and return its `Result` (see `run_async` for the options).
+
+        It starts an event loop of its own; inside `async def` code, `await program.run_async(…)`."""
+        if not _loop_running():
+            return asyncio.run(self.run_async(inputs, **options))
+        raise UsageError("Program.run() starts its own event loop, and one is already running here: "
+                         "use `await program.run_async(...)` inside async code")
 
     async def run_async(
         self,
@@ -131,11 +136,16 @@ class Program:
                             module_folder=os.path.dirname(os.path.abspath(self.path)) if self.path else None)
         try:
             result = await executor.run(inputs)
-        except BaseException as failure:
+        except (RunError, HostError, InternalError) as failure:
             _end(recording, failure, executor.budget.summary())
-            if isinstance(failure, RunError):
-                failure.result = executor.partial_result()
+            failure.result = executor.partial_result()
             raise
+        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit) as failure:
+            _end(recording, failure, executor.budget.summary())
+            raise
+        except Exception as failure:  # nothing else is expected: a bug in Parley, kept as the cause
+            _end(recording, failure, executor.budget.summary())
+            raise InternalError(f"{type(failure).__name__}: {failure}", executor.partial_result()) from failure
         finally:
             close = getattr(owned, "close", None)
             if close is not None:
@@ -185,14 +195,22 @@ def _program(result: CompileResult) -> Program:
     return Program(result.plan, result.diagnostics, result.sources)
 
 
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def _end(recording: Any, failure: BaseException, usage: dict[str, Any]) -> None:
     """Mark a stopped run in the store: budget spent, failed, or interrupted (Ctrl-C, cancelled)."""
     if recording is None:
         return
-
-
     if isinstance(failure, RunError):
         recording.finish("budget" if failure.kind is FailureKind.BUDGET else "failed", usage, str(failure))
+    elif isinstance(failure, HostError | InternalError):
+        recording.finish("failed", usage, str(failure).partition("\n")[0])
     elif isinstance(failure, asyncio.CancelledError | KeyboardInterrupt):
         recording.finish("interrupted", usage, "interrupted")
     else:

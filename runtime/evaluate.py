@@ -50,11 +50,15 @@ class Frame:
 
 async def evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
     """The value of `expr`; `RunError` (kind `value`) for a type error or a missing value."""
+    return await _evaluate(expr, frame, run)
+
+
+def _operate(operation: Callable[..., Any], *operands: Any) -> Any:
+    """Apply one of the language's operators to script values. Only here does an exception's type
+    decide whose mistake it is: `1 + "a"`, a missing key or a division by zero is the script's."""
     try:
-        return await _evaluate(expr, frame, run)
-    except RunError:
-        raise
-    except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, AttributeError) as error:
+        return operation(*operands)
+    except (TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, OverflowError) as error:
         raise RunError(FailureKind.VALUE, f"cannot compute a value here: {_explain(error)}") from None
 
 
@@ -84,20 +88,20 @@ async def _evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
                 return await run.summarize(value, frame.context)
             return attribute(value, name)
         case p.GetItem(value=inner, index=index):
-            return (await _evaluate(inner, frame, run))[await _evaluate(index, frame, run)]
+            return _operate(operator.getitem, await _evaluate(inner, frame, run), await _evaluate(index, frame, run))
         case p.Call():
             args = [await _evaluate(a, frame, run) for a in expr.args]
             keywords = {k.name: await _evaluate(k.value, frame, run) for k in expr.keywords}
             return await run.call(expr.callee, expr.callee_kind, args, keywords, frame.context)
         case p.Unary(op=op, operand=operand):
-            return _unary(op, await _evaluate(operand, frame, run))
+            return _operate(_unary, op, await _evaluate(operand, frame, run))
         case p.Binary():
             return await _binary(expr, frame, run)
         case p.Compare():
             left = await _evaluate(expr.left, frame, run)
             for compare_op, operand in zip(expr.ops, expr.comparators):
                 right = await _evaluate(operand, frame, run)
-                if not _COMPARE[compare_op](plain(left), plain(right)):
+                if not _operate(_COMPARE[compare_op], plain(left), plain(right)):
                     return False
                 left = right
             return True
@@ -133,7 +137,7 @@ async def _binary(expr: p.Binary, frame: Frame, run: Executor) -> Any:
         right = show(right)
     if expr.op == "**" and isinstance(right, int | float) and abs(right) > 10_000 and plain(left) not in (0, 1, -1):
         raise RunError(FailureKind.VALUE, "a power above 10,000 is not computed: every value is bounded")
-    return _BINARY[expr.op](plain(left), plain(right))
+    return _operate(_BINARY[expr.op], plain(left), plain(right))
 
 
 async def text(value: p.Text, frame: Frame, run: Executor) -> str:
