@@ -17,6 +17,7 @@ import attrs
 
 from parley.compiler import plan as p
 from parley.compiler._context import Context, did_you_mean
+from parley.compiler.prices import PRICE_OPTIONS, amount
 from parley.compiler.python_tools import PythonFunction, PythonImportError, resolve
 from parley.compiler.types import PRIMITIVES
 from parley.dsl import nodes as n
@@ -28,7 +29,8 @@ Loader = Callable[[Path, str, Context], "n.Module | None"]
 PROVIDERS: dict[p.Provider, tuple[bool, tuple[p.ModelOptionName, ...]]] = {
     # provider → (takes a model id or file as first argument, keyword options)
     "openai": (True, ("base_url", "api_key_env", "temperature", "top_p", "max_tokens", "seed", "timeout",
-                      "max_retries", "price_input", "price_output", "cache", "json_schema")),
+                      "max_retries", "price_input", "price_output", "cache", "json_schema",
+                      "max_concurrency", "rpm", "tpm")),
     "local": (False, ("path", "temperature", "top_p", "max_tokens", "seed", "context")),
     "scripted": (True, ("temperature", "seed")),
 }
@@ -183,12 +185,27 @@ class Collector:
                 continue
             from parley.compiler.resolve import range_problem
 
+            problem = _request_option_problem(keyword.name.id, value)
+            if problem is not None:
+                self.ctx.error("P223", f"`{keyword.name.id}` must be {problem}", keyword.value.span,
+                               _option_label(keyword.name.id, value),
+                               f"for example `{keyword.name.id}={_REQUEST_OPTION_EXAMPLES[keyword.name.id]}`")
+                continue
+            if keyword.name.id in PRICE_OPTIONS and amount(value) is None:
+                self.ctx.error("P223", f"`{keyword.name.id}` must be dollars per million tokens, zero or more",
+                               keyword.value.span, "not an amount", f"for example `{keyword.name.id}=$0.15`")
+                continue
             problem = range_problem(keyword.name.id, value) if isinstance(value, int | float) else None
             if problem is not None:
                 self.ctx.error("P223", f"`{keyword.name.id}` must be {problem}", keyword.value.span, "out of range",
                                f"choose a value {problem}")
                 continue
             options.append(p.Option(name=cast(p.ModelOptionName, keyword.name.id), value=value))
+        half = [k for k in decl.keywords if k.name.id in PRICE_OPTIONS]
+        if len(half) == 1:  # one price from the script and the other from the data would be a price of nobody's
+            other = next(name for name in PRICE_OPTIONS if name != half[0].name.id)
+            self.ctx.error("P223", f"`{half[0].name.id}` needs `{other}` beside it", half[0].name.span,
+                           "half a price", f"give both, in dollars per million tokens: `{other}=$0.60`")
         self.registry.models[plan_name] = p.ModelDecl(
             name=plan_name, provider=cast(p.Provider, provider), model_id=model_id, options=tuple(options),
             span=decl.span,
@@ -315,6 +332,35 @@ class _NotConstant:
 
 
 _NOT_CONSTANT: Any = _NotConstant()
+
+
+#: The options of a model's requests that are numbers: (whole numbers only, least, most).
+_REQUEST_OPTIONS: dict[str, tuple[bool, float, float | None]] = {
+    "max_retries": (True, 0, 100), "timeout": (False, 0.001, None),
+    "max_concurrency": (True, 1, 10_000), "rpm": (False, 0.01, None), "tpm": (True, 1, None),
+}
+
+_REQUEST_OPTION_EXAMPLES = {"max_retries": "5", "timeout": "30s", "max_concurrency": "4", "rpm": "500",
+                            "tpm": "200000"}
+
+
+def _option_label(name: str, value: Any) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "not a number"
+    return "not a whole number" if _REQUEST_OPTIONS[name][0] and not isinstance(value, int) else "out of range"
+
+
+def _request_option_problem(name: str, value: Any) -> str | None:
+    """How `value` is wrong for the request option `name` (retries, timeout, limits), or None."""
+    if name not in _REQUEST_OPTIONS:
+        return None
+    whole, least, most = _REQUEST_OPTIONS[name]
+    kind = "a whole number" if whole else ("a duration like 30s" if name == "timeout" else "a number")
+    span = f"from {least:g} to {most:g}" if most is not None else f"{least:g} or more"
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or (whole and not isinstance(value, int)) or not least <= value <= (most or float("inf")):
+        return f"{kind}, {span}"
+    return None
 
 
 def constant(expr: n.Expr) -> Any:

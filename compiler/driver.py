@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from decimal import Decimal
 from pathlib import Path
 
 import attrs
@@ -231,7 +232,23 @@ class Compilation:
                 self.ctx.error("P261", "a budget must be more than zero", statement.amount.span, "nothing to spend",
                                "give a positive amount")
             budgets[statement.kind] = p.Budget(metric=statement.kind, limit=value, span=statement.span)
+        if "cost" in budgets:
+            self._unpriced(budgets["cost"])
         return tuple(budgets.values())
+
+    def _unpriced(self, budget: p.Budget) -> None:
+        """A `$` budget over a model whose price nobody knows cannot be kept: the run will refuse to start."""
+        from parley.compiler.prices import dollars, unpriced_models
+
+        limit = dollars(Decimal(str(budget.limit)))
+        for model in unpriced_models(tuple(self.unit.registry.models.values()), tuple(self.agents.values()),
+                                     self._default_model()):
+            self.ctx.warning(
+                "P263", f"the price of `{model.model_id}` is unknown, so `budget {limit}` cannot be kept",
+                model.span, "no known price",
+                f"give its price in dollars per million tokens: `{model.provider}(\"{model.model_id}\", …, "
+                "price_input=$0.15, price_output=$0.60)`; without one, the run refuses to start",
+            )
 
     # --- defs ----------------------------------------------------------------------
 

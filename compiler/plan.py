@@ -24,8 +24,9 @@ from parley.dsl.errors import PlanError
 from parley.dsl.source import Span
 
 #: The plan format's version; `plan_from_json` reads only this one. Version 2: one step kind per loop
-#: shape (`for`, `repeat`, `while`), agent settings as a typed record, closed sets checked.
-PLAN_VERSION = "2"
+#: shape (`for`, `repeat`, `while`), agent settings as a typed record, closed sets checked. Version 3:
+#: executor agents' `env` setting.
+PLAN_VERSION = "3"
 #: Turns a chat or group may take when its `until` names no turn limit.
 DEFAULT_MAX_TURNS = 10
 
@@ -55,7 +56,7 @@ Provider = Literal["openai", "local", "scripted"]
 #: `Option.name`: every option a model provider takes (each provider takes some of them).
 ModelOptionName = Literal[
     "base_url", "api_key_env", "temperature", "top_p", "max_tokens", "seed", "timeout", "max_retries",
-    "price_input", "price_output", "cache", "json_schema", "path", "context",
+    "price_input", "price_output", "cache", "json_schema", "path", "context", "max_concurrency", "rpm", "tpm",
 ]
 #: `AgentSettings.languages`: what an executor agent runs.
 Language = Literal["python", "sh"]
@@ -651,6 +652,9 @@ class AgentSettings:
     languages: tuple[Language, ...] | None = attrs.field(
         default=None, validator=attrs.validators.optional(_each_one_of(Language)))
     """Executor: the languages it runs (else all of `Language`)."""
+    env: tuple[str, ...] | None = None
+    """Executor: names of environment variables its code sees besides PATH, HOME, LANG and TMPDIR
+    (else none)."""
 
     def given(self) -> dict[str, Any]:
         """The settings the script gives (those not None), by name, in this record's order."""

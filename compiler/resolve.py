@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, get_args
 
 from parley.compiler import plan as p
@@ -118,10 +119,11 @@ SETTINGS: dict[p.AgentKind, tuple[str, ...]] = {
     "llm": ("model", "tools", "temperature", "top_p", "max_tokens", "seed", "max_tool_rounds",
             "max_auto_replies", "memory", "description", "cache"),
     "human": ("description",),
-    "executor": ("description", "timeout", "workdir", "languages"),
+    "executor": ("description", "timeout", "workdir", "languages", "env"),
     "python": ("description",),
 }
 LANGUAGES: tuple[p.Language, ...] = get_args(p.Language)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class AgentBuilder:
@@ -255,6 +257,8 @@ class AgentBuilder:
                                f"executors run: {', '.join(LANGUAGES)}")
                 return None
             return tuple(values)
+        if key == "env":
+            return self._names(setting)
         value_node = self._single(setting)
         if value_node is None:
             return None
@@ -284,6 +288,19 @@ class AgentBuilder:
                            f"choose a value {problem}")
             return None
         return float(value) if kind is float else value  # `temperature: 1` is the float 1.0 in the plan
+
+    def _names(self, setting: n.Setting) -> tuple[str, ...] | None:
+        """`env: "NAME", …` (or one list): environment variable names, each a plain identifier."""
+        nodes = list(setting.values)
+        values = [constant(v) for v in nodes]
+        if len(values) == 1 and isinstance(values[0], list):
+            values, nodes = values[0], [nodes[0]] * len(values[0])  # one list literal: point at the list
+        for value, node in zip(values, nodes):
+            if not isinstance(value, str) or not _ENV_NAME.fullmatch(value):
+                self.ctx.error("P223", "`env` names environment variables, as plain strings", node.span,
+                               "not a variable name", 'write `env: "PGHOST", "PGPORT"`')
+                return None
+        return tuple(values)
 
     def _python_target(self, target: n.Template, ns: Namespace) -> str | None:
         text = target.text

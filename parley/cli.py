@@ -70,6 +70,9 @@ def main(ctx: click.Context, debug: bool) -> None:
 
     With no command at a terminal, starts the REPL (`parley repl`).
     """
+    from parley._output import masked_output
+
+    ctx.with_resource(masked_output())  # secrets masked in whatever any command writes; a closed pipe survived
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():  # piped, it stays predictable: help, not a session
             ctx.invoke(repl)
@@ -116,13 +119,17 @@ def check(files: tuple[str, ...], as_json: bool, strict: bool) -> None:
     --strict), 2 on wrong usage.
     """
     from parley.compiler import compile_path
+    from parley.runtime.sandbox import code_agents
 
     files = _scripts_in(files)
     found: list[Diagnostic] = []
     color = _use_color(sys.stdout)
     blocks: list[str] = []
+    code: dict[str, list[str]] = {}  # the scripts whose executor agents need --allow-code to run
     for file in files:
         result = compile_path(Path(file), display=file)
+        if result.plan is not None and code_agents(result.plan):
+            code[file] = [a.name for a in code_agents(result.plan)]
         for diagnostic in result.diagnostics:
             if diagnostic not in found:
                 found.append(diagnostic)
@@ -135,11 +142,16 @@ def check(files: tuple[str, ...], as_json: bool, strict: bool) -> None:
             "errors": errors,
             "warnings": warnings,
             "files": len(files),
+            "needs_allow_code": code,
         }
         click.echo(json.dumps(payload, indent=2, ensure_ascii=False))
     else:
         for block in blocks:
             click.echo(block + "\n")
+        for file, agents in code.items():
+            click.echo(f"note: {file}: executor agent{'s' if len(agents) > 1 else ''} "
+                       f"{', '.join(f'`{a}`' for a in agents)} run{'' if len(agents) > 1 else 's'} code: "
+                       "`parley run` needs --allow-code")
         click.echo(_summary(len(files), errors, warnings))
     if errors or (strict and warnings):
         sys.exit(1)
@@ -217,17 +229,22 @@ def fmt(files: tuple[str, ...], check: bool, diff: bool) -> None:
 @click.option("--replay", "replay", metavar="RUN_ID", default=None,
               help="Run again from a recorded run alone (no network); any call that differs is an error.")
 @click.option("--force", is_flag=True, help="With --resume: resume even though the script changed.")
+@click.option("--max-retries", type=click.IntRange(min=0), default=None,
+              help="Retry a failed model request (429, 5xx, timeout) this many times (default: the model's, else 2).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=1e9), default=None,
+              help="Seconds each model request may take (default: the model's `timeout`, else 60).")
 def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_url: str | None, quiet: bool,
         as_json: bool, trace: str | None, seed: int | None, allow_code: bool, max_turns: int | None,
         max_tokens: int | None, max_cost: float | None, max_time: float | None, store_path: str | None,
-        no_store: bool, cache: bool | None, resume: str | None, replay: str | None, force: bool) -> None:
+        no_store: bool, cache: bool | None, resume: str | None, replay: str | None, force: bool,
+        max_retries: int | None, timeout: float | None) -> None:
     """Run a script: parley run FILE [name=value …], or parley run --resume RUN_ID.
 
     FILE is a script, or a plan file (`*.json`, from `parley plan FILE --format json`), which runs
     without its script. A stored run whose script is gone resumes and replays from the plan it keeps.
 
     Exit status: 0 done, 1 script or plan error, 2 usage or a bad input, 3 run failure (the host's code
-    raising included), 4 budget spent, 70 a bug in Parley, 130 interrupted.
+    raising included), 4 budget spent, 70 a bug in Parley, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     """
     from parley.console import Console, ask_person
     from parley.dsl.errors import HostError, InternalError, RunError, UsageError
@@ -257,6 +274,9 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
             trace_file.write(redact(json.dumps(event.as_dict(), default=str)) + "\n")  # type: ignore[attr-defined]
             trace_file.flush()
 
+    from parley._signals import Terminated, stop_on_sigterm
+
+    restore_sigterm = stop_on_sigterm()
     try:
         limits = {"turns": max_turns, "tokens": max_tokens, "cost": max_cost, "seconds": max_time}
         result = program.run(inputs, model=model, human=ask_person, on_event=on_event, seed=seed,
@@ -264,7 +284,7 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
                              store=store,
                              cache="auto" if cache is None else ("on" if cache else "off"),
                              limits={k: v for k, v in limits.items() if v is not None},
-                             resume=resume, replay=replay, force=force)
+                             resume=resume, replay=replay, force=force, max_retries=max_retries, timeout=timeout)
     except UsageError as error:
         raise click.UsageError(str(error)) from None
     except (RunError, HostError, InternalError) as error:
@@ -276,12 +296,14 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
         if run_id and not no_store and error.exit_code != 2:
             click.echo(f"resume with: parley run --resume {run_id[0]}" + _store_flag(store_path), err=True)
         sys.exit(error.exit_code)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (`Terminated`)
         console.end_stream()
-        click.echo("interrupted" + (f"; resume with: parley run --resume {run_id[0]}{_store_flag(store_path)}"
-                                    if run_id and not no_store else ""), err=True)
-        sys.exit(130)
+        said = "terminated" if isinstance(stop, Terminated) else "interrupted"
+        click.echo(said + (f"; resume with: parley run --resume {run_id[0]}{_store_flag(store_path)}"
+                           if run_id and not no_store else ""), err=True)
+        sys.exit(getattr(stop, "exit_code", 130))
     finally:
+        restore_sigterm()
         if trace_file is not None:
             trace_file.close()
     console.usage(result.usage, None if no_store else result.run_id)

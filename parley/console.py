@@ -7,6 +7,9 @@ from typing import Any
 
 import click
 
+from parley.runtime.budget import shown_cost
+from parley.runtime.secrets import StreamMask, redact_data
+
 _COLORS = ("cyan", "magenta", "green", "yellow", "blue", "bright_red")
 
 
@@ -24,11 +27,18 @@ class Console:
         self._colors: dict[str, str] = {}
         self._streaming: str | None = None
         self._starting: dict[str, int] = {}  # the line of each reply about to stream, by agent
+        self._countdown: Any = None  # a retry's countdown line (parley._countdown.Countdown), on a terminal
+        self._masks: dict[str, StreamMask] = {}  # per agent streaming: a secret split across pieces is masked
 
     def token(self, agent: str, piece: str) -> None:
-        """A piece of a reply being written: shown as it arrives."""
+        """A piece of a reply being written: shown as it arrives (a tail that may begin a secret, a little later)."""
         if self.quiet:
             return
+        piece = self._masks.setdefault(agent, StreamMask()).feed(piece)
+        if piece:
+            self._piece(agent, piece)
+
+    def _piece(self, agent: str, piece: str) -> None:
         self._clear_pending()
         if self._streaming != agent:
             self._streaming = agent
@@ -45,7 +55,9 @@ class Console:
         return self._style(name, fg=color, bold=True)
 
     def __call__(self, event: Any) -> None:
-        data = event.data
+        data = redact_data(event.data)
+        if event.kind != "reply_start" and (data.get("agent") or event.kind in ("run_end", "error")):
+            self._release(data.get("agent"))  # that agent's reply (or, at the end, every one) is over
         if event.kind == "reply_start":
             if event.line:
                 self._starting[data["agent"]] = event.line
@@ -79,19 +91,43 @@ class Console:
             click.echo(self._style(f"  ↳ {data['tool']}({_short(data['arguments'])})", dim=True), err=True)
         elif event.kind == "tool_error":
             click.echo(self._style(f"  ↳ {data['tool']}: {data['error']}", fg="yellow"), err=True)
+        elif event.kind == "retry" and data.get("what") == "request":  # a model request to be tried again
+            self._retry(data)
         elif event.kind == "retry":
             click.echo(self._style(f"  ↻ retry: {data.get('problem', '')}", fg="yellow"), err=True)
         elif event.kind == "conversation_stop":
             click.echo(self._style(f"  ■ stopped: {data['reason']}", dim=True), err=True)
 
+    def _retry(self, data: dict[str, Any]) -> None:
+        """A retry's wait: counted down on a terminal (the line goes with the next output), else one line."""
+        from parley._countdown import Countdown, retry_text
+
+        if not self.waiting:
+            click.echo(self._style(retry_text(data, f"{data['wait']:.1f} s"), fg="yellow"), err=True)
+            return
+        if self._countdown is None:
+            self._countdown = Countdown(lambda text: click.echo(text, err=True, nl=False, color=self.color))
+        self._countdown.start(data, lambda text: self._style(text, fg="yellow"))
+        self._pending = True
+
     def _clear_pending(self) -> None:
-        """Take back the "agent …" line of a reply being waited for (on a terminal)."""
+        """Take back the "agent …" line of a reply being waited for, or a retry's countdown (on a terminal)."""
+        if self._countdown is not None:
+            self._countdown.stop()
         if self._pending:
             self._pending = False
             click.echo("\r\x1b[2K", err=True, nl=False, color=True)  # erase the line (kept: only ever on a terminal)
 
+    def _release(self, agent: str | None) -> None:
+        """Show the tail held back from `agent`'s streamed reply (every agent's when None): it has ended."""
+        for name in [agent] if agent in self._masks else list(self._masks) if agent is None else []:
+            rest = self._masks.pop(name).flush()
+            if rest:
+                self._piece(name, rest)
+
     def end_stream(self) -> None:
         """Finish a reply that was cut off mid-stream (by a failure)."""
+        self._release(None)
         self._clear_pending()
         if self._streaming is not None:
             self._streaming = None
@@ -101,7 +137,7 @@ class Console:
         if self.quiet:
             return
         turns = f"{usage['turns']} turn{'s' if usage['turns'] != 1 else ''}"
-        line = (f"{turns} · {usage['tokens']} tokens · ${usage['cost']:.4f} · "
+        line = (f"{turns} · {usage['tokens']} tokens · {shown_cost(usage)} · "
                 f"{usage['seconds']:.1f}s")
         if usage.get("journaled"):
             line += f" · {usage['journaled']} from the journal"

@@ -74,6 +74,8 @@ class Program:
         resume: str | None = None,
         replay: str | None = None,
         force: bool = False,
+        max_retries: int | None = None,
+        timeout: float | None = None,
     ) -> Any:
         """Run the program: `inputs` by name; `model` a model client (or "scripted:FILE") used for
         every agent; `human` answers people's turns as (agent, prompt) → reply; `tools` replaces
@@ -87,9 +89,11 @@ class Program:
         `resume` (a run id) re-executes a stored run that stopped, serving every call it made from
         its journal, and refuses if the script or plan changed unless `force`; `replay` runs a
         stored run from its record alone, failing on any call that differs. Both use the run's
-        recorded inputs. Raises `RunError` when the run fails."""
+        recorded inputs. `max_retries` and `timeout` (seconds per try) replace every OpenAI-compatible
+        model's own for this run. Raises `RunError` when the run fails."""
         from parley.runtime.executor import Executor
         from parley.runtime.recording import OfflineModel, RecordError, Recording, replay_journal
+        from parley.runtime.secrets import name_secrets, plan_secret_names
 
         if (resume or replay) and store is None:
             raise UsageError("resume and replay read the run store: pass store=Store(path)")
@@ -102,6 +106,7 @@ class Program:
             known = ", ".join(t.name for t in self.plan.tools) or "none"
             raise UsageError(f"run(tools=…) names {', '.join(unknown)}, which the script does not import "
                              f"(its Python tools: {known})")
+        name_secrets(plan_secret_names(self.plan))  # its models' `api_key_env` variables are masked everywhere
         recording = journal = None
         try:
             if replay:
@@ -115,6 +120,8 @@ class Program:
                     model = model if model is not None else recording.model
                     base_url = base_url or recording.base_url
                 client, model_id = resolve_model(model, base_url)
+                if recording is not None:  # a resume that got this far starts: only now is the run `running`
+                    recording.restart(self.plan)
                 if store is not None and recording is None:
                     recording = Recording.start(store, self.plan, dict(inputs or {}),
                                                 model if isinstance(model, str) else None, base_url, self.path)
@@ -123,17 +130,25 @@ class Program:
             raise UsageError(str(error)) from None
         owned = client if isinstance(model, str) else None  # a client made here is closed here
 
+        broken: list[BaseException] = []  # once the host's callback raised, it is not called again (its
+        # failure stops the run; calling it with `run_end` would only raise again and hide the first failure)
+
         def observe(event: Any) -> None:
             if recording is not None:
                 recording.on_event(event)
-            if on_event is not None:
-                on_event(event)
+            if on_event is not None and not broken:
+                try:
+                    on_event(event)
+                except Exception as error:
+                    broken.append(error)
+                    raise
 
         executor = Executor(self.plan, model=client, model_id=model_id, human=human, tools=tools,
                             on_event=observe, seed=seed, allow_code=allow_code, stream=stream, limits=limits,
                             store=store, cache=cache, journal=journal, offline=bool(replay),
                             run_id=recording.run_id if recording is not None else None,
-                            module_folder=os.path.dirname(os.path.abspath(self.path)) if self.path else None)
+                            module_folder=os.path.dirname(os.path.abspath(self.path)) if self.path else None,
+                            request_options=_request_options(max_retries, timeout))
         try:
             result = await executor.run(inputs)
         except (RunError, HostError, InternalError) as failure:
@@ -215,6 +230,18 @@ def _end(recording: Any, failure: BaseException, usage: dict[str, Any]) -> None:
         recording.finish("interrupted", usage, "interrupted")
     else:
         recording.finish("failed", usage, f"{type(failure).__name__}: {failure}")
+
+
+def _request_options(max_retries: int | None, timeout: float | None) -> dict[str, Any]:
+    """A run's own `max_retries` and `timeout`, checked (they replace the models' options)."""
+    if max_retries is not None and (isinstance(max_retries, bool) or not isinstance(max_retries, int)
+                                    or max_retries < 0):
+        raise UsageError(f"max_retries is a whole number, 0 or more, not {max_retries!r}")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float)
+                                or not 0 < timeout < float("inf")):
+        raise UsageError(f"timeout is a number of seconds above 0, not {timeout!r}")
+    options = {"max_retries": max_retries, "timeout": timeout}
+    return {name: value for name, value in options.items() if value is not None}
 
 
 def model_id_of(model: str) -> str:

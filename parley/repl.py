@@ -24,6 +24,7 @@ import click
 
 from parley._repl_text import CONTINUATION, PROMPT, is_complete
 from parley.console import Console, ask_person
+from parley.runtime.budget import shown_cost
 from parley.dsl.errors import UsageError
 from parley.session import Outcome, Session
 
@@ -262,7 +263,7 @@ class Repl:
             self._error(f":history takes an agent's name; {hint}")
             self._failed(2)
             return
-        thread = self.session.executor.threads.get(argument, [])
+        thread = self.session.thread(argument)
         if not thread:
             click.echo(f"no messages with {argument} yet")
         for message in thread:
@@ -336,7 +337,7 @@ class Repl:
     async def _do_usage(self, argument: str) -> None:
         usage = self.session.usage()
         click.echo(f"{usage['turns']} turn{'s' if usage['turns'] != 1 else ''} · {usage['tokens']} tokens · "
-                   f"${usage['cost']:.4f} · {usage['seconds']:.1f}s")
+                   f"{shown_cost(usage)} · {usage['seconds']:.1f}s")
 
     async def _do_quit(self, argument: str) -> bool:
         return False

@@ -3,9 +3,10 @@
 The session keeps its successful entries as chunks of source (one top-level
 statement each). A new entry is compiled together with them as one script by
 the real compiler, so every check applies; then only the steps that come from
-the new entry run, on one executor (which keeps the threads, the budget and
-the model clients) and one frame of variables. The chunks, joined, are the
-script `save` writes: declarations first, then the statements in order.
+the new entry run, in one runtime session (`parley.runtime.session`, which
+keeps the variables, the threads, the budget and the model clients). The
+chunks, joined, are the script `save` writes: declarations first, then the
+statements in order.
 
 Diagnostics are given back in the terms the user typed: `<repl:N>` is the
 N-th entry, its lines counted from 1; chunks read from a file keep the
@@ -14,8 +15,6 @@ file's name and lines.
 
 from __future__ import annotations
 
-import asyncio
-import copy
 import os
 import re
 from collections.abc import Callable
@@ -94,7 +93,7 @@ class _Layout:
 
 
 class Session:
-    """One REPL session: its chunks of source, the current plan, one executor and one frame."""
+    """One REPL session: its chunks of source, the current plan, and the runtime session that runs them."""
 
     def __init__(
         self,
@@ -111,8 +110,7 @@ class Session:
     ) -> None:
         from parley.compiler import compile_source
         from parley.program import resolve_model
-        from parley.runtime.evaluate import Frame
-        from parley.runtime.executor import Executor
+        from parley.runtime import session as runtime
 
         self.folder = Path(folder or os.getcwd()).resolve()
         relative = os.path.relpath(self.folder)
@@ -121,10 +119,8 @@ class Session:
         self.name = "<session>" if relative == "." else os.path.join(relative, "<session>")
         self.color = color
         self.base_url = base_url
-        self.given = dict(inputs or {})
         self.chunks: list[Chunk] = []
         self.entries = 0
-        self.frame = Frame({})
         empty = compile_source("", self.name).plan
         assert empty is not None
         self.plan = empty
@@ -133,11 +129,10 @@ class Session:
         self.last_plan: Any = None  # the plan of the last entry that ran, for `:plan`
         self.model_name = model
         self._client, self._model_id = resolve_model(model, base_url)
-        self._inputs: dict[str, Any] = {}
-        self._models: dict[str, Any] = {}
         self._sink = on_event
-        self.executor = Executor(self.plan, model=self._client, model_id=self._model_id, human=human,
-                                 on_event=self._event, stream=stream, allow_code=allow_code)
+        #: The runtime's side of the session: variables, threads, inputs, model clients, budget.
+        self.runtime = runtime.Session(self.plan, model=self._client, model_id=self._model_id, human=human,
+                                       on_event=self._event, stream=stream, allow_code=allow_code, inputs=inputs)
 
     # --- entries ---------------------------------------------------------------------
 
@@ -201,7 +196,7 @@ class Session:
         outcome.replaced = replaced if outcome.ok else []
         if outcome.ok:
             outcome.has_value = value_step
-            outcome.value = self.frame.variables.pop(VALUE, None)
+            outcome.value = self.runtime.take(VALUE)
             self.last_plan = self._entry_plan(plan, layout, new, shown_steps)
             if not (value_step and not shown_steps[0].writes):  # an expression with no effect is not kept
                 self.chunks = candidate
@@ -210,61 +205,17 @@ class Session:
         return outcome
 
     async def _run(self, plan: Any, steps: tuple[Any, ...], layout: _Layout) -> Outcome:
-        from parley.dsl.errors import FailureKind, RunError
+        from parley.dsl.errors import RunError
         from parley.runtime.secrets import redact
 
-        executor = self.executor
-        threads = {agent: list(messages) for agent, messages in executor.threads.items()}
-        variables = copy.deepcopy(self.frame.variables)
         self._live = layout  # events of this entry name its lines
-        try:
-            await self._prepare(plan)
-            await executor.run_steps(plan, steps, self.frame)
+        try:  # cancelling (Ctrl-C) goes through: the runtime has put threads and variables back
+            await self.runtime.run(plan, steps)
         except RunError as failure:
-            for agent, thread in executor.threads.items():  # an ask that got no reply leaves no question
-                while len(thread) > len(threads.get(agent, ())) and thread[-1].role == "user":
-                    thread.pop()
             span = layout.span(failure.span) if failure.span is not None else None
             where = f"{span.file}:{span.line}: " if span is not None else ""  # as `parley run` says it
             return Outcome("failed", failure=redact(where + layout.where(failure.message)), exit_code=failure.exit_code)
-        except asyncio.CancelledError:
-            executor.threads.clear()
-            executor.threads.update(threads)
-            self.frame.variables = variables
-            raise
         return Outcome("ok")
-
-    async def _prepare(self, plan: Any) -> None:
-        """Bring the executor up to the new plan: inputs, model clients, budgets."""
-        from parley.runtime.clients import Clients
-        from parley.dsl.errors import FailureKind, RunError
-        from parley.runtime.evaluate import Frame, evaluate
-        from parley.runtime.inputs import read_input
-
-        for decl in plan.inputs:
-            key = (decl.type, decl.default)
-            if self._inputs.get(decl.name) == key:
-                continue
-            if decl.name in self.given:
-                value = read_input(decl, self.given[decl.name], plan)
-            elif decl.default is not None:
-                value = await evaluate(decl.default, Frame({}), self.executor)
-            else:
-                raise RunError(FailureKind.INPUT, f"input `{decl.name}` has no value: give it a default "
-                                          f"(`input {decl.name}: … = …`) or start the REPL with {decl.name}=VALUE",
-                                 decl.span)
-            self._inputs[decl.name] = key
-            self.executor.inputs[decl.name] = self.frame.variables[decl.name] = value
-        models = {m.name: (m.provider, m.model_id, m.options) for m in plan.models}
-        if any(self._models.get(name, found) != found for name, found in models.items()):
-            old = self.executor.clients  # a model declared again: its open client is stale
-            self.executor.clients = Clients(plan, old.override, old.override_id)
-            await old.close()
-        self._models = models
-        budget = self.executor.budget
-        for limit in plan.budgets:
-            metric = "seconds" if limit.metric == "time" else limit.metric
-            setattr(budget, metric, float(limit.limit) if metric in ("cost", "seconds") else int(limit.limit))
 
     # --- what the session shows ------------------------------------------------------
 
@@ -318,7 +269,12 @@ class Session:
         return text
 
     def variables(self) -> dict[str, Any]:
-        return {k: v for k, v in self.frame.variables.items() if k != VALUE}
+        """The session's variables and their values (inputs included)."""
+        return {k: v for k, v in self.runtime.variables.items() if k != VALUE}
+
+    def thread(self, agent: str) -> tuple[Any, ...]:
+        """The conversation with `agent` so far (messages with `role` and `content`)."""
+        return self.runtime.thread(agent)
 
     def names(self) -> dict[str, list[str]]:
         """Names to complete: agents, variables and the other declarations."""
@@ -331,7 +287,8 @@ class Session:
         }
 
     def usage(self) -> dict[str, Any]:
-        return self.executor.budget.summary()  # type: ignore[no-any-return]
+        """Turns, tokens, cost and time spent so far."""
+        return self.runtime.usage()
 
     # --- the model and the session's life ----------------------------------------------
 
@@ -341,13 +298,12 @@ class Session:
         from parley.program import resolve_model
 
         client, model_id = resolve_model(name, self.base_url)
-        clients = self.executor.clients  # the declared models' clients stay open, for `:model script`
-        clients.override, clients.override_id = client, model_id
+        await self.runtime.use_model(client, model_id)
         await self._close_own()
         self._client, self._model_id, self.model_name = client, model_id, name
 
     async def close(self) -> None:
-        await self.executor.clients.close()
+        await self.runtime.close()
         await self._close_own()
 
     async def _close_own(self) -> None:

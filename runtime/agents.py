@@ -4,7 +4,8 @@ Given the conversation as the agent sees it, each gives its next message.
 Each class gets what it needs when it is made (a model client and the run's
 requests, the host's `human` callback, the journal…), never the whole
 executor. Every outside effect goes through the journal, so a resumed run
-does not ask a person, run code or call a function twice.
+does not ask a person or run code twice; a Python function runs again on
+resume, rebuilding its state, unless it is marked journaled (see journal.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from parley.dsl.errors import FailureKind, HostError, RunError
 from parley.runtime.evaluate import show
 from parley.runtime.journal import Journal
 from parley.runtime.models import Message, ModelReply, ModelRequest
+from parley.runtime.confine import isolation
 from parley.runtime.sandbox import CodeRunner
 from parley.runtime.tools import ToolBox
 
@@ -135,6 +137,7 @@ class ExecutorAgent:
     allow_code: bool
     journal: Journal
     emit: Emit
+    _told: list[bool] = attrs.field(factory=list, init=False, eq=False)
 
     async def reply(self, messages: list[Message], at: StepContext, response_format: dict[str, Any] | None,
                     choices: tuple[str, ...]) -> tuple[str, ModelReply | None]:
@@ -145,6 +148,10 @@ class ExecutorAgent:
         blocks, refusal = runner.blocks(incoming(messages))
         if refusal is not None:
             return refusal, None
+        if not self._told:  # once per agent and run: what this machine cannot contain
+            self._told.append(True)
+            for gap in isolation().describe():
+                self.emit("notice", at.step, text=f"`{self.decl.name}`: {gap} (docs/code-execution.md)")
         outputs = []
         for language, code in blocks:
 
@@ -177,7 +184,7 @@ class PythonAgent:
                 return {"error": f"python agent `{self.decl.name}` ({self.decl.target}) raised "
                                  f"{type(error).__name__}: {error}"}
 
-        outcome = await self.journal.effect("python", [self.decl.name, incoming(messages)], answer, at)
+        outcome = await self.journal.python("python", [self.decl.name, incoming(messages)], answer, at, self.function)
         if "error" in outcome:
             failure = RunError(FailureKind.PYTHON, outcome["error"])
             failure.__cause__ = raised[0] if raised else None

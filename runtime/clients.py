@@ -18,10 +18,12 @@ from typing import Any
 
 from parley.compiler import plan as p
 from parley.dsl.errors import FailureKind, RunError
+from parley.runtime.limits import Limits
 from parley.runtime.local_model import DEFAULT_CONTEXT, DEFAULT_NAME, INSTALL_HINT, LocalModel, unavailable
-from parley.runtime.models import ModelClient, ModelError
+from parley.runtime.models import ModelClient, ModelError, model_error
+from parley.runtime.retries import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from parley.runtime.scripted import ScriptedModel
-from parley.runtime.models import model_error
+from parley.runtime.secrets import name_secrets, plan_secret_names
 
 #: (client, model id, the model's options) for one request.
 Choice = tuple[ModelClient, str, dict[str, Any]]
@@ -39,20 +41,24 @@ class Clients:
     """The model clients of one run."""
 
     def __init__(self, plan: p.Plan, override: ModelClient | None, override_id: str | None,
-                 offline: bool = False, notify: Callable[[str], None] | None = None) -> None:
+                 offline: bool = False, notify: Callable[[str], None] | None = None,
+                 options: dict[str, Any] | None = None) -> None:
         self.plan = plan
+        name_secrets(plan_secret_names(plan))  # the keys its models read are masked everywhere, whatever their names
+        self.options = dict(options or {})  # the run's own `max_retries`/`timeout` (--max-retries), over the script's
         self.notify = notify or _to_stderr  # one-off notices about the run's models
         self.offline = offline  # a replay: no client is opened, every reply comes from the record
         self.override = override
         self.override_id = override_id
         self._open: dict[str, ModelClient] = {}
         self._default: ModelClient | None = None  # the embedded model, when nothing is configured
+        self._overrides: dict[str | None, ModelClient] = {}  # the --model client with each declared model's options
 
     def for_agent(self, agent: p.AgentDecl) -> Choice:
         """The client, model id and sampling options an agent's requests use."""
-        if self.override is not None:
-            return self.override, self.override_id or str(getattr(self.override, "name", "") or "scripted"), {}
         name = agent.model or self.plan.default_model
+        if self.override is not None:
+            return self._overridden(name)
         if name is None:
             return self._embedded(agent)
         return self._declared(name)
@@ -79,13 +85,46 @@ class Clients:
 
     def for_selection(self, manager: str | None, fallback: p.AgentDecl) -> Choice:
         """The model that picks a group's next speaker: its `manager`, else the first member's model."""
-        if manager is None or self.override is not None:
+        if manager is None:
             return self.for_agent(fallback)
-        return self._declared(manager)
+        return self._overridden(manager) if self.override is not None else self._declared(manager)
+
+    def _overridden(self, name: str | None) -> Choice:
+        """The `--model` client for what model `name` would have answered: the script's options for that
+        model (sampling, retries, limits) are kept; the server and model id are the run's."""
+        assert self.override is not None
+        model_id = self.override_id or str(getattr(self.override, "name", "") or "scripted")
+        decl = next((m for m in self.plan.models if m.name == name), None)
+        options = {o.name: o.value for o in decl.options if o.name not in _SERVER_OPTIONS} if decl else {}
+        options.update(self.options)
+        if name not in self._overrides:
+            with_options = getattr(self.override, "with_options", None)
+            self._overrides[name] = self.override if with_options is None else with_options(
+                max_retries=_retries(options), timeout=_timeout(options), limits=Limits.from_options(options))
+        return self._overrides[name], model_id, options
+
+    def prepare(self) -> None:
+        """Open, before the first step, the clients of the models the agents name (on the running loop),
+        so that the first request does not wait for them. A model that cannot open says so when used."""
+        if self.offline:
+            return
+        if self.override is not None:
+            names: set[str | None] = {a.model or self.plan.default_model for a in self.plan.agents}
+            for name in names:
+                _open(self._overridden(name)[0])
+            return
+        for decl in self.plan.models:
+            used = decl.name == self.plan.default_model or any(a.model == decl.name for a in self.plan.agents)
+            if used and decl.provider == "openai":
+                try:
+                    _open(self._declared(decl.name)[0])
+                except RunError:
+                    pass
 
     def _declared(self, name: str) -> Choice:
         decl = next(m for m in self.plan.models if m.name == name)
         options: dict[str, Any] = {o.name: o.value for o in decl.options}
+        options.update(self.options)
         if name not in self._open:
             self._open[name] = self._offline() if self.offline else self._client(decl, options)
         return self._open[name], _model_id(decl, options), options
@@ -96,8 +135,8 @@ class Clients:
                 from parley.runtime.openai_client import OpenAIModel  # ~0.3 s to import: only when used
 
                 return OpenAIModel(base_url=options.get("base_url"), api_key_env=options.get("api_key_env"),
-                                   max_retries=int(options.get("max_retries", 2)),
-                                   timeout=float(options.get("timeout", 60.0)))
+                                   max_retries=_retries(options), timeout=_timeout(options),
+                                   limits=Limits.from_options(options))
             if decl.provider == "scripted":
                 return ScriptedModel.from_file(Path(self.plan.file).parent / (decl.model_id or ""))
             if decl.provider == "local":
@@ -118,11 +157,31 @@ class Clients:
 
     async def close(self) -> None:
         """Close the clients this run opened (HTTP connections), on the run's own event loop."""
-        for client in self._open.values():
+        for client in [*self._open.values(), *(c for c in self._overrides.values() if c is not self.override)]:
             close = getattr(client, "close", None)
             if close is not None:
                 await close()
         self._open.clear()
+        self._overrides.clear()
+
+
+#: Options that say which server a model is on: a `--model` run's own server replaces them.
+_SERVER_OPTIONS = frozenset({"base_url", "api_key_env", "path", "context"})
+
+
+def _retries(options: dict[str, Any]) -> int:
+    return int(options.get("max_retries", DEFAULT_MAX_RETRIES))
+
+
+def _timeout(options: dict[str, Any]) -> float:
+    return float(options.get("timeout", DEFAULT_TIMEOUT))
+
+
+def _open(client: ModelClient) -> None:
+    """Open a client that can be opened ahead of its first request (the OpenAI-compatible ones)."""
+    open_now = getattr(client, "open", None)
+    if open_now is not None:
+        open_now()
 
 
 def _model_id(decl: p.ModelDecl, options: dict[str, Any]) -> str:

@@ -21,13 +21,14 @@ import jsonschema
 from parley.compiler import plan as p
 from parley.compiler.plan import json_schema
 from parley.compiler.types import type_source
-from parley.runtime.budget import Budget
+from parley.runtime.budget import Budget, checked_limit, usage_data
+from parley.runtime.pricing import require_prices
 from parley.runtime.builtins import BUILTINS
 from parley.runtime.clients import Clients
 from parley.runtime.conversations import converse
 from parley.dsl.errors import FailureKind, HostError, RunError
 from parley.runtime.evaluate import Frame, copied, evaluate, plain, show, text, truthy
-from parley.runtime.events import Event, EventSink, make_event
+from parley.runtime.events import Event, EventKind, EventSink, make_event
 from parley.runtime.inputs import read_input
 from parley.runtime.context import StepContext
 from parley.runtime.journal import Journal
@@ -41,6 +42,7 @@ from parley.runtime.agents import (
     kind_of,
 )
 from parley.runtime.results import Result
+from parley.runtime.sandbox import refuse_code
 from parley.runtime.values import Reply, Thread, jsonable
 
 TYPED_RETRIES = 2
@@ -87,10 +89,12 @@ class Executor:
         offline: bool = False,
         run_id: str | None = None,
         module_folder: str | None = None,
+        request_options: dict[str, Any] | None = None,
     ) -> None:
         self.run_id = run_id
         self.module_folder = module_folder  # what the plan's module_path is relative to (None: its script's folder)
         self.journal = journal or Journal()  # every outside effect, recorded (and served on resume/replay)
+        self.journal.notify = lambda step, text: self.emit("notice", step, text=text)
         self.run_store = store  # where cached replies live (a runtime.store.Store), if anywhere
         self.cache_mode = cache
         self.plan = plan
@@ -108,7 +112,7 @@ class Executor:
         self.outputs: list[Any] = []
         self.inputs: dict[str, Any] = {}
         self.clients = Clients(plan, model, model_id, offline=offline,
-                               notify=lambda text: self.emit("notice", None, text=text))
+                               notify=lambda text: self.emit("notice", None, text=text), options=request_options)
         self.model_calls = ModelCalls(plan, self.budget, self.journal, self.emit, self.clients, stream=stream,
                                       store=store, cache=cache)
         self.tools = ToolBox(plan, self.call, self.emit)
@@ -120,10 +124,13 @@ class Executor:
     # --- the run -----------------------------------------------------------------
 
     async def run(self, inputs: dict[str, Any] | None = None) -> Result:
+        refuse_code(self.plan, self.allow_code)  # before any input is asked or model called
         self.inputs = await self._inputs(inputs or {})
         frame = Frame(dict(self.inputs), self.root)
         self.emit("run_start", None, file=self.plan.file, run=self.run_id)
         try:
+            self.clients.prepare()  # the model servers' clients, before the first step needs one
+            require_prices(self.plan, self.clients, self.budget)  # a cost budget needs every model's price
             await self.block(self.plan.body, frame)
         except _Return:  # pragma: no cover - the compiler refuses `return` outside defs
             pass
@@ -131,7 +138,7 @@ class Executor:
             self.emit("error", None, reason=failure.kind.label, message=str(failure))
             raise
         finally:
-            self.emit("run_end", None, usage=self.usage())
+            self.emit("run_end", None, usage=usage_data(self.usage()))  # JSON: the cost as exact text
             await self.clients.close()
         return self.partial_result()
 
@@ -169,7 +176,7 @@ class Executor:
 
     # --- events ---------------------------------------------------------------------
 
-    def emit(self, kind: str, step: Any, **data: Any) -> None:
+    def emit(self, kind: EventKind, step: Any, **data: Any) -> None:
         event = make_event(kind, step, **data)
         self.events.append(event)
         if self.on_event is not None:
@@ -193,7 +200,7 @@ class Executor:
         try:
             await self._dispatch(step, frame)
         except RunError as failure:
-            raise failure.located(step.span) from None
+            raise failure.located(step.span)  # the same error: its `__cause__` (a tool's exception) kept
         except ModelError as error:
             raise model_error(error).located(step.span)
 
@@ -316,6 +323,7 @@ class Executor:
                 return
 
     async def _iteration(self, step: p.ForStep | p.RepeatStep | p.WhileStep, frame: Frame) -> bool:
+        self.budget.check_time()  # a loop that makes no request still stops when the time is up
         try:
             await self.block(step.body, frame)
         except _Break:
@@ -416,10 +424,8 @@ class Executor:
                     choices: tuple[str, ...] = ()) -> tuple[str, ModelReply | None]:
         """One turn of an agent: its next message given the conversation so far (as it sees it).
         A turn budget stops the run before one more turn."""
-        self.budget.check(starting=True)
-        result = await self.agent(decl.name).reply(messages, at, response_format, choices)
-        self.budget.count_turn()
-        return result
+        self.budget.reserve_turn()  # taken before the turn, so turns running at once cannot pass the budget
+        return await self.agent(decl.name).reply(messages, at, response_format, choices)
 
     def agent(self, name: str) -> Agent:
         """The agent declared as `name`, made on first use."""
@@ -536,7 +542,7 @@ class Executor:
                 return {"error": f"`{name}` raised {type(error).__name__}: {error}",
                         "kind": "host" if host else "python"}
 
-        outcome = await self.journal.effect("tool", [name, jsonable(args), jsonable(keywords)], live, at)
+        outcome = await self.journal.python("tool", [name, jsonable(args), jsonable(keywords)], live, at, function)
         if "error" not in outcome:
             return records(outcome["value"])
         cause = raised[0] if raised else RuntimeError(outcome["error"])  # a journaled failure: only its message
@@ -606,13 +612,14 @@ def _budget(plan: p.Plan, overrides: dict[str, float]) -> Budget:
     limits: dict[str, Any] = {}
     for budget in plan.budgets:
         if budget.metric == "cost":
-            limits["cost"] = float(budget.limit)
+            limits["cost"] = checked_limit("cost", budget.limit)
         elif budget.metric == "time":
             limits["seconds"] = float(budget.limit)
         else:
             limits[budget.metric] = int(budget.limit)
     for name, value in overrides.items():
         if value is not None:
+            value = checked_limit(name, value)  # nan, inf or negative: a UsageError, never ignored
             limits[name] = min(limits.get(name, value), value)
     return Budget(**limits)
 

@@ -11,6 +11,15 @@ Modes: `live` records each effect, committed before the run moves on;
 `resume` serves recorded effects whose request is unchanged and runs the
 others live (recording them); `replay` serves everything from the record and
 fails, naming the step, on any call the record does not have as it is now.
+
+A call of a Python function (a python agent, a Python tool) is the
+exception: it is local, cheap and usually determined by its arguments and
+the state its module keeps (a counter, a board), so it runs again on resume
+and replay, in the plan's order, rebuilding that state (`rerun`); its
+result is still recorded, under a key taken like any other, so the keys of
+the calls after it do not move. A function marked `parley_journal = True`
+(one that acts outside the run: sends a mail, writes a file, reads the
+clock) is served from the record like any effect (`is_journaled`).
 """
 
 from __future__ import annotations
@@ -22,13 +31,16 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
-
 from parley.dsl.errors import FailureKind, RunError
+from parley.runtime.secrets import redact
 
 if TYPE_CHECKING:
     from parley.runtime.context import StepContext
 
 Key = tuple[str, int]
+
+#: The attribute a Python function sets to be journaled instead of run again on resume and replay.
+MARKER = "parley_journal"
 
 #: Calls that run to their end even when the run stops meanwhile (they run in a thread or a subprocess,
 #: and cannot be called back): their results are journaled, so a resume does not repeat them. A model
@@ -84,6 +96,8 @@ class Journal:
     recorded: dict[Key, Entry] = attrs.field(factory=dict)
     recorder: Recorder | None = None
     served: int = 0  # calls answered from the record
+    #: Says something about the run (a Python call whose result changed on resume): (the step, text).
+    notify: Callable[[Any, str], None] | None = None
 
     async def effect(self, kind: str, request: Any, run: Callable[[], Awaitable[Any]], at: StepContext) -> Any:
         """The result of one call made at `at`: from the record when it holds this very call, else by running it."""
@@ -103,9 +117,64 @@ class Journal:
         self._record(key, Entry(kind, wanted, result))
         return result
 
+    async def python(self, kind: str, request: Any, run: Callable[[], Awaitable[Any]], at: StepContext,
+                     function: Any) -> Any:
+        """A call of the Python function `function`: served from the record when the function is marked
+        journaled (it acts outside the run, so it must not happen twice), else run again (`rerun`)."""
+        if is_journaled(function):
+            return await self.effect(kind, request, run, at)
+        return await self.rerun(kind, request, run, at)
+
+    async def rerun(self, kind: str, request: Any, run: Callable[[], Awaitable[Any]], at: StepContext) -> Any:
+        """A local call run in every mode, so the state it keeps is rebuilt on resume as the first run built it.
+
+        Its key is taken as any effect's and its result recorded, so the keys after it stay where they
+        were. Against the record: a replay fails on a call or a result that differs; a resume goes on
+        with the new result (the state that made it is the one the rest of the run meets), records it
+        and says so, since the calls after it may then differ from the record and run live.
+        """
+        key = at.cursor.next_key()
+        wanted = digest([kind, request])
+        entry = self.recorded.get(key)
+        same_call = entry is not None and entry.kind == kind and entry.digest == wanted
+        if self.mode == "replay" and not same_call:
+            raise RunError(FailureKind.REPLAY, _mismatch(kind, request, entry, key), at.span)
+        stopped: _Stopped | None = None
+        try:
+            result = await _finished(run())
+        except _Stopped as caught:
+            stopped, result = caught, caught.result
+        if same_call:
+            assert entry is not None
+            if _as_recorded(result) == entry.result:
+                if stopped is not None:
+                    raise asyncio.CancelledError from None
+                return result
+            if self.mode == "replay":
+                raise RunError(FailureKind.REPLAY, _changed(kind, request, key, entry.result, result), at.span)
+            if self.notify is not None:
+                self.notify(at.step, _changed(kind, request, key, entry.result, result)
+                            + ": the run goes on with the new one (mark the function `parley_journal = True` "
+                            "if its result is to come from the record)")
+        self._record(key, Entry(kind, wanted, result))
+        if stopped is not None:
+            raise asyncio.CancelledError from None
+        return result
+
     def _record(self, key: Key, entry: Entry) -> None:
         if self.recorder is not None:
             self.recorder.write(key, entry)
+
+
+def is_journaled(function: Any) -> bool:
+    """Whether a Python function asks to be journaled (`parley_journal = True` on it, or on the callable
+    a bound method wraps) rather than run again on resume and replay."""
+    return getattr(function, MARKER, False) is True
+
+
+def _as_recorded(result: Any) -> Any:
+    """A result as the store gives it back (JSON, secrets masked): what a recorded one is compared with."""
+    return json.loads(redact(json.dumps(result, ensure_ascii=False, default=str)))
 
 
 async def _finished(call: Awaitable[Any]) -> Any:
@@ -133,7 +202,8 @@ class _Stopped(asyncio.CancelledError):
 
 def _mismatch(kind: str, request: Any, entry: Entry | None, key: Key) -> str:
     what = {"model": "model request", "tool": "tool call", "human": "person's answer", "code": "code run",
-            "clock": "clock reading", "choice": "random choice"}.get(kind, kind)
+            "clock": "clock reading", "choice": "random choice",
+            "python": "python agent's reply"}.get(kind, kind)
     if entry is None:
         return (f"the recorded run made no {what} here (step {key[0] or 'top'}, call {key[1] + 1}): the script now "
                 "does more than when it was recorded")
@@ -141,6 +211,12 @@ def _mismatch(kind: str, request: Any, entry: Entry | None, key: Key) -> str:
         return f"the recorded run made a {entry.kind} call here, and this run a {what}: the script changed"
     return (f"this {what} differs from the recorded one (step {key[0]}, call {key[1] + 1}): "
             f"{_summary(request)}; record it again with a live run")
+
+
+def _changed(kind: str, request: Any, key: Key, recorded: Any, result: Any) -> str:
+    what = {"tool": "Python tool call", "python": "python agent's reply"}.get(kind, kind)
+    return (f"this {what} gave another result than the recorded one (step {key[0] or 'top'}, call {key[1] + 1}): "
+            f"{_summary(request)} gave {_summary(recorded)} then, {_summary(_as_recorded(result))} now")
 
 
 def _summary(request: Any) -> str:

@@ -1,28 +1,48 @@
 """Any OpenAI-compatible server (OpenAI, Azure, vLLM, Ollama, llama.cpp, LM Studio) through `openai.AsyncOpenAI`.
 
-The client's own retries (with backoff, honouring `Retry-After`) and
-timeouts are used as they are, configured, not rewritten; what still fails
-becomes one `ModelError` whose message says what to do.
+One `AsyncOpenAI` per server and key is shared by every model and run of the
+process on one event loop (its connections and TLS setup are made once; it
+is closed when the loop shuts down). Its own retries are off:
+Parley retries with the same rules (`runtime.retries`) so that each retry
+passes the model's limits again (`runtime.limits`) and is reported as an
+event. What still fails becomes one `ModelError` whose message says what to
+do and how long it tried.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-from typing import Any
+import weakref
+from collections.abc import AsyncIterator
+from typing import Any, ClassVar
 
 import openai
-
+from parley.runtime import limits as gates
 from parley.runtime.models import Message, ModelError, ModelReply, ModelRequest, TokenSink, ToolCall, Usage
+from parley.runtime.retries import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    GaveUp,
+    Retry,
+    RetrySink,
+    retry_after,
+    with_retries,
+    worth_retrying,
+)
 
 #: Placeholder key for servers that want none (a local llama.cpp, Ollama, vLLM).
 _NO_KEY = "no-key-needed"
+#: Where requests go without a `base_url` (the key of its limits).
+OPENAI_API = "https://api.openai.com/v1"
 
 
 class OpenAIModel:
-    """A model on an OpenAI-compatible server."""
+    """A model on an OpenAI-compatible server, with its retries, timeout and limits."""
 
     provider = "openai"  # as OpenTelemetry's `gen_ai.provider.name` says it
+    reports_retries = True  # `complete` takes `on_retry`
 
     def __init__(
         self,
@@ -30,8 +50,9 @@ class OpenAIModel:
         base_url: str | None = None,
         api_key: str | None = None,
         api_key_env: str | None = None,
-        max_retries: int = 2,
-        timeout: float = 60.0,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        timeout: float = DEFAULT_TIMEOUT,
+        limits: gates.Limits = gates.NO_LIMITS,
     ) -> None:
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
         if api_key_env:  # a named variable is the only source: never send another provider's key
@@ -47,40 +68,83 @@ class OpenAIModel:
                 "or point `base_url` / OPENAI_BASE_URL at a local OpenAI-compatible server",
             )
         self.base_url = base_url
-        self._client = openai.AsyncOpenAI(
-            api_key=key or _NO_KEY, base_url=base_url, max_retries=max_retries, timeout=timeout
-        )
+        self._key = key or _NO_KEY
+        self.max_retries = max_retries
+        self.timeout = timeout
+        self.limits = limits
+        self._lease: _Lease | None = None
 
-    async def complete(self, request: ModelRequest, on_token: TokenSink | None = None) -> ModelReply:
-        """One chat completion; streamed to `on_token` when given."""
+    def with_options(self, *, max_retries: int | None = None, timeout: float | None = None,
+                     limits: gates.Limits | None = None) -> OpenAIModel:
+        """The same server and key with other retries, timeout or limits (a model's, under `--model`)."""
+        sibling = object.__new__(OpenAIModel)
+        sibling.base_url, sibling._key, sibling._lease = self.base_url, self._key, None
+        sibling.max_retries = self.max_retries if max_retries is None else max_retries
+        sibling.timeout = self.timeout if timeout is None else timeout
+        sibling.limits = self.limits if limits is None else limits
+        return sibling
+
+    def open(self) -> None:
+        """Take the process's client for this server and key (made now if it is the first), so that the
+        first request does not wait for it. Needs the running event loop."""
+        if self._lease is None:
+            self._lease = _Lease.take(self.base_url, self._key)
+
+    async def complete(self, request: ModelRequest, on_token: TokenSink | None = None,
+                       on_retry: RetrySink | None = None) -> ModelReply:
+        """One chat completion; streamed to `on_token` when given; `on_retry` told of each retry."""
+        self.open()
+        assert self._lease is not None
+        client = self._lease.client
         arguments = _arguments(request)
+        gate = gates.gate(self.base_url or OPENAI_API, request.model, self.limits)
+        estimate = gates.estimate_tokens(json.dumps(arguments.get("messages", ())) + json.dumps(
+            arguments.get("tools", ())), request.max_tokens)
+
+        async def attempt(number: int) -> ModelReply:
+            options: dict[str, Any] = {"timeout": self.timeout,
+                                       "extra_headers": {"x-stainless-retry-count": str(number - 1)}}
+            async with gate.slot(estimate):
+                if on_token is None:
+                    return _reply(await client.chat.completions.create(**arguments, **options))
+                stream = await client.chat.completions.create(
+                    **arguments, **options, stream=True, stream_options={"include_usage": True})
+                return await self._read(stream, arguments["model"], on_token)
+
         try:
-            if on_token is None:
-                response = await self._client.chat.completions.create(**arguments)
-                reply = _reply(response)
-            else:
-                reply = await self._stream(arguments, on_token)
+            reply = await with_retries(attempt, max_retries=self.max_retries, classify=_retryable, on_retry=on_retry)
+        except GaveUp as gave_up:
+            assert isinstance(gave_up.error, openai.APIError)
+            failure = _explain(gave_up.error, self.base_url)
+            raise ModelError(failure.kind, f"{failure} {gave_up.summary()}") from gave_up.error
         except openai.APIError as error:
             raise _explain(error, self.base_url) from None
         except json.JSONDecodeError:
             raise ModelError("bad_reply", f"the model server at {self.base_url or 'the OpenAI API'} answered with "
                                           "something that is not JSON: is the URL right (it usually ends in /v1)?") from None
+        gate.settle(estimate, reply.usage.total_tokens)
         if reply.finish_reason == "content_filter":
             raise ModelError("content_filter", "the server's content filter stopped the reply")
         return reply
 
     async def close(self) -> None:
-        await self._client.close()
+        """Give back the shared client (it stays open for the loop's next run)."""
+        lease, self._lease = self._lease, None
+        if lease is not None:
+            await lease.give_back()
 
-    async def _stream(self, arguments: dict[str, Any], on_token: TokenSink) -> ModelReply:
+    async def _read(self, stream: Any, model: str, on_token: TokenSink) -> ModelReply:
+        """A streamed reply, read to its end; a failure once it has begun is final (its text was shown)."""
+        try:
+            return await self._chunks(stream, model, on_token)
+        except openai.APIError as error:
+            raise _explain(error, self.base_url) from None
+
+    async def _chunks(self, stream: Any, model: str, on_token: TokenSink) -> ModelReply:
         text: list[str] = []
         calls: dict[int, dict[str, str]] = {}
         usage = Usage()
         finish = "stop"
-        model = arguments["model"]
-        stream = await self._client.chat.completions.create(
-            **arguments, stream=True, stream_options={"include_usage": True}
-        )
         chunks = 0
         async with stream:  # closed at once, even when on_token raises or the task is cancelled
             async for chunk in stream:
@@ -165,19 +229,71 @@ def _reply(response: Any) -> ModelReply:
     )
 
 
+def _retryable(error: BaseException) -> Retry | None:
+    """Whether a failed try is worth another, and why, by the `openai` client's own rules."""
+    if isinstance(error, openai.APITimeoutError):  # a subclass of APIConnectionError: first
+        return Retry(reason="timeout")
+    if isinstance(error, openai.APIConnectionError):
+        return Retry(reason="connection error")
+    if isinstance(error, openai.APIStatusError):
+        headers = error.response.headers
+        if not worth_retrying(error.status_code, headers):
+            return None
+        what = {429: "rate limit", 408: "request timeout", 409: "conflict"}.get(error.status_code, "server error")
+        return Retry(reason=f"HTTP {error.status_code} {what}", after=retry_after(headers))
+    return None
+
+
+class _Lease:
+    """The process's `AsyncOpenAI` for one server and key on one event loop, and how many models hold it.
+
+    It stays open while its loop runs, for the next run on the loop, and is closed as the loop shuts
+    down (`asyncio.run` closes the loop's async generators, among them the one holding it)."""
+
+    _shared: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str | None, str], _Lease]]] = (
+        weakref.WeakKeyDictionary())
+
+    def __init__(self, client: openai.AsyncOpenAI) -> None:
+        self.client = client
+        self.holders = 0
+        self._keeper = _open_until_shutdown(client)  # a strong reference: the loop keeps only a weak one
+        asyncio.ensure_future(self._keeper.__anext__())  # started now, so its `finally` runs at shutdown
+
+    @classmethod
+    def take(cls, base_url: str | None, api_key: str) -> _Lease:
+        leases = cls._shared.setdefault(asyncio.get_running_loop(), {})
+        lease = leases.get((base_url, api_key))
+        if lease is None or lease.client.is_closed():
+            # Retries are Parley's (`runtime.retries`); the timeout is given with each request.
+            lease = leases[(base_url, api_key)] = _Lease(
+                openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=DEFAULT_TIMEOUT))
+        lease.holders += 1
+        return lease
+
+    async def give_back(self) -> None:
+        self.holders -= 1
+
+
+async def _open_until_shutdown(client: openai.AsyncOpenAI) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        await client.close()
+
+
 def _explain(error: openai.APIError, base_url: str | None) -> ModelError:
     """One clear message per way a request can fail (never including the key)."""
     where = base_url or "the OpenAI API"
     if isinstance(error, openai.APITimeoutError):
-        return ModelError("timeout", f"the model server at {where} did not answer in time (after retries)")
+        return ModelError("timeout", f"the model server at {where} did not answer in time")
     if isinstance(error, openai.APIConnectionError):
         return ModelError("unreachable", f"cannot reach the model server at {where}: is it running, and is the URL right?")
     if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
         return ModelError("auth", f"the model server at {where} refused the API key (HTTP {error.status_code}); "
                                   "check OPENAI_API_KEY or the model's `api_key_env`")
     if isinstance(error, openai.RateLimitError):
-        return ModelError("rate_limit", f"the model server at {where} kept answering 429 (rate limit) after retries; "
-                                        "wait, or lower the request rate")
+        return ModelError("rate_limit", f"the model server at {where} answered 429 (rate limit); wait, or lower "
+                                        "the request rate (the model's `rpm`, `tpm` or `max_concurrency`)")
     if isinstance(error, openai.NotFoundError):
         return ModelError("bad_request", f"the model server at {where} does not know this model or endpoint "
                                          f"(HTTP 404): {_detail(error)}")
@@ -191,7 +307,7 @@ def _explain(error: openai.APIError, base_url: str | None) -> ModelError:
         return ModelError("bad_request", f"the model server rejected the request (HTTP {error.status_code}): "
                                          f"{_detail(error)}")
     if isinstance(error, openai.APIStatusError):
-        return ModelError("server", f"the model server at {where} failed (HTTP {error.status_code}) after retries")
+        return ModelError("server", f"the model server at {where} failed (HTTP {error.status_code})")
     return ModelError("bad_reply", f"unexpected answer from the model server at {where}: {error}")
 
 

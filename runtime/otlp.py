@@ -4,7 +4,8 @@ One trace per run: a root `invoke_workflow` span for the run, and under it a
 `chat` span per model call, an `execute_tool` span per tool call and an
 `invoke_agent` span per person's turn, with OpenTelemetry's GenAI attribute
 names (`gen_ai.*`) and the `.agent` file and line (`code.file.path`,
-`code.line.number`). Ids are derived from the run id, so the same run always
+`code.line.number`). A request's retries are events (`retry`) of its `chat`
+span, or of the run's span when the request failed for good. Ids are derived from the run id, so the same run always
 gives the same trace. Any OTLP/HTTP collector accepts the output as a body
 for `/v1/traces`.
 """
@@ -26,9 +27,12 @@ def otlp_trace(run: dict[str, Any], events: list[dict[str, Any]], version: str =
     root_id = _hex(run["id"] + "/run", 16)
     spans = [_root(run, trace_id, root_id)]
     started_tools: dict[str, dict[str, Any]] = {}
+    retries: dict[tuple[Any, ...], list[dict[str, Any]]] = {}  # a request's retries, until its `chat` span
     for event in events:
         data = event["data"]
-        if event["kind"] == "model_call":
+        if event["kind"] == "retry" and data.get("what") == "request":
+            retries.setdefault(_request_of(event), []).append(_retry(event))
+        elif event["kind"] == "model_call":
             spans.append(_span(
                 trace_id, root_id, event, f"chat {data['model']}", SPAN_KIND_CLIENT, data.get("seconds", 0.0),
                 {"gen_ai.operation.name": "chat", "gen_ai.provider.name": data.get("provider", "openai"),
@@ -39,6 +43,7 @@ def otlp_trace(run: dict[str, Any], events: list[dict[str, Any]], version: str =
                  "gen_ai.agent.name": data.get("agent"), "parley.cached": data.get("cached", False),
                  "parley.journaled": data.get("journaled", False)},
             ))
+            _with_events(spans[-1], retries.pop(_request_of(event), []))
         elif event["kind"] == "tool_call":
             started_tools[data.get("call_id") or data["tool"]] = event
         elif event["kind"] in ("tool_result", "tool_error") and (data.get("call_id") or data["tool"]) in started_tools:
@@ -56,6 +61,7 @@ def otlp_trace(run: dict[str, Any], events: list[dict[str, Any]], version: str =
                 trace_id, root_id, event, f"invoke_agent {data['agent']}", SPAN_KIND_INTERNAL, 0.0,
                 {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": data["agent"]},
             ))
+    _with_events(spans[0], [retry for left in retries.values() for retry in left])  # requests that failed for good
     return {"resourceSpans": [{
         "resource": {"attributes": _attributes({"service.name": "parley", "parley.run.id": run["id"]})},
         "scopeSpans": [{"scope": {"name": "parley", "version": version}, "spans": spans}],
@@ -87,6 +93,26 @@ def _span(trace_id: str, parent: str, event: dict[str, Any], name: str, kind: in
         "attributes": _attributes({**attributes, **located}),
         "status": {"code": STATUS_ERROR, "message": error} if error is not None else {"code": STATUS_OK},
     }
+
+
+def _request_of(event: dict[str, Any]) -> tuple[Any, ...]:
+    """Which request a retry or model call event is about: its step, agent and model."""
+    return event["step"], event["data"].get("agent"), event["data"].get("model")
+
+
+def _retry(event: dict[str, Any]) -> dict[str, Any]:
+    """A retry as a span event: the try that failed, the tries allowed, the wait and why."""
+    data = event["data"]
+    return {"timeUnixNano": _nanos(float(event["time"])), "name": "retry", "attributes": _attributes({
+        "parley.retry.attempt": data.get("attempt"), "parley.retry.tries": data.get("tries"),
+        "parley.retry.wait_s": float(data.get("wait") or 0.0), "error.type": data.get("reason"),
+        "gen_ai.request.model": data.get("model"), "gen_ai.agent.name": data.get("agent")})}
+
+
+def _with_events(span: dict[str, Any], events: list[dict[str, Any]]) -> None:
+    if events:
+        span["events"] = events
+        span["attributes"].append({"key": "parley.retries", "value": _value(len(events))})
 
 
 def _attributes(values: dict[str, Any]) -> list[dict[str, Any]]:

@@ -17,16 +17,18 @@ import socket
 from typing import Any
 
 import attrs
-
 from parley.compiler import plan as p
 from parley.compiler.serialize import plan_from_json, plan_to_json
 from parley.dsl.errors import PlanError
 from parley.runtime.journal import Entry, Journal, Key
 from parley.runtime.models import ModelReply, ModelRequest, TokenSink
+from parley.runtime.processes import alive
+from parley.runtime.secrets import name_secrets, plan_secret_names
 from parley.runtime.store import Store
 
-#: Run statuses a resume can pick up (`running` only once its process is gone).
-RESUMABLE = ("failed", "interrupted", "budget", "running")
+#: Run statuses a resume can pick up (`died`: `running`, but its process is gone; `running` only once its
+#: process is gone too, e.g. a run of this very process that never said how it ended).
+RESUMABLE = ("failed", "interrupted", "budget", "died", "running")
 
 
 #: Events for the live view only: not worth a write (the `turn` that follows says it all).
@@ -74,7 +76,8 @@ class Recording:
 
     @classmethod
     def resume(cls, store: Store, run_id: str, plan: p.Plan, force: bool = False) -> Recording:
-        """Pick up run `run_id`: its journaled calls are served, the rest run live."""
+        """Pick up run `run_id`: its journaled calls are served, the rest run live. Nothing is written
+        until `restart` (a resume that fails before it starts leaves the run as it was)."""
         found = recorded_run(store, run_id)
         if found["status"] == "done":
             raise RecordError(f"run {found['id']} finished; nothing to resume (`--replay {found['id']}` runs it "
@@ -90,9 +93,12 @@ class Recording:
                     else "the script's name" if found["script"] != plan.file else "the plan (an import)")
             raise RecordError(f"{what} changed since run {found['id']}: resuming would mix two scripts; "
                               "use --force to resume anyway (calls that changed run live)")
-        store.restart_run(found["id"], digest, plan_to_json(plan, indent=None))
         journal = Journal("resume", store.journal(found["id"]), _StoreRecorder(store, found["id"]))
         return cls(store, found["id"], journal, json.loads(found["inputs"]), found["model"], found["base_url"])
+
+    def restart(self, plan: p.Plan) -> None:
+        """Mark a resumed run `running` again, in this process, with `plan`: it is about to start."""
+        self.store.restart_run(self.run_id, plan_sha256(plan), plan_to_json(plan, indent=None))
 
     def on_event(self, event: Any) -> None:
         if event.kind not in EPHEMERAL:
@@ -125,22 +131,16 @@ def recorded_run(store: Store, run_id: str) -> dict[str, Any]:
     found = store.run(run_id)
     if found is None:
         raise RecordError(f"no single run matches {run_id!r} in {store.path}; `parley runs` lists them")
+    name_secrets(plan_secret_names(store.plan(found["id"])))  # what shows the run masks its models' keys too
     return found
 
 
 def _alive(run: dict[str, Any]) -> bool:
-    """Whether the process that ran `run` is still there (on this machine; elsewhere, assume so)."""
-    if run["pid"] is None:
+    """Whether the process that ran `run` is still there (on this machine; elsewhere, assume so), other
+    than this one (a run of this process that is not going on any more, it never said how it ended)."""
+    if run["pid"] is not None and int(run["pid"]) == os.getpid() and run["host"] == socket.gethostname():
         return False
-    if run["host"] != socket.gethostname():
-        return True
-    try:
-        os.kill(int(run["pid"]), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return int(run["pid"]) != os.getpid()
+    return alive(run["host"], run["pid"], run.get("process_start"))
 
 
 class OfflineModel:

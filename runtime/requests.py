@@ -14,12 +14,16 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from parley.compiler import plan as p
-from parley.runtime.budget import price_of
+from parley.dsl.errors import BudgetExceeded
+from parley.runtime.budget import Hold
+from parley.runtime.pricing import request_price
 from parley.runtime.cache import cache_key, restored, stored, wanted
 from parley.runtime.models import ModelClient, ModelError, ModelReply, ModelRequest
 from parley.runtime.replies import degraded, origin
+from parley.runtime.retries import retry_hook
 
 if TYPE_CHECKING:
+    from parley.compiler.prices import Price
     from parley.runtime.budget import Budget
     from parley.runtime.clients import Clients
     from parley.runtime.context import StepContext
@@ -53,11 +57,24 @@ class ModelCalls:
         sink = self._sink(agent.name, at) if stream and agent is not None else None
         step = at.step
         made: list[ModelReply] = []
+        found: list[Price | None] = []
+        held: list[Hold] = []
+
+        def price() -> Price | None:  # looked up when needed: the price data is slow to load
+            if not found:
+                found.append(request_price(self.plan, self.clients, client, request.model, agent))
+            return found[0]
 
         async def live() -> dict[str, Any]:
+            held.append(await self.budget.hold(request, price() if self.budget.cost is not None else None,
+                                                request.model))  # room first, or wait, or stop
             if agent is not None and not at.together:  # the console's header line, or its "agent …"
                 self.emit("reply_start", step, agent=agent.name, streamed=sink is not None)
-            made.append(await self._live(client, request, agent, step, sink))
+            sent = request if held[0].max_tokens is None else attrs.evolve(request, max_tokens=held[0].max_tokens)
+            try:
+                made.append(await self.budget.in_time(self._live(client, sent, agent, step, sink)))
+            finally:
+                self.budget.release(held[0])
             return {**stored(made[0]), "cached": made[0].cached}
 
         started = time.monotonic()
@@ -67,12 +84,15 @@ class ModelCalls:
         else:
             reply = attrs.evolve(restored(data), cached=data["cached"], journaled=True)  # shown whole, marked
         if not reply.cached:
-            reply = attrs.evolve(reply, cost=self.budget.charge(reply.usage, self._price(request, agent)))
+            reply = attrs.evolve(reply, cost=float(self.budget.charge(reply.usage, price())))
         self.emit("model_call", step, agent=agent.name if agent else None, provider=getattr(client, "provider", "openai"),
                   model=request.model, response_model=reply.model, input_tokens=reply.usage.prompt_tokens,
                   output_tokens=reply.usage.completion_tokens, finish_reason=reply.finish_reason,
                   seconds=round(time.monotonic() - started, 6), **origin(reply))
         self.budget.check()
+        if held and held[0].max_tokens is not None and reply.finish_reason == "length":
+            raise BudgetExceeded(f"the budget left room for only {held[0].max_tokens} reply tokens, and the "
+                                 "reply was cut there")
         return reply
 
     def _sink(self, agent: str, at: StepContext) -> Callable[[str], None] | None:
@@ -91,7 +111,9 @@ class ModelCalls:
                 self.emit("cached", step, agent=agent.name if agent else None, model=request.model)
                 return restored(hit)
         try:
-            reply = await client.complete(request, sink)
+            retried = retry_hook(client, lambda **data: self.emit(
+                "retry", step, what="request", agent=agent.name if agent else None, model=request.model, **data))
+            reply = await client.complete(request, sink, **retried)
         except ModelError as error:
             if error.kind == "bad_request" and request.response_format is not None:
                 # Servers differ on structured output: degrade to JSON mode, then to instructions only.
@@ -103,13 +125,6 @@ class ModelCalls:
         if key is not None and self.store is not None:
             self.store.cache(key, request.model, stored(reply))
         return reply
-
-    def _price(self, request: ModelRequest, agent: p.AgentDecl | None) -> Any:
-        options: dict[str, Any] = {}
-        if agent is not None and agent.model is not None:
-            decl = next(m for m in self.plan.models if m.name == agent.model)
-            options = {o.name: o.value for o in decl.options}
-        return price_of(request.model, options)
 
     def _cache_key(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None) -> str | None:
         """The cache key for a request that may use the cache (real servers only), else None."""

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from parley.runtime.journal import Entry, Key
+from parley.runtime.processes import alive, start_token
 from parley.runtime.secrets import redact
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 #: Migrations by the version they lead to; each runs once, in order.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -64,11 +65,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # Each run keeps its plan (JSON), so it resumes, replays and shows without its script. Runs recorded
     # before have none (NULL): they still need their script.
     4: ("ALTER TABLE runs ADD COLUMN plan TEXT",),
+    # With the pid, when its process started (`processes.start_token`): a `running` run whose process is
+    # gone (killed, crashed) reads as `died`, even once the pid is another process's.
+    5: ("ALTER TABLE runs ADD COLUMN process_start TEXT",),
 }
 
 #: The columns of a run's record, as `run()` returns them (its plan, which may be large, is `plan()`'s).
 RUN_COLUMNS = ("id", "script", "script_sha256", "plan_version", "inputs", "status", "started", "ended", "turns",
-               "tokens", "cost", "error", "script_path", "plan_sha256", "model", "base_url", "attempts", "host", "pid")
+               "tokens", "cost", "error", "script_path", "plan_sha256", "model", "base_url", "attempts", "host", "pid",
+               "process_start")
 
 #: Where the store lives unless `--store` or PARLEY_STORE says otherwise.
 DEFAULT_PATH = Path(".parley") / "parley.db"
@@ -158,10 +163,11 @@ class Store:
         with self._write() as db:
             db.execute(
                 "INSERT INTO runs (id, script, script_sha256, plan_version, inputs, status, started, script_path, "
-                "plan_sha256, model, base_url, host, pid, plan) "
-                "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)",
+                "plan_sha256, model, base_url, host, pid, plan, process_start) "
+                "VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, script, script_sha256, plan_version, redact(json.dumps(inputs, default=str)), time.time(),
-                 script_path, plan_sha256, model, base_url, socket.gethostname(), os.getpid(), _keepable(plan)),
+                 script_path, plan_sha256, model, base_url, socket.gethostname(), os.getpid(), _keepable(plan),
+                 start_token()),
             )
         self._seq[run_id] = 0
         return run_id
@@ -174,8 +180,8 @@ class Store:
             db.execute(
                 "UPDATE runs SET status = 'running', ended = NULL, error = NULL, attempts = attempts + 1, "
                 "plan_sha256 = COALESCE(?, plan_sha256), plan = CASE WHEN ? IS NULL THEN plan ELSE ? END, "
-                "host = ?, pid = ? WHERE id = ?",
-                (plan_sha256, plan, _keepable(plan), socket.gethostname(), os.getpid(), run_id),
+                "host = ?, pid = ?, process_start = ? WHERE id = ?",
+                (plan_sha256, plan, _keepable(plan), socket.gethostname(), os.getpid(), start_token(), run_id),
             )
         self._seq[run_id] = 0
 
@@ -194,7 +200,7 @@ class Store:
         with self._write() as db:
             db.execute(
                 "UPDATE runs SET status = ?, ended = ?, turns = ?, tokens = ?, cost = ?, error = ? WHERE id = ?",
-                (status, time.time(), usage.get("turns", 0), usage.get("tokens", 0), usage.get("cost", 0.0),
+                (status, time.time(), usage.get("turns", 0), usage.get("tokens", 0), float(usage.get("cost", 0)),
                  redact(error) if error else None, run_id),
             )
 
@@ -223,22 +229,25 @@ class Store:
     def cache(self, key: str, model: str, reply: dict[str, Any]) -> None:
         with self._write() as db:
             db.execute("INSERT OR REPLACE INTO cache (key, model, reply, created) VALUES (?, ?, ?, ?)",
-                       (key, model, json.dumps(reply, ensure_ascii=False), time.time()))
+                       (key, model, redact(json.dumps(reply, ensure_ascii=False)), time.time()))
 
     # --- reading -------------------------------------------------------------------
 
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        names = ("id", "script", "status", "started", "ended", "turns", "tokens", "cost", "error", "attempts")
+        """The latest runs; a `running` one whose process is gone reads as `died`."""
+        names = ("id", "script", "status", "started", "ended", "turns", "tokens", "cost", "error", "attempts",
+                 "host", "pid", "process_start")
         rows = self.db.execute(f"SELECT {', '.join(names)} FROM runs ORDER BY started DESC LIMIT ?", (limit,))
-        return [dict(zip(names, row)) for row in rows]
+        return [_as_found(dict(zip(names, row))) for row in rows]
 
     def run(self, run_id: str) -> dict[str, Any] | None:
-        """The run whose id is `run_id` or starts with it (None unless exactly one does)."""
+        """The run whose id is `run_id` or starts with it (None unless exactly one does); `died` when it
+        reads `running` but its process is gone."""
         rows = self.db.execute("SELECT id FROM runs WHERE id = ? OR id LIKE ?", (run_id, run_id + "%")).fetchall()
         if len(rows) != 1:
             return None
         found = self.db.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE id = ?", (rows[0][0],)).fetchone()
-        return dict(zip(RUN_COLUMNS, found))
+        return _as_found(dict(zip(RUN_COLUMNS, found)))
 
     def plan(self, run_id: str) -> str | None:
         """The plan run `run_id` ran, as JSON; None for a run recorded before runs kept their plans, or
@@ -252,6 +261,15 @@ class Store:
         ).fetchall()
         return [{"seq": r[0], "step": r[1], "kind": r[2], "file": r[3], "line": r[4], "time": r[5],
                  "data": json.loads(r[6])} for r in rows]
+
+
+def _as_found(run: dict[str, Any]) -> dict[str, Any]:
+    """A run's record as it reads now: `running` becomes `died` once the process that ran it is gone (it was
+    killed, or crashed, before it could say how it ended)."""
+    if run["status"] == "running" and run["pid"] is not None and not alive(run["host"], run["pid"],
+                                                                             run["process_start"]):
+        run["status"] = "died"
+    return run
 
 
 def _keepable(plan: str | None) -> str | None:

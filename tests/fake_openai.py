@@ -15,6 +15,8 @@ Helpers: `reply`, `tool_call`, `error`, `rate_limited`, `server_error`,
 `unauthorized` (echoes the key it got), `context_length_exceeded`; `Raw` for
 anything else. Any response may carry a `delay` (seconds slept before
 answering), a streamed reply a `stall` mid-stream; teardown cuts both short.
+`in_flight` and `most_in_flight` count the requests being answered at once
+(what a concurrency limit must hold); each `Received` has its arrival time.
 A test module gets the `fake_openai` fixture by importing `fake_openai_fixture`.
 """
 
@@ -24,6 +26,7 @@ import json
 import socket
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -115,6 +118,7 @@ class Received:
     path: str
     headers: dict[str, str]
     json: Any
+    at: float = 0.0  # when it arrived (time.monotonic())
 
 
 # ---- helpers that make scripts read well -------------------------------------------------------
@@ -164,9 +168,10 @@ def rate_limited(retry_after: str = "0") -> Raw:
                  headers={"retry-after": retry_after})
 
 
-def server_error() -> Raw:
-    """500: the server failed."""
-    return error(500, "The server had an error while processing your request.", type="server_error")
+def server_error(retry_after: str | None = None) -> Raw:
+    """500: the server failed (with `retry-after`, in seconds, when given)."""
+    return error(500, "The server had an error while processing your request.", type="server_error",
+                 headers={"retry-after": retry_after} if retry_after is not None else None)
 
 
 def unauthorized() -> Raw:
@@ -274,8 +279,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        record = Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+        record = Received("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
         number = fake._record(record)
+        fake._flight(+1)
+        try:
+            self._answer(fake, body, number)
+        finally:
+            fake._flight(-1)
+
+    def _answer(self, fake: FakeOpenAI, body: Any, number: int) -> None:
         if self.path != CHAT_PATH or not isinstance(body, dict):
             self._answer_unknown()
             return
@@ -350,6 +362,8 @@ class FakeOpenAI:
         self._unanswered: list[int] = []
         self._errors: list[str] = []
         self._connections: set[socket.socket] = set()
+        self.in_flight = 0  # requests being answered now
+        self.most_in_flight = 0  # the most ever answered at once
         self._closing = threading.Event()
         self.handler: Handler | None = None
         self._server = _Server(("127.0.0.1", 0), _RequestHandler)
@@ -429,6 +443,11 @@ class FakeOpenAI:
         return Raw(500, {"error": {"message": f"fake_openai: nothing scripted for request {number}",
                                    "type": "server_error", "param": None, "code": None}},
                    headers={"x-should-retry": "false"})
+
+    def _flight(self, change: int) -> None:
+        with self._lock:
+            self.in_flight += change
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
 
     def _track(self, connection: socket.socket, *, add: bool) -> None:
         with self._lock:

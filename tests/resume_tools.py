@@ -1,4 +1,9 @@
-"""Python tools for the kill-and-resume tests: each execution appends a line to $PARLEY_TOOL_LOG."""
+"""Python tools for the kill-and-resume tests: each execution appends a line to $PARLEY_TOOL_LOG.
+
+That log is an outside effect, so both are marked `parley_journal = True`: a resume serves their
+results from the journal instead of running them again (tests/test_resume_stateful.py covers the
+functions that are run again).
+"""
 
 from __future__ import annotations
 
@@ -30,3 +35,7 @@ def stamp(word: str) -> str:
     """Stamp a word with a short checksum."""
     _executed(f"stamp {word}")
     return f"{word}#{sum(word.encode()) % 97}"
+
+
+lookup.parley_journal = True  # type: ignore[attr-defined]
+stamp.parley_journal = True  # type: ignore[attr-defined]

@@ -74,6 +74,7 @@ CODES = {
     "P260": "default turn limit only",
     "P261": "bad bound",
     "P262": "budget twice",
+    "P263": "cost budget over a model with no known price",
     "P270": "import not found",
     "P271": "import cycle",
     "P272": "python module not importable",
@@ -82,7 +83,7 @@ CODES = {
     "P275": "imported name not declared there",
     "P280": "parallel branches conflict",
 }
-WARNINGS = {"P242", "P243", "P244", "P260"}
+WARNINGS = {"P242", "P243", "P244", "P260", "P263"}
 
 #: Codes no script can produce yet, with the reason (strict xfail: remove the entry once it is fixed).
 UNREACHABLE: dict[str, str] = {}
@@ -159,6 +160,7 @@ EXPECTED: dict[str, set[str]] = {
     "68-def-parameter-type": {"P204"},
     "69-tell-forget-unknown-agent": {"P202"},
     "70-declared-type-mismatch": {"P228"},
+    "71-cost-budget-unpriced-model": {"P263", "P223"},
 }
 
 #: Known compiler bugs, pinned as strict xfails so they are noticed when fixed.

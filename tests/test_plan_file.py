@@ -40,6 +40,9 @@ def stamp(word: str) -> str:
     return word.upper() + "!"
 
 
+stamp.parley_journal = True  # it writes a file: a resume serves its result from the journal
+
+
 def answer(message: str) -> str:
     return "echo " + message
 '''

@@ -94,7 +94,7 @@ class _Run:
 
     @property
     def model(self) -> ScriptedModel:
-        return self.session.executor.clients.override  # type: ignore[no-any-return]
+        return self.session.runtime.model  # type: ignore[return-value]
 
     def enter(self, *entries: str) -> Any:
         outcome = None
@@ -213,7 +213,7 @@ def test_cancelling_an_entry_restores_threads_and_variables(repl: _Run) -> None:
             await task
 
     asyncio.run(cancelled())
-    assert len(repl.session.executor.threads["writer"]) == 2
+    assert len(repl.session.thread("writer")) == 2
     assert repl.session.variables()["n"] == [1]
     assert "slow" not in repl.session.script()
     assert repl.enter("@writer shorter").ok
@@ -264,9 +264,9 @@ def test_the_last_entry_s_plan_has_the_entry_s_own_lines(repl: _Run) -> None:
     repl.enter(WRITER, "x = 1")
     repl.enter('if x > 0:\n    @writer hi\n')
     assert plan_tree(repl.session.last_plan).splitlines() == [
-        "plan <repl:3> (version 2)", "declarations:", "body:",
+        "plan <repl:3> (version 3)", "declarations:", "body:",
         "   1  if      x > 0", '   2    ask     @writer "hi"']
-    assert plan_tree(repl.session.plan).splitlines()[0] == "plan <session> (version 2)"
+    assert plan_tree(repl.session.plan).splitlines()[0] == "plan <session> (version 3)"
 
 
 def test_the_saved_script_compiles_and_runs(repl: _Run, tmp_path: Path) -> None:
@@ -290,7 +290,7 @@ def test_switching_the_model_keeps_the_session(repl: _Run, tmp_path: Path) -> No
     asyncio.run(repl.session.set_model(f"scripted:{other}"))
     assert repl.enter('x = @writer "again"').ok
     assert repl.session.variables()["x"] == "From the other model."
-    assert len(repl.session.executor.threads["writer"]) == 4
+    assert len(repl.session.thread("writer")) == 4
 
 
 def test_declared_models_are_found_beside_the_session_and_a_model_declared_again_is_reopened(tmp_path: Path) -> None:
@@ -390,7 +390,7 @@ def test_a_piped_session_starts_from_a_file(tmp_path: Path) -> None:
     assert (loaded.returncode, loaded.stdout) == (0, "Grace\n")
     ran = _parley("repl", str(script), "--run", stdin=":usage\n")
     assert ran.stdout.splitlines()[0] == "Hello, Ada!"
-    assert ran.stdout.splitlines()[1].startswith("0 turns · 0 tokens · $0.0000 · ")
+    assert ran.stdout.splitlines()[1].startswith("0 turns · 0 tokens · $0.00 · ")
     broken = _parley("repl", str(tmp_path / "missing.agent"))
     assert broken.returncode == 2
 

@@ -79,6 +79,7 @@ def run_with(program: Any, store: Store, calls: dict[str, int], **options: Any) 
         calls["tool"] += 1
         return json.dumps(obj)
 
+    dumps.parley_journal = True  # type: ignore[attr-defined]  # it counts its calls: an outside effect, done once
     return program.run(store=store, human=person, tools={"dumps": dumps}, **options)
 
 
@@ -343,6 +344,7 @@ def test_a_tool_running_when_a_step_beside_it_fails_is_kept_not_run_again(fake_o
         runs.append(time.monotonic())
         return json.dumps(obj)
 
+    slow_dumps.parley_journal = True  # type: ignore[attr-defined]  # journaled, so never run twice
     program = parley.compile(source, "t.agent")
     with pytest.raises(parley.RunError) as failed:
         program.run(store=store, tools={"dumps": slow_dumps})

@@ -394,7 +394,7 @@ def kill_and_resume(kill: Kill, base: Baseline, server: FakeOpenAI, folder: Path
         assert killed_requests == base.requests and killed_tools == base.tools, where
         assert transcript(killed["events"], base.children) == base.transcript, where
         return Outcome(kill, mid_run=False)
-    assert killed["run"]["status"] == "running", where
+    assert killed["run"]["status"] == "died", where  # its record says `running`; its process is gone
     entries = journaled(store, run_id)
     model, tools = entries["model"], entries["tool"]
     # A request or a tool in flight when the process died was made but not journaled: it is made again.

@@ -89,7 +89,7 @@ store = Store(sys.argv[1])
 for n in range(20):
     run = store.start_run("w.agent", "x", "1", {{"n": n}})
     for k in range(10):
-        store.record(run, make_event("turn", None, agent="a", text=str(k)))
+        store.record(run, make_event("human_input", None, agent="a", text=str(k)))
     store.finish_run(run, "done", {{"turns": 10}})
 """
 
@@ -119,7 +119,7 @@ def test_events_keep_their_step_and_line(tmp_path: Path) -> None:
         class span:  # noqa: N801 - stands in for a Span
             file, line = "x.agent", 7
 
-    store.record(run, make_event("turn", Step, agent="w", text="hi"))
+    store.record(run, make_event("human_input", Step, agent="w", text="hi"))
     (event,) = store.events(run)
     assert (event["step"], event["file"], event["line"], event["data"]) == ("s3", "x.agent", 7,
                                                                            {"agent": "w", "text": "hi"})
