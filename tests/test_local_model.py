@@ -238,13 +238,17 @@ from parley.runtime.models import Message, ModelRequest
 model = LocalModel()
 request = ModelRequest(model="", messages=(Message(role="user", content="Hi"),), max_tokens=2)
 asyncio.run(model.complete(request))  # loads the engine in a worker thread
+# The kernel may hand a signal to any thread, the engine's too: the main thread then notices it at its
+# next check, so the waits below are short sleeps in a loop rather than one long sleep.
 try:
     os.kill(os.getpid(), signal.SIGINT)
-    time.sleep(5)
+    for _ in range(50):
+        time.sleep(0.1)
 except KeyboardInterrupt:
     print("interrupted", flush=True)
 os.kill(os.getpid(), signal.SIGTERM)
-time.sleep(5)
+for _ in range(50):
+    time.sleep(0.1)
 print("still running")
 """
 
