@@ -8,13 +8,13 @@ qualified by the file's stem (`roles.coder`), whatever they are imported as.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
 import attrs
-
 from parley.compiler import plan as p
 from parley.compiler._context import Context, did_you_mean
 from parley.compiler.prices import PRICE_OPTIONS, amount
@@ -308,7 +308,19 @@ class Collector:
         if path in self.registry.loaded:
             return self.registry.loaded[path]
         shown_folder = os.path.dirname(ns.file) or "."
-        if not path.is_file():
+        if path.suffix != ".agent":
+            # Reading another kind of file as a script would print its lines in the diagnostics.
+            self.ctx.error("P276", f"`{relative}` is not a Parley script", path_text.span, "not an .agent file",
+                           "only scripts (`.agent` files) can be imported; Python code is imported with "
+                           '`from python "module" import name`')
+            return None
+        try:
+            found = path.is_file()
+        except OSError as error:  # a name too long, a loop of links: no file can be found by this path
+            self.ctx.error("P270", f"cannot find `{relative}`", path_text.span, "no such file",
+                           f"the path cannot be used: {error.strerror or type(error).__name__}")
+            return None
+        if not found:
             self.ctx.error("P270", f"cannot find `{relative}`", path_text.span, "no such file",
                            f"paths are relative to the importing script's folder (`{shown_folder}`)")
             return None
@@ -358,7 +370,8 @@ def _request_option_problem(name: str, value: Any) -> str | None:
     kind = "a whole number" if whole else ("a duration like 30s" if name == "timeout" else "a number")
     span = f"from {least:g} to {most:g}" if most is not None else f"{least:g} or more"
     number = isinstance(value, int | float) and not isinstance(value, bool)
-    if not number or (whole and not isinstance(value, int)) or not least <= value <= (most or float("inf")):
+    if not number or (whole and not isinstance(value, int)) or (isinstance(value, float) and not math.isfinite(value)) \
+            or not least <= value <= (most or float("inf")):
         return f"{kind}, {span}"
     return None
 

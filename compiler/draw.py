@@ -29,6 +29,11 @@ from parley.compiler.source_text import (
 from parley.dsl.source import Span
 
 
+def _mcp_use(use: p.McpUse) -> str:
+    """An agent's MCP server, with the tools it takes when not all of them."""
+    return use.server + (f" ({', '.join(use.tools)})" if use.tools is not None else "")
+
+
 def _some(*texts: object) -> list[str]:
     """The texts that are there: `cond and text` leaves out what does not apply."""
     return [text for text in texts if isinstance(text, str) and text]
@@ -123,13 +128,18 @@ def plan_tree(plan: p.Plan, verbose: bool = False) -> str:
         decl(m.span, "model", f"{m.name} = {m.provider}({', '.join(args)})")
     for a in plan.agents:
         facts = _some(a.agent_kind + (f" {string_source(a.target)}" if a.target else ""),
-                      a.model and f"model {a.model}", a.tools and f"tools {', '.join(a.tools)}")
+                      a.model and f"model {a.model}", a.tools and f"tools {', '.join(a.tools)}",
+                      a.mcp and f"mcp {', '.join(_mcp_use(use) for use in a.mcp)}")
         # The description defaults to the system message's first line: show it only when it says more.
         first = a.system.parts[0].partition("\n")[0] if a.system and isinstance(a.system.parts[0], str) else None
         decl(a.span, "agent", f"{a.name}: {'; '.join(facts)}", a.system and f"system {text_source(a.system)}",
              a.description != first and a.description and f"description {string_source(a.description)}",
              *(f"{name}: {value_source(value)}" for name, value in a.settings.given().items()),
              a.reply_by and f"reply by {a.reply_by}")
+    for server in plan.mcp_servers:
+        where = " ".join(server.command) if server.transport == "stdio" else server.url
+        decl(server.span, "mcp", f"{server.name} = {server.transport} {string_source(where or '')}",
+             server.env and f"env {', '.join(server.env)}", f"timeout {server.timeout:g}s")
     for t in plan.tools:
         params = ", ".join(param_source(x.name, x.type, x.default) for x in t.params)
         decl(t.span, "tool", f"{t.name}({params}) = python {string_source(f'{t.module}:{t.function}')}",

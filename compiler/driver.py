@@ -10,11 +10,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import attrs
-
 from parley.compiler import plan as p
 from parley.compiler._context import Context, did_you_mean
 from parley.compiler.declarations import Collector, Namespace, Registry, constant, is_constant
@@ -27,7 +27,9 @@ from parley.compiler.scope import Effects, Scope, Variable
 from parley.compiler.statements import BodyLowerer
 from parley.compiler.unit import Unit
 from parley.dsl import nodes as n
+from parley.dsl.caps import cap
 from parley.dsl.diagnostics import Diagnostic
+from parley.dsl.errors import InternalError, ParleyError
 from parley.dsl.parser import parse_path, parse_source
 from parley.dsl.source import Source
 
@@ -52,23 +54,41 @@ class CompileResult:
 
 def compile_path(path: str | os.PathLike[str], display: str | None = None) -> CompileResult:
     """Read, parse and compile a script file; imports are found relative to it."""
-    parsed = parse_path(path, display)
-    return _compile(parsed.module, parsed.source, parsed.diagnostics, Path(path).resolve())
+    with _only_script_errors(display if display is not None else os.fspath(path)):
+        parsed = parse_path(path, display)
+        return _compile(parsed.module, parsed.source, parsed.diagnostics, Path(path).resolve())
 
 
 def compile_source(text: str | bytes, filename: str = "<script>", path: str | os.PathLike[str] | None = None) -> CompileResult:
     """Compile script text; `path` (if given) is where imports are looked up from."""
-    parsed = parse_source(text, filename)
-    return _compile(parsed.module, parsed.source, parsed.diagnostics, Path(path).resolve() if path else None)
+    with _only_script_errors(filename):
+        parsed = parse_source(text, filename)
+        return _compile(parsed.module, parsed.source, parsed.diagnostics, Path(path).resolve() if path else None)
+
+
+@contextlib.contextmanager
+def _only_script_errors(name: str) -> Iterator[None]:
+    """The compiler's last line of defence: whatever else escapes is a bug in Parley, and says so.
+
+    A script's mistakes are diagnostics; a `ParleyError` is raised on purpose by
+    the code that knows whose fault it is. Anything else (an `OSError`, a
+    `ValueError` nobody foresaw) would reach the user as a traceback.
+    """
+    try:
+        yield
+    except ParleyError:
+        raise
+    except Exception as error:
+        raise InternalError(f"compiling {name} failed: {type(error).__name__}: {error}") from error
 
 
 def _compile(module: n.Module | None, source: Source, parse_diagnostics: tuple[Diagnostic, ...],
              path: Path | None) -> CompileResult:
     ctx = Context(diagnostics=list(parse_diagnostics), sources={source.name: source})
     if module is None:
-        return CompileResult(None, tuple(ctx.diagnostics), ctx.sources)
+        return CompileResult(None, cap(ctx.diagnostics), ctx.sources)
     plan = Compilation(ctx, module, source, path).run()
-    ordered = _ordered(ctx)
+    ordered = cap(_ordered(ctx))
     return CompileResult(plan if not ctx.failed else None, ordered, ctx.sources)
 
 
@@ -129,6 +149,7 @@ class Compilation:
             budgets=self._budgets(),
             defs=tuple(self.unit.defs[name] for name in self.unit.registry.defs if name in self.unit.defs),
             body=body,
+            mcp_servers=tuple(self.unit.mcp_servers.values()),
         ))
 
     def _load(self, path: Path, display: str, ctx: Context) -> n.Module | None:

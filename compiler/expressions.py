@@ -13,7 +13,15 @@ from parley.compiler._context import did_you_mean
 from parley.compiler.builtins import BUILTINS
 from parley.compiler.declarations import Namespace
 from parley.compiler.scope import IO, Effects, Scope, Variable, thread
-from parley.compiler.types import REPLY, REPLY_ATTRIBUTES, THREAD, THREAD_ATTRIBUTES, field_type, item_type, literal_values
+from parley.compiler.types import (
+    REPLY,
+    REPLY_ATTRIBUTES,
+    THREAD,
+    THREAD_ATTRIBUTES,
+    field_type,
+    item_type,
+    literal_values,
+)
 from parley.compiler.unit import Unit
 from parley.dsl import nodes as n
 from parley.dsl.source import Span
@@ -60,10 +68,10 @@ class ExpressionLowerer:
             self.ctx.error("P216", f"`{name.id}` is a{'n' if kind[0] in 'aeiou' else ''} {kind}, not a value",
                            name.span, f"a {kind}", advice.get(kind, "use a variable or an input here"))
         else:
-            known = {**self.scope.variables, **self.scope.inputs}
+            known = {**self.scope.variables, **self.scope.inputs} if self.ctx.suggestions_left else {}
             self.ctx.error(
                 "P201", f"unknown name `{name.id}`", name.span, "not defined before this line",
-                did_you_mean(name.id, known, {k: v.span for k, v in known.items()})
+                self.ctx.suggest(name.id, known, {k: v.span for k, v in known.items()})
                 or "assign it first (`name = …`), or declare it as an input (`input name: str`)",
             )
         return p.Var(name=name.id)
@@ -232,7 +240,7 @@ class ExpressionLowerer:
         known = [*ns.defs, *ns.tools, *(BUILTINS if ns is self.ns else ())]
         self.ctx.error(
             "P205", f"unknown function `{name.id}`", name.span, "not a def, tool or built-in",
-            did_you_mean(name.id, known, ns.spans)
+            self.ctx.suggest(name.id, known, ns.spans)
             or "declare it with `def`, import it with `from python \"module\" import …`, or see the built-ins",
         )
         return None

@@ -25,8 +25,8 @@ from parley.dsl.source import Span
 
 #: The plan format's version; `plan_from_json` reads only this one. Version 2: one step kind per loop
 #: shape (`for`, `repeat`, `while`), agent settings as a typed record, closed sets checked. Version 3:
-#: executor agents' `env` setting.
-PLAN_VERSION = "3"
+#: executor agents' `env` setting. Version 4: tools from MCP servers (`Plan.mcp_servers`, `AgentDecl.mcp`).
+PLAN_VERSION = "4"
 #: Turns a chat or group may take when its `until` names no turn limit.
 DEFAULT_MAX_TURNS = 10
 
@@ -51,6 +51,8 @@ BudgetMetric = Literal["tokens", "turns", "cost", "time"]
 SelectMode = Literal["auto", "round_robin", "random", "manual"]
 #: `AgentDecl.agent_kind`: who answers an agent's messages.
 AgentKind = Literal["llm", "human", "executor", "python"]
+#: `McpServer.transport`: how the runtime reaches an MCP server.
+McpTransport = Literal["stdio", "http"]
 #: `ModelDecl.provider`.
 Provider = Literal["openai", "local", "scripted"]
 #: `Option.name`: every option a model provider takes (each provider takes some of them).
@@ -60,6 +62,8 @@ ModelOptionName = Literal[
 ]
 #: `AgentSettings.languages`: what an executor agent runs.
 Language = Literal["python", "sh"]
+#: `AgentSettings.human_input`: when a person may speak for an LLM agent in a chat or group.
+HumanInputMode = Literal["always", "on_stop", "never"]
 
 
 def _one_of(tags: Any) -> Any:
@@ -655,6 +659,10 @@ class AgentSettings:
     env: tuple[str, ...] | None = None
     """Executor: names of environment variables its code sees besides PATH, HOME, LANG and TMPDIR
     (else none)."""
+    human_input: HumanInputMode | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_one_of(HumanInputMode)))
+    """LLM and executor: when a person is asked to reply for the agent in a chat or group: `always` (at
+    each of its turns), `on_stop` (when the conversation would stop), `never` (else: never)."""
 
     def given(self) -> dict[str, Any]:
         """The settings the script gives (those not None), by name, in this record's order."""
@@ -681,6 +689,43 @@ class AgentDecl:
     settings: AgentSettings
     target: str | None
     reply_by: str | None
+    span: Span
+    mcp: tuple[McpUse, ...] = ()
+    """LLM: the MCP servers whose tools it is offered, besides `tools`."""
+
+
+@attrs.frozen(kw_only=True)
+class McpServer:
+    """A Model Context Protocol server whose tools agents use: `mcp("python notes.py")` (a command started
+    with its standard input and output as the connection) or `mcp(url="http://…/mcp")` (streamable HTTP).
+
+    A run starts each server once, on first use, and stops it at the end; its tools are listed then (the
+    compiler lists them too when it can start the server, to check the names a script uses).
+    """
+
+    kind: ClassVar[str] = "mcp_server"
+    name: str
+    """How the plan, events and errors name it (from its script or host; unique in the plan)."""
+    transport: McpTransport = attrs.field(validator=_one_of(McpTransport))
+    command: tuple[str, ...]
+    """stdio: the program and its arguments, run in the script's folder (`python` is the Python running
+    Parley); empty for http."""
+    url: str | None
+    """http: the server's endpoint."""
+    env: tuple[str, ...]
+    """stdio: names of environment variables the server sees besides a few safe ones (PATH, HOME…)."""
+    timeout: float
+    """Seconds one call (and the start) may take."""
+    span: Span
+
+
+@attrs.frozen(kw_only=True)
+class McpUse:
+    """An agent's use of an MCP server: which server, and which of its tools (None: all of them)."""
+
+    kind: ClassVar[str] = "mcp_use"
+    server: str
+    tools: tuple[str, ...] | None
     span: Span
 
 
@@ -789,6 +834,8 @@ class Plan:
     budgets: tuple[Budget, ...]
     defs: tuple[DefDecl, ...]
     body: tuple[Step, ...]
+    mcp_servers: tuple[McpServer, ...] = ()
+    """The MCP servers the agents take tools from."""
 
     def agent(self, name: str) -> AgentDecl:
         """The agent declared as `name`."""

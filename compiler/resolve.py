@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, get_args
 
 from parley.compiler import plan as p
 from parley.compiler._context import did_you_mean
 from parley.compiler.declarations import Namespace, constant, is_constant
+from parley.compiler.mcp import mcp_use
 from parley.compiler.python_tools import PythonImportError, resolve
 from parley.compiler.scope import EXEC, IO, PYTHON, Effects
 from parley.compiler.types import PRIMITIVES
@@ -108,7 +110,8 @@ def range_problem(key: str, value: float) -> str | None:
     if key not in _NUMBER_SETTINGS:
         return None
     _, least, most = _NUMBER_SETTINGS[key]
-    if (least is not None and value < least) or (most is not None and value > most):
+    if (isinstance(value, float) and not math.isfinite(value)) or (least is not None and value < least) \
+            or (most is not None and value > most):
         return f"from {least} to {most}" if most is not None else f"{least} or more"
     return None
 
@@ -117,12 +120,13 @@ def range_problem(key: str, value: float) -> str | None:
 #: plan record, the others fields of its `AgentSettings`.
 SETTINGS: dict[p.AgentKind, tuple[str, ...]] = {
     "llm": ("model", "tools", "temperature", "top_p", "max_tokens", "seed", "max_tool_rounds",
-            "max_auto_replies", "memory", "description", "cache"),
+            "max_auto_replies", "memory", "description", "cache", "human_input"),
     "human": ("description",),
-    "executor": ("description", "timeout", "workdir", "languages", "env"),
+    "executor": ("description", "timeout", "workdir", "languages", "env", "human_input"),
     "python": ("description",),
 }
 LANGUAGES: tuple[p.Language, ...] = get_args(p.Language)
+HUMAN_INPUT_MODES: tuple[p.HumanInputMode, ...] = get_args(p.HumanInputMode)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -138,6 +142,7 @@ class AgentBuilder:
         kind = decl.kind
         model: str | None = None
         tools: list[str] = []
+        mcp: list[p.McpUse] = []
         description: str | None = None
         settings: dict[str, Any] = {}
         seen: set[str] = set()
@@ -154,7 +159,7 @@ class AgentBuilder:
             if key == "model":
                 model = self._model(setting, ns)
             elif key == "tools":
-                tools = self._tools(setting, ns)
+                tools = self._tools(setting, ns, mcp)
             elif key == "description":
                 description = self._string(setting)
             else:
@@ -172,7 +177,7 @@ class AgentBuilder:
         return p.AgentDecl(
             name=plan_name, agent_kind=kind, system=system, description=description, model=model,
             tools=tuple(tools), settings=p.AgentSettings(**settings), target=target, reply_by=reply_by,
-            span=decl.span,
+            span=decl.span, mcp=tuple(mcp),
         )
 
     def _unknown_setting(self, setting: n.Setting, kind: p.AgentKind) -> None:
@@ -213,15 +218,21 @@ class AgentBuilder:
             return None
         return ns.models[value.id]
 
-    def _tools(self, setting: n.Setting, ns: Namespace) -> list[str]:
+    def _tools(self, setting: n.Setting, ns: Namespace, mcp: list[p.McpUse]) -> list[str]:
+        """The defs and Python tools `tools:` names; the MCP servers it names (`mcp(…)`) go to `mcp`."""
         names: list[n.Expr] = []
         for value in setting.values:
             names.extend(value.items if isinstance(value, n.ListExpr) else (value,))
         tools = []
         for name in names:
+            if isinstance(name, n.Call) and isinstance(name.func, n.Name) and name.func.id == "mcp":
+                use = mcp_use(name, self.unit, ns.path.parent if ns.path is not None else None)
+                if use is not None:
+                    mcp.append(use)
+                continue
             if not isinstance(name, n.Name):
-                self.ctx.error("P223", "`tools` lists defs and Python functions by name", name.span, "not a name",
-                               "write `tools: search, save`")
+                self.ctx.error("P223", "`tools` lists defs and Python functions by name, and MCP servers",
+                               name.span, "not a name", 'write `tools: search, save, mcp("python server.py")`')
             elif name.id in ns.defs:
                 tools.append(ns.defs[name.id])
             elif name.id in ns.tools:
@@ -259,6 +270,8 @@ class AgentBuilder:
             return tuple(values)
         if key == "env":
             return self._names(setting)
+        if key == "human_input":
+            return self._human_input(setting)
         value_node = self._single(setting)
         if value_node is None:
             return None
@@ -288,6 +301,19 @@ class AgentBuilder:
                            f"choose a value {problem}")
             return None
         return float(value) if kind is float else value  # `temperature: 1` is the float 1.0 in the plan
+
+    def _human_input(self, setting: n.Setting) -> p.HumanInputMode | None:
+        """`human_input: always | on_stop | never` (a bare word, as written)."""
+        value = self._single(setting)
+        if value is None:
+            return None
+        word = value.id if isinstance(value, n.Name) else constant(value)
+        if word not in HUMAN_INPUT_MODES:
+            self.ctx.error("P223", f"`human_input` is one of {', '.join(HUMAN_INPUT_MODES)}", value.span,
+                           "not a mode", (did_you_mean(word, HUMAN_INPUT_MODES) if isinstance(word, str) else None)
+                           or "write `human_input: on_stop` (a person is asked when the conversation would stop)")
+            return None
+        return word  # type: ignore[no-any-return]
 
     def _names(self, setting: n.Setting) -> tuple[str, ...] | None:
         """`env: "NAME", …` (or one list): environment variable names, each a plain identifier."""
@@ -343,8 +369,8 @@ class AgentBuilder:
 def agent_effects(agent: p.AgentDecl, unit: Unit) -> Effects:
     """What asking `agent` may do besides its thread: run tools and nested conversations, ask a human."""
     fx = Effects()
-    if agent.agent_kind == "human":
-        fx.writes.add(IO)
+    if agent.agent_kind == "human" or agent.settings.human_input in ("always", "on_stop"):
+        fx.writes.add(IO)  # a person is asked (for an LLM agent: in chats and groups)
     if agent.agent_kind == "executor":
         fx.writes.add(EXEC)
     if agent.agent_kind == "python":
@@ -354,6 +380,8 @@ def agent_effects(agent: p.AgentDecl, unit: Unit) -> Effects:
             fx.merge(unit.effects_of_def(tool))
         else:
             fx.writes.add(PYTHON)
+    for use in agent.mcp:
+        fx.writes.add(f"mcp:{use.server}")  # a server's state is shared: its callers keep their order
     if agent.reply_by is not None:
         fx.merge(unit.effects_of_def(agent.reply_by))
     return fx

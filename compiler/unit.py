@@ -20,6 +20,7 @@ class Unit:
     registry: Registry
     main: Namespace
     records: dict[str, p.RecordDecl] = attrs.Factory(dict)
+    mcp_servers: dict[str, p.McpServer] = attrs.Factory(dict)
     defs: dict[str, p.DefDecl] = attrs.Factory(dict)
     def_effects: dict[str, Effects] = attrs.Factory(dict)
     lowering: list[str] = attrs.Factory(list)

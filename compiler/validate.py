@@ -223,6 +223,10 @@ class _Checker:
         self.records = self.declared(plan.types, "types", "type")
         self.defs = self.declared(plan.defs, "defs", "def")
         self.declared(plan.inputs, "inputs", "input")
+        self.mcp_servers = self.declared(plan.mcp_servers, "mcp_servers", "MCP server")
+        for index, server in enumerate(plan.mcp_servers):
+            if (server.transport == "stdio") != bool(server.command) or (server.transport == "http") != bool(server.url):
+                self.problem(f"mcp_servers[{index}]", "a stdio server has a command and no URL, an http one a URL")
         for name in sorted(set(self.tools) & set(self.defs)):
             self.problem(f"defs[{self.defs[name]}].name", f"{name!r} is both a def and a tool")
         for index, relative in enumerate(plan.module_path):
@@ -275,6 +279,10 @@ class _Checker:
             if tool not in self.tools and tool not in self.defs:
                 self.problem(f"{path}.tools[{index}]",
                              f"no tool or def {tool!r} is declared{_suggest(tool, [*self.tools, *self.defs])}")
+        for index, use in enumerate(agent.mcp):
+            if use.server not in self.mcp_servers:
+                self.problem(f"{path}.mcp[{index}].server", f"no MCP server {use.server!r} is declared"
+                                                            f"{_suggest(use.server, self.mcp_servers)}")
         if agent.reply_by is not None and agent.reply_by not in self.defs:
             self.problem(f"{path}.reply_by", f"no def {agent.reply_by!r} is declared{_suggest(agent.reply_by, self.defs)}")
         if agent.agent_kind == "python":

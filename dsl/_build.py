@@ -12,12 +12,12 @@ diagnostics; the builder never raises for them.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from lark import Token, Tree
-
 from parley.dsl import nodes as n
 from parley.dsl._tokens import start_of
 from parley.dsl.diagnostics import Diagnostic
@@ -26,6 +26,8 @@ from parley.dsl.source import Span
 AGENT_KINDS = ("human", "executor", "python")
 SELECT_MODES = ("auto", "round_robin", "random", "manual")
 MAX_EXPRESSION_DEPTH = 200
+#: Digits of an integer literal, at most: Python converts no more (and values are bounded so, at run time too).
+MAX_LITERAL_DIGITS = 4300
 
 #: Tokens that carry a value; every other token (keywords, brackets, layout) is punctuation.
 VALUE_TOKENS = frozenset({
@@ -265,10 +267,10 @@ class TreeBuilder:
         return n.OutputStmt(value=c[0], span=span)
 
     def budget_tokens(self, span: Span, c: list[Any]) -> n.BudgetStmt:
-        return n.BudgetStmt(kind="tokens", amount=n.Literal(value=int(c[0]), span=self.span(c[0])), span=span)
+        return n.BudgetStmt(kind="tokens", amount=n.Literal(value=self.whole(c[0]), span=self.span(c[0])), span=span)
 
     def budget_turns(self, span: Span, c: list[Any]) -> n.BudgetStmt:
-        return n.BudgetStmt(kind="turns", amount=n.Literal(value=int(c[0]), span=self.span(c[0])), span=span)
+        return n.BudgetStmt(kind="turns", amount=n.Literal(value=self.whole(c[0]), span=self.span(c[0])), span=span)
 
     def budget_cost(self, span: Span, c: list[Any]) -> n.BudgetStmt:
         return n.BudgetStmt(kind="cost", amount=self.money(self.span(c[0]), c), span=span)
@@ -446,7 +448,7 @@ class TreeBuilder:
         return self.deep(n.BoolCondition(op="and", left=c[0], right=c[1], span=span), *c)
 
     def turns_condition(self, span: Span, c: list[Any]) -> n.TurnsCondition:
-        return n.TurnsCondition(count=int(c[0]), span=span)
+        return n.TurnsCondition(count=self.whole(c[0]), span=span)
 
     def says_condition(self, span: Span, c: list[Any]) -> n.SaysCondition:
         return n.SaysCondition(agent=self.name(c[0]), text=c[1], span=span)
@@ -549,16 +551,34 @@ class TreeBuilder:
         return n.Name(id=str(c[0]), span=span)
 
     def int_literal(self, span: Span, c: list[Any]) -> n.Literal:
-        return n.Literal(value=int(c[0]), span=span)  # int() accepts the `_` digit groups
+        return n.Literal(value=self.whole(c[0]), span=span)
 
     def float_literal(self, span: Span, c: list[Any]) -> n.Literal:
-        return n.Literal(value=float(c[0]), span=span)
+        return n.Literal(value=self.finite(float(c[0]), c[0]), span=span)
 
     def duration(self, span: Span, c: list[Any]) -> n.Duration:
         text = str(c[0])
         unit = "ms" if text.endswith("ms") else text[-1]
-        seconds = float(text[: -len(unit)]) * _UNITS[unit]
+        seconds = self.finite(float(text[: -len(unit)]) * _UNITS[unit], c[0])
         return n.Duration(seconds=seconds, text=text, span=span)
+
+    def whole(self, token: Token) -> int:
+        """An integer literal's value; past MAX_LITERAL_DIGITS digits it is refused (Python converts no more)."""
+        digits = str(token).replace("_", "")
+        if len(digits) <= MAX_LITERAL_DIGITS:
+            return int(digits)
+        self.error("P116", f"this number has {len(digits):,} digits (at most {MAX_LITERAL_DIGITS:,})",
+                   self.span(token), "too long", "a number this large is almost certainly a mistake; "
+                   "write it as a string if it is an identifier")
+        return 0
+
+    def finite(self, value: float, token: Token) -> float:
+        """A decimal literal's value, refused when it is too large to be a number (it would be infinity)."""
+        if math.isfinite(value):
+            return value
+        self.error("P116", "this number is too large (decimal numbers reach about 1.8e308)", self.span(token),
+                   "too large", "write a smaller number")
+        return 0.0
 
     def money(self, span: Span, c: list[Any]) -> n.Money:
         return n.Money(amount=Decimal(str(c[0])[1:]), span=span)

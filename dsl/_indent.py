@@ -11,7 +11,6 @@ from collections.abc import Iterator
 
 from lark import Token
 from lark.lark import PostLex
-
 from parley.dsl._tokens import start_of
 
 MAX_NESTING = 100
@@ -19,6 +18,8 @@ MAX_NESTING = 100
 _OPENERS = {"LPAR": "(", "LSQB": "[", "LBRACE": "{"}
 _CLOSERS = {"RPAR": "(", "RSQB": "[", "RBRACE": "{"}
 _CLOSING_OF = {"(": ")", "[": "]", "{": "}"}
+#: Keywords that continue the statement above them at the same indentation.
+_CONTINUING = frozenset({"ELIF", "ELSE"})
 
 
 class LayoutError(Exception):
@@ -41,20 +42,38 @@ class ParleyIndenter(PostLex):
     def __init__(self) -> None:
         self.brackets: list[Token] = []
         self.indents: list[int] = [0]
+        # Where the last two top-level statements read so far start (line, column).
+        self._starts: tuple[tuple[int, int], tuple[int, int]] = ((1, 1), (1, 1))
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         self.brackets = []
         self.indents = [0]
+        self._starts = ((1, 1), (1, 1))
         return self._process(stream)
+
+    def complete_before(self, line: int, column: int) -> int:
+        """A line above which every statement was parsed whole, for a failure at `line`:`column`.
+
+        A token after a top-level newline that the parser accepts proves the
+        statement before it complete (only `elif`/`else` continue one there).
+        Error recovery need not parse those lines again.
+        """
+        previous, current = self._starts
+        return previous[0] if (line, column) <= current else current[0]
 
     def _process(self, stream: Iterator[Token]) -> Iterator[Token]:
         last: Token | None = None
+        top_level = False  # a newline at depth 0 came last: the next token may start a statement
         for token in stream:
             kind = token.type
             if kind == "_NEWLINE":
                 if not self.brackets:
                     yield from self._newline(token, last)
+                    top_level = len(self.indents) == 1
                 continue
+            if top_level and kind not in _CONTINUING:
+                self._starts = (self._starts[1], start_of(token))
+            top_level = False
             last = token
             if kind in _OPENERS:
                 self.brackets.append(token)

@@ -6,11 +6,11 @@ position in the file, so errors inside `{…}` point inside the text.
 
 from __future__ import annotations
 
+import bisect
 import re
 from typing import TYPE_CHECKING
 
 from lark import Token
-
 from parley.dsl import nodes as n
 from parley.dsl._tokens import start_of
 from parley.dsl.keywords import RESERVED
@@ -65,6 +65,7 @@ class _Splitter:
         self.builder = builder
         self.offset = offset
         self.escapes = escapes
+        self._newlines: list[int] | None = None  # where the token's line ends are, found once when needed
 
     def split(self, content: str) -> tuple[str | n.Interpolation, ...]:
         if "{" not in content and "}" not in content:
@@ -140,10 +141,12 @@ class _Splitter:
     def position(self, index: int) -> tuple[int, int]:
         """Absolute (line, column) of `content[index]`."""
         at = index + self.offset
-        before = self.raw.count("\n", 0, at)
+        if self._newlines is None:  # counting from the start each time would cost the square of the text
+            self._newlines = [match.start() for match in re.finditer("\n", self.raw)]
+        before = bisect.bisect_left(self._newlines, at)
         line = self.start_line + before
         if before:
-            column = at - self.raw.rfind("\n", 0, at)
+            column = at - self._newlines[before - 1]
         else:
             column = self.start_column + at
         span = self.builder.rel_span(line, column, line, column)

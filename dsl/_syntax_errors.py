@@ -16,7 +16,6 @@ from typing import cast
 from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
-
 from parley.dsl._indent import MAX_NESTING, LayoutError
 from parley.dsl._lark import parser, postlexer
 from parley.dsl._tokens import start_of
@@ -150,12 +149,13 @@ _examples = _ExampleParser()
 _parse_example = cast("Callable[[str], Tree]", _examples)
 
 
-def match_mistake(error: UnexpectedInput, before: str | None = None) -> str | None:
+def match_mistake(error: UnexpectedInput, before: str | None = None, first_in_chat: bool = False) -> str | None:
     """The label of the known mistake that fails like `error` does, if any.
 
-    `before` is the script's text up to the unexpected token; a mistake with
-    a `context` applies only where that pattern matches it (the parser is in
-    the same state after `tell critic Be` as after `x = a`). An `exact`
+    `before` is the line so far, up to the unexpected token; a mistake with a
+    `context` applies only where that pattern matches it (the parser is in
+    the same state after `tell critic Be` as after `x = a`), and one marked
+    `first_in_chat` only when `first_in_chat` is true. An `exact`
     mistake is about the unexpected token itself (`=` for `==`, a reserved
     word as a name), so it only applies when one of its examples fails in the
     same state on the same kind of token; otherwise the next best mistake is
@@ -164,7 +164,9 @@ def match_mistake(error: UnexpectedInput, before: str | None = None) -> str | No
     examples = {
         label: list(mistake.examples)
         for label, mistake in MISTAKES.items()
-        if before is None or not mistake.context or _context(mistake.context).search(before)
+        if before is None
+        or (not mistake.context or _context(mistake.context).search(before))
+        and (not mistake.first_in_chat or first_in_chat)
     }
     if not isinstance(error.state, _StateAt):
         error.state = _StateAt(error.state)
@@ -186,12 +188,31 @@ def _context(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-def _text_before(token: Token, source: Source) -> str:
-    """The script's text up to `token` (to the end of the file for end of file)."""
+def _line_before(token: Token, source: Source) -> tuple[int, str]:
+    """The number of `token`'s line and its text up to `token` (the last line, for end of file)."""
     if token.type == "$END" or not token.line:
-        return source.text
-    lines = source.lines[: token.line - 1]
-    return "\n".join((*lines, source.line_text(token.line)[: (token.column or 1) - 1]))
+        return len(source.lines), source.lines[-1]
+    return token.line, source.line_text(token.line)[: (token.column or 1) - 1]
+
+
+_CHAT_WORD = re.compile(r"\b(?:chat|group)\b")
+_BLOCK_END = re.compile(r":[ \t]*(?:#|$)")
+
+
+def _first_in_chat(line: int, source: Source) -> bool:
+    """Whether line `line` is the first of a `chat`/`group` block: the code line above it is the header.
+
+    Plain scans, each character read a bounded number of times, so a
+    megabyte-long header costs no more than reading it.
+    """
+    index = line - 2
+    while index >= 0 and (not source.lines[index].strip() or source.lines[index].lstrip().startswith("#")):
+        index -= 1
+    if index < 0:
+        return False
+    header = source.lines[index]
+    word = _CHAT_WORD.search(header)
+    return word is not None and _BLOCK_END.search(header, word.end()) is not None
 
 
 _EXPRESSION_STARTS = frozenset({"NAME", "string", "number", "AGENT", "AGENT_QUESTION"})
@@ -291,7 +312,8 @@ def _token(error: UnexpectedToken, source: Source) -> Diagnostic:
     suggestion = _did_you_mean(error, source)
     if suggestion is not None:
         return suggestion
-    label = match_mistake(error, _text_before(token, source)) or _after_expression(error)
+    line, before = _line_before(token, source)
+    label = match_mistake(error, before, _first_in_chat(line, source)) or _after_expression(error)
     found = describe_token(token)
     if label is not None:
         mistake = MISTAKES[label]
@@ -353,10 +375,23 @@ def _previous_word(source: Source, token: Token) -> tuple[str, Span] | None:
     if token.type == "$END" or not token.line:
         return None
     before = source.line_text(token.line)[: (token.column or 1) - 1].rstrip()
-    match = re.search(r"(?:[A-Za-z_][A-Za-z0-9_]*|[-+*/%<>=!.,:(\[{|]+)$", before)
-    if match is None:
+    # Scanned back from the end: a regular expression searched for at every
+    # start takes time in the square of the line's length.
+    end = start = len(before)
+    while start > 0 and before[start - 1] in _WORD_CHARS:
+        start -= 1
+    while start < end and before[start].isdigit():  # a word does not start with a digit
+        start += 1
+    if start == end:
+        while start > 0 and before[start - 1] in _OPERATOR_CHARS:
+            start -= 1
+    if start == end:
         return None
-    return match.group(), source.point(token.line, match.start() + 1, len(match.group()))
+    return before[start:], source.point(token.line, start + 1, end - start)
+
+
+_WORD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+_OPERATOR_CHARS = frozenset("-+*/%<>=!.,:([{|")
 
 
 def _declares_agent(source: Source, name: str) -> bool:

@@ -13,11 +13,11 @@ A diagnostic renders as::
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
 import attrs
-
 from parley.dsl.source import Source, Span
 
 
@@ -26,6 +26,31 @@ class Severity(str, enum.Enum):
 
     ERROR = "error"
     WARNING = "warning"
+
+
+#: A quoted piece of the script (a name, a token) longer than this is cut to its first KEPT_QUOTED characters.
+MAX_QUOTED = 120
+KEPT_QUOTED = 80
+#: A message, label or help longer than this is cut (a backstop: messages are one line of prose).
+MAX_MESSAGE = 1_000
+#: A source line longer than this is shown clipped around the caret.
+MAX_LINE_SHOWN = 160
+#: How much of a clipped line is kept before the caret.
+CONTEXT_BEFORE = 80
+
+_LONG_QUOTE = re.compile(rf"`([^`\n]{{{KEPT_QUOTED}}})[^`\n]{{{MAX_QUOTED - KEPT_QUOTED + 1},}}`")
+
+
+def clip_text(text: str) -> str:
+    """`text` with each long `quoted` piece shortened to its start and `…`, and at most MAX_MESSAGE characters."""
+    if len(text) <= MAX_QUOTED:
+        return text
+    text = _LONG_QUOTE.sub(lambda m: f"`{m.group(1)}…`", text)
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+def _clip_help(text: str | None) -> str | None:
+    return None if text is None else clip_text(text)
 
 
 @attrs.frozen
@@ -38,11 +63,11 @@ class Diagnostic:
     """
 
     code: str
-    message: str
-    span: Span
+    message: str = attrs.field(converter=clip_text)
+    span: Span = attrs.field()
     severity: Severity = Severity.ERROR
-    label: str = ""
-    help: str | None = None
+    label: str = attrs.field(default="", converter=clip_text)
+    help: str | None = attrs.field(default=None, converter=_clip_help)
 
     @property
     def is_error(self) -> bool:
@@ -58,6 +83,35 @@ class Diagnostic:
             "label": self.label,
             "help": self.help,
         }
+
+
+@attrs.frozen
+class Omitted(Diagnostic):
+    """The note that ends a capped list: how many errors and warnings were counted but not shown.
+
+    Scripts (and the files they import) can hold thousands of mistakes; showing
+    each would bury the first ones and take unbounded time and memory, so the
+    list is cut (see `parley.dsl.caps`) and this note keeps the totals honest.
+    """
+
+    errors: int = 0
+    warnings: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "omitted": {"errors": self.errors, "warnings": self.warnings}}
+
+
+def tally(diagnostics: Iterable[Diagnostic]) -> tuple[int, int]:
+    """(errors, warnings) found, counting those an `Omitted` note stands for (the note itself is not counted)."""
+    errors = warnings = 0
+    for diagnostic in diagnostics:
+        if isinstance(diagnostic, Omitted):
+            errors, warnings = errors + diagnostic.errors, warnings + diagnostic.warnings
+        elif diagnostic.is_error:
+            errors += 1
+        else:
+            warnings += 1
+    return errors, warnings
 
 
 def render(diagnostic: Diagnostic, source: Source | None, color: bool = False) -> str:
@@ -77,6 +131,7 @@ def render(diagnostic: Diagnostic, source: Source | None, color: bool = False) -
         start = min(span.column, len(text) + 1)
         end = span.end_column if span.end_line == span.line else len(text)
         end = max(start, min(end, len(text) + 1))
+        text, start, end = _clip_line(text, start, end)
         caret = " " * (start - 1) + "^" * (end - start + 1)
         label = f" {diagnostic.label}" if diagnostic.label else ""
         if span.end_line > span.line:
@@ -97,6 +152,23 @@ def render_all(
 ) -> str:
     """Several diagnostics separated by blank lines, each rendered against its own file."""
     return "\n\n".join(render(d, sources.get(d.span.file), color) for d in diagnostics)
+
+
+def _clip_line(text: str, start: int, end: int) -> tuple[str, int, int]:
+    """A long line cut to MAX_LINE_SHOWN characters around the caret's start, `…` marking each cut.
+
+    Returns the text shown and the caret's columns in it (1-based, inclusive).
+    """
+    if len(text) <= MAX_LINE_SHOWN:
+        return text, start, end
+    left = max(0, min(start - 1 - CONTEXT_BEFORE, len(text) + 1 - MAX_LINE_SHOWN))
+    right = min(len(text), left + MAX_LINE_SHOWN)
+    prefix = "…" if left > 0 else ""
+    suffix = "…" if right < len(text) else ""
+    shift = len(prefix) - left
+    start = start + shift
+    end = min(end, right + 1) + shift
+    return prefix + text[left:right] + suffix, start, max(start, end)
 
 
 def _visible(line: str) -> str:

@@ -43,6 +43,8 @@ class FailureKind(enum.Enum):
     HUMAN = ("human", 3)
     #: A Python tool or agent of the script raised.
     PYTHON = ("python", 3)
+    #: A tool server (MCP) could not be started, or stopped while the run needed it.
+    TOOL = ("tool", 3)
     #: Code run by an executor agent could not run.
     CODE = ("code", 3)
     #: A replayed run made a call its record does not have.
@@ -85,9 +87,11 @@ class ScriptError(ParleyError):
     exit_code = 1
 
     def __init__(self, diagnostics: Sequence[Diagnostic], sources: Mapping[str, Source]) -> None:
+        from parley.dsl.diagnostics import tally
+
         self.diagnostics = tuple(diagnostics)
         self.sources = dict(sources)
-        errors = sum(d.is_error for d in self.diagnostics)
+        errors, _ = tally(self.diagnostics)
         super().__init__(f"{errors} error{'s' if errors != 1 else ''} in script")
 
     def render(self, color: bool = False) -> str:

@@ -13,13 +13,13 @@ import re
 import attrs
 from lark import UnexpectedInput
 from lark.exceptions import LarkError
-
 from parley.dsl import nodes as n
 from parley.dsl._build import DepthGuard, ExprParser, TreeBuilder
 from parley.dsl._indent import LayoutError
 from parley.dsl._lark import parser, postlexer
 from parley.dsl._syntax_errors import describe_token, diagnose
 from parley.dsl._tokens import start_of
+from parley.dsl.caps import cap
 from parley.dsl.diagnostics import Diagnostic, Severity
 from parley.dsl.errors import InternalError, ScriptError
 from parley.dsl.source import Source, Span
@@ -78,11 +78,17 @@ def parse_source(text: str | bytes, filename: str = "<script>") -> ParseResult:
 def parse_path(path: str | os.PathLike[str], display: str | None = None) -> ParseResult:
     """Read and parse a script file; `display` is the name shown in diagnostics (default: the path)."""
     name = display if display is not None else os.fspath(path)
-    size = os.stat(path).st_size
-    with open(path, "rb") as handle:
-        data = handle.read(MAX_SOURCE_BYTES + 1)
-    if size > MAX_SOURCE_BYTES:
-        return _too_large(name, size)
+    try:
+        size = os.stat(path).st_size
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_SOURCE_BYTES + 1)
+    except OSError as error:  # the file is there but cannot be read: the user's to fix, not a crash
+        return _fail(Source(name, ""), Diagnostic(
+            "P005", f"cannot read the file: {error.strerror or type(error).__name__}", Span(name, 1, 1, 1, 1),
+            label="", help="check that the path names a readable script file",
+        ))
+    if size > MAX_SOURCE_BYTES or len(data) > MAX_SOURCE_BYTES:
+        return _too_large(name, max(size, len(data)))
     return parse_source(data, name)
 
 
@@ -105,6 +111,9 @@ def _decode(text: str | bytes, filename: str) -> Source | ParseResult:
         if isinstance(decoded, ParseResult):
             return decoded
         text = decoded
+    surrogate = _SURROGATE.search(text)
+    if surrogate is not None:  # only text built in Python has these: no file decodes to one
+        return _lone_surrogate(text, surrogate.start(), filename)
     if "\0" in text:
         line = _line_of(text[: text.index("\0")])
         return _fail(Source(filename, ""), Diagnostic(
@@ -138,6 +147,22 @@ def _decode_utf8(data: bytes, filename: str) -> str | ParseResult:
         ))
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(text: str, at: int, filename: str) -> ParseResult:
+    """Text holding a lone surrogate (U+D800–U+DFFF) is not Unicode text: no script can be written that way."""
+    shown = _SURROGATE.sub("\ufffd", text).removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    before = text[:at].removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    source = Source(filename, shown)
+    return _fail(source, Diagnostic(
+        "P001", f"the text is not valid Unicode (a lone surrogate, U+{ord(text[at]):04X})", source.point(line, column),
+        label="not a character", help="pass the script as UTF-8 bytes, or as text without surrogate code points",
+    ))
+
+
 def _line_of(before: str) -> int:
     """The line number after `before`, counting `\r\n`, `\r` and `\n` as line ends (as editors do)."""
     return before.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n").count("\n") + 1
@@ -167,12 +192,15 @@ def _parse(source: Source) -> ParseResult:
         lines[first] = lines[first].lstrip()
     tree = None
     seen: set[tuple[int, int]] = set()
+    skipped = 0
     while len(diagnostics) < MAX_SYNTAX_ERRORS:
         try:
             tree = parser().parse("\n".join(lines) + "\n", start="start")
             break
         except (UnexpectedInput, LayoutError) as error:
+            parsed = postlexer().complete_before(getattr(error, "line", 1) or 1, getattr(error, "column", 1) or 1)
             diagnostic = diagnose(error, source)
+            skipped = _skip_parsed(lines, parsed, skipped)
             key = (diagnostic.span.line, diagnostic.span.column)
             if key in seen:
                 break
@@ -196,16 +224,25 @@ def _parse(source: Source) -> ParseResult:
 
 
 def _capped(diagnostics: list[Diagnostic]) -> tuple[Diagnostic, ...]:
-    """In file order, at most MAX_SYNTAX_ERRORS errors, then a note saying the rest were left out."""
-    ordered = sorted(diagnostics, key=lambda d: (d.span.line, d.span.column))
-    if len(ordered) <= MAX_SYNTAX_ERRORS:
-        return tuple(ordered)
-    kept = ordered[:MAX_SYNTAX_ERRORS]
-    note = Diagnostic(
-        "P199", f"too many errors; showing the first {MAX_SYNTAX_ERRORS} of {len(ordered)}", kept[-1].span,
-        severity=Severity.WARNING, help="fix the errors above and check again",
-    )
-    return (*kept, note)
+    """In file order, at most MAX_SYNTAX_ERRORS (and a few a line), then a note counting the rest."""
+    return cap(sorted(diagnostics, key=lambda d: (d.span.line, d.span.column)), most=MAX_SYNTAX_ERRORS)
+
+
+def _skip_parsed(lines: list[str], line: int, skipped: int) -> int:
+    """Blank the lines above `line` (statements parsed whole) so the next try does not parse them again.
+
+    Recovery re-parses after every error; without this, errors near the end of a
+    large file would cost a whole parse each. The tree of a script with errors is
+    never built, so only the parser's state matters: one short statement keeps
+    it where the lost ones left it (after some statement, not at the start).
+    `skipped` lines are blank already; returns the new count.
+    """
+    if line - 1 <= max(skipped, 1):
+        return skipped
+    lines[0] = "x = 0"
+    for index in range(max(skipped, 1), line - 1):
+        lines[index] = ""
+    return line - 1
 
 
 def _first_code_line(lines: list[str]) -> int | None:

@@ -14,8 +14,11 @@ on the same kind of token as one of its examples. `at_previous` puts the
 caret under the word before the unexpected token instead of under the token.
 Some parser states are shared by unrelated constructs (after `tell critic Be`
 the parser is where it is after `x = a`): a `context` is a regular expression
-that must match the script's text up to the unexpected token for the mistake
-to apply.
+that must match (`search`) the line so far, up to the unexpected token, for
+the mistake to apply; `first_in_chat` asks that line to be the first of a
+`chat` or `group` block. Contexts see one line, so they run in linear time
+even on a megabyte-long line: keep them free of nested or adjacent
+overlapping repeats.
 """
 
 from __future__ import annotations
@@ -34,16 +37,12 @@ class Mistake(NamedTuple):
     exact: bool = False
     at_previous: bool = False
     context: str = ""
+    first_in_chat: bool = False
 
 
 def _line_starts(*words: str) -> str:
     """A context: the line so far starts with one of `words`."""
-    return r"(?:^|\n)[ \t]*(?:" + "|".join(words) + r")\b[^\n]*$"
-
-
-def _first_in_chat(after: str = "") -> str:
-    """A context: the line so far is the first of a `chat`/`group` block (and starts with `after`)."""
-    return r"\b(?:chat|group)\b[^\n]*:[ \t]*(?:#[^\n]*)?(?:\n[ \t]*(?:#[^\n]*)?)*\n[ \t]*" + after + r"[^\n]*$"
+    return r"^[ \t]*(?:" + "|".join(words) + r")\b"
 
 
 def _colon(construct: str, example: str, *examples: str) -> Mistake:
@@ -153,12 +152,12 @@ MISTAKES: dict[str, Mistake] = {
         'put the opening first in the block, as a string: `"Improve this draft: {draft}"`', "opening expected",
         ('group a, b:\n    select auto\n    "hi"\n', 'group a, b:\n    manager smart\n',
          'group a, b:\n    flow a -> b\n'),
-        at_previous=True, context=_first_in_chat(r"(?:select|flow|manager)\b"),
+        at_previous=True, context=_line_starts("select", "flow", "manager"), first_in_chat=True,
     ),
     "chat-opening-prose": Mistake(
         "P157", "the opening message of a conversation is a string", 'quote it: `"Discuss the plan."`',
         "quote the opening", ('chat a, b:\n    Discuss the plan\n', 'group a, b, c:\n    Plan the release.\n'),
-        exact=True, at_previous=True, context=_first_in_chat(),
+        exact=True, at_previous=True, first_in_chat=True,
     ),
     "until-turns": Mistake(
         "P158", "a number in `until` counts turns: write `N turns`",
@@ -349,7 +348,7 @@ MISTAKES: dict[str, Mistake] = {
         "and an ask names its agent with `@`: `@writer Draft a title.`", "not a statement",
         ("let x = 3\n", "func f(x):\n    return x\n", "x = 1\nvar y = 2\n", "if x:\n    let y = 2\n",
          "writer Draft a title.\n"),
-        exact=True, at_previous=True, context=r"(?:^|\n)[ \t]*[A-Za-z_][A-Za-z0-9_]*[ \t]+$",
+        exact=True, at_previous=True, context=r"^[ \t]*[A-Za-z_][A-Za-z0-9_]*[ \t]+$",
     ),
     "f-string": Mistake(
         "P191", "Parley strings need no `f` prefix: every string interpolates `{…}`",

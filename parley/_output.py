@@ -5,7 +5,10 @@ is redacted as a whole (`runtime.secrets.redact`; streamed replies are
 masked piece by piece before they get here, by the console), so no message,
 output, transcript or traceback shows a key. A reader that goes away
 (`parley run … | head`) does not fail the run: what is written after it left
-is dropped, and the run ends as it would have.
+is dropped, and the run ends as it would have. Output that cannot be written
+for another reason (a full disk, `> /dev/full`, an I/O error) is dropped the
+same way, and kept as `failure`: the command says so when it ends, and
+fails (`lost_output`).
 """
 
 from __future__ import annotations
@@ -27,7 +30,8 @@ class MaskedStream(io.TextIOBase):
     def __init__(self, inner: TextIO) -> None:
         super().__init__()
         self.inner = inner
-        self.gone = False  # the reader closed the pipe
+        self.gone = False  # the reader closed the pipe, or the output cannot be written
+        self.failure: OSError | None = None  # why it cannot, when the reader did not simply go away
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
@@ -65,7 +69,7 @@ class MaskedStream(io.TextIOBase):
             yield
         except OSError as error:
             if error.errno not in (errno.EPIPE, errno.EINVAL):  # EINVAL: a flush to a closed pipe on Windows
-                raise
+                self.failure = error
             self.gone = True
             _silence(self.inner)
 
@@ -82,6 +86,14 @@ def _silence(stream: TextIO) -> None:
         os.dup2(null, target)
     finally:
         os.close(null)
+
+
+def lost_output() -> tuple[str, OSError] | None:
+    """Which of stdout and stderr could not be written while the command ran, and why (None: neither)."""
+    for name, stream in (("stdout", sys.stdout), ("stderr", sys.stderr)):
+        if isinstance(stream, MaskedStream) and stream.failure is not None:
+            return name, stream.failure
+    return None
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -12,7 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from parley import __version__
-from parley.dsl.diagnostics import Diagnostic, Severity, render
+from parley.dsl.diagnostics import Diagnostic, render, tally
 
 
 def _use_color(stream: object) -> bool:
@@ -27,23 +28,53 @@ class _Commands(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
-        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort, OSError):
-            raise  # click reports these itself (a closed stdout pipe is an OSError click handles)
+            value = super().invoke(ctx)
+        except (click.exceptions.Exit, SystemExit) as stop:
+            _said_lost_output(stop.exit_code if isinstance(stop, click.exceptions.Exit) else stop.code)
+            raise
+        except (click.exceptions.ClickException, click.exceptions.Abort):
+            raise  # click reports these itself
+        except OSError as error:
+            if error.errno == errno.EPIPE:
+                raise  # a closed stdout pipe: click ends quietly
+            _report_failure(error, debug=bool(ctx.params.get("debug")))
         except Exception as error:  # noqa: BLE001 - the last line of defence: report, never a bare traceback
             _report_failure(error, debug=bool(ctx.params.get("debug")))
+        _said_lost_output(0)
+        return value
+
+
+def _said_lost_output(status: Any) -> None:
+    """Say that stdout or stderr could not be written (a full disk, an I/O error; not a reader gone away),
+    and fail a command that would have succeeded."""
+    from parley._output import lost_output
+
+    lost = lost_output()
+    if lost is None:
+        return
+    name, error = lost
+    if name == "stdout":
+        click.echo(click.style("error: ", fg="red", bold=True)
+                   + f"cannot write to stdout: {error.strerror or error}; what was written from then on is lost",
+                   err=True)
+    if status in (0, None):
+        sys.exit(1)
 
 
 def _report_failure(error: BaseException, debug: bool) -> NoReturn:
     """End the command for `error`: one line saying whose it is, the traceback with --debug."""
     from parley.dsl.errors import InternalError, ParleyError
 
+    if isinstance(error, OSError):  # the system refused a read or a write: not a bug, and not the script's
+        where = f" ({error.filename})" if error.filename else ""
+        _echo_failure(f"{error.strerror or error}{where}", error if debug else None)
+        sys.exit(1)
     shown = error if isinstance(error, ParleyError) else InternalError(f"{type(error).__name__}: {error}")
     _echo_failure(shown, error if debug else None)
     sys.exit(shown.exit_code)
 
 
-def _echo_failure(error: BaseException, traceback_of: BaseException | None = None) -> None:
+def _echo_failure(error: BaseException | str, traceback_of: BaseException | None = None) -> None:
     """`error: …` on stderr (secrets masked), after the traceback of `traceback_of` when given (--debug)."""
     import traceback
 
@@ -134,8 +165,7 @@ def check(files: tuple[str, ...], as_json: bool, strict: bool) -> None:
             if diagnostic not in found:
                 found.append(diagnostic)
                 blocks.append(render(diagnostic, result.sources.get(diagnostic.span.file), color))
-    errors = sum(d.severity is Severity.ERROR for d in found)
-    warnings = len(found) - errors
+    errors, warnings = tally(found)  # the notes ending capped lists count what they left out
     if as_json:
         payload = {
             "diagnostics": [d.to_json() for d in found],
@@ -243,11 +273,13 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
     FILE is a script, or a plan file (`*.json`, from `parley plan FILE --format json`), which runs
     without its script. A stored run whose script is gone resumes and replays from the plan it keeps.
 
-    Exit status: 0 done, 1 script or plan error, 2 usage or a bad input, 3 run failure (the host's code
-    raising included), 4 budget spent, 70 a bug in Parley, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+    Exit status: 0 done, 1 script or plan error (or a --trace not written), 2 usage, a bad input or an
+    unusable run store, 3 run failure (the host's code raising included), 4 budget spent, 70 a bug in
+    Parley, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     """
     from parley.console import Console, ask_person
     from parley.dsl.errors import HostError, InternalError, RunError, UsageError
+    from parley.runtime.store import StoreError
 
     inputs = _inputs(assignments)
     if (resume or replay) and no_store:
@@ -257,13 +289,9 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
     if program.warnings and not quiet:
         click.echo(program.render_warnings(_use_color(sys.stderr)) + "\n", err=True)
     console = Console(quiet=quiet or as_json, color=_use_color(sys.stderr), prints_to_stderr=as_json)
-    try:
-        trace_file = open(trace, "w", encoding="utf-8") if trace else None  # noqa: SIM115 - closed below
-    except OSError as error:
-        raise click.BadParameter(f"cannot write {trace}: {error.strerror}", param_hint="--trace") from None
+    from parley._trace_file import TraceFile
 
-    from parley.runtime.secrets import redact
-
+    trace_file = TraceFile.open(trace, stored=not no_store) if trace else None
     run_id: list[str] = []
 
     def on_event(event: object) -> None:
@@ -271,8 +299,7 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
             run_id.append(event.data["run"])  # type: ignore[attr-defined]
         console(event)
         if trace_file is not None:
-            trace_file.write(redact(json.dumps(event.as_dict(), default=str)) + "\n")  # type: ignore[attr-defined]
-            trace_file.flush()
+            trace_file.write(event)
 
     from parley._signals import Terminated, stop_on_sigterm
 
@@ -287,11 +314,12 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
                              resume=resume, replay=replay, force=force, max_retries=max_retries, timeout=timeout)
     except UsageError as error:
         raise click.UsageError(str(error)) from None
-    except (RunError, HostError, InternalError) as error:
+    except (RunError, HostError, InternalError, StoreError) as error:
         console.end_stream()
-        debug = _debugging() and (not isinstance(error, RunError) or error.__cause__ is not None)
+        debug = _debugging() and (not isinstance(error, RunError | StoreError) or error.__cause__ is not None)
         _echo_failure(error, error if debug else None)
-        usage = error.result.usage if error.result is not None else {}
+        partial = getattr(error, "result", None)  # a store that failed before the run began has none
+        usage = partial.usage if partial is not None else {}
         console.usage(usage) if usage else None
         if run_id and not no_store and error.exit_code != 2:
             click.echo(f"resume with: parley run --resume {run_id[0]}" + _store_flag(store_path), err=True)
@@ -316,6 +344,8 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
 
         click.echo(json.dumps({"output": jsonable(result.output), "outputs": jsonable(result.outputs)},
                               indent=2, ensure_ascii=False))
+    if trace_file is not None and trace_file.failure:
+        sys.exit(1)  # the run worked, its trace was not written (said when it failed)
 
 
 def _inputs(assignments: tuple[str, ...]) -> dict[str, str]:
@@ -403,10 +433,12 @@ def _store_flag(store_path: str | None) -> str:
 
 
 def _open_store(path: str | None, in_memory: bool):  # type: ignore[no-untyped-def]
-    from parley.runtime.store import Store, StoreError, default_path
+    from parley.runtime.store import Store, StoreDamaged, StoreError, default_path
 
     try:
         return Store(":memory:" if in_memory else (path or default_path()))
+    except StoreDamaged:
+        raise  # its message says what to do
     except StoreError as error:
         raise click.UsageError(f"{error} (use --store PATH, or --no-store)") from None
 
@@ -414,21 +446,33 @@ def _open_store(path: str | None, in_memory: bool):  # type: ignore[no-untyped-d
 @main.command()
 @click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-def runs(store_path: str | None, limit: int) -> None:
-    """Recent runs: id, script, status, turns, tokens, cost, time."""
+@click.option("--check", "check_store", is_flag=True,
+              help="Check the store for damage (SQLite's integrity check, every row read back); exit 1 if damaged.")
+def runs(store_path: str | None, limit: int, check_store: bool) -> None:
+    """Recent runs: id, script, status, turns, tokens, cost, time (a damaged one: what is wrong)."""
     import datetime
 
+    from parley._store_check import check, damaged_runs
+
+    if check_store:
+        from parley.runtime.store import default_path
+
+        sys.exit(check(store_path or str(default_path())))
     store = _open_store(store_path, False)
     rows = store.runs(limit)
     if not rows:
         click.echo("no runs yet")
         return
     for row in rows:
+        if "damaged" in row:
+            click.echo(f"{'?' * 12}  damaged: {row['damaged']}")
+            continue
         started = datetime.datetime.fromtimestamp(row["started"]).strftime("%Y-%m-%d %H:%M:%S")
         seconds = f"{row['ended'] - row['started']:.1f}s" if row["ended"] else "-"
         tries = f" (resumed ×{row['attempts'] - 1})" if row["attempts"] > 1 else ""
         click.echo(f"{row['id']}  {started}  {row['status']:<11} {row['turns']:>4} turns {row['tokens']:>7} tokens "
                    f"${row['cost']:.4f} {seconds:>7}  {row['script']}{tries}")
+    damaged_runs(store, rows)
 
 
 @main.command()
@@ -439,6 +483,7 @@ def runs(store_path: str | None, limit: int) -> None:
               help="The plan the run ran, as a plan file (`parley run` runs it): kept with each run.")
 def show(run_id: str, store_path: str | None, as_json: bool, as_plan: bool) -> None:
     """A stored run's transcript (or, with --json, its record and every event; with --plan, its plan)."""
+    from parley._store_check import damaged_events
     from parley.console import Console
     from parley.runtime.events import Event
 
@@ -448,20 +493,26 @@ def show(run_id: str, store_path: str | None, as_json: bool, as_plan: bool) -> N
         kept = store.plan(found["id"])
         if kept is None:
             raise click.UsageError(f"run {found['id']} keeps no plan (it was made by an older Parley)")
-        click.echo(json.dumps(json.loads(kept), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(store.decoded(kept, f"the plan kept with run {found['id']}"), indent=2,
+                              ensure_ascii=False))
         return
     events = store.events(found["id"])
     if as_json:
         click.echo(json.dumps({"run": found, "events": events}, indent=2, ensure_ascii=False))
+        damaged_events(store, found["id"], events)
         return
     console = Console(color=_use_color(sys.stderr))
     for item in events:
+        if "damaged" in item:
+            click.echo(f"[event {item['seq']} is damaged: {item['damaged']}]", err=True)
+            continue
         console(Event(kind=item["kind"], step=item["step"], file=item["file"], line=item["line"], time=item["time"],
                       data=item["data"]))
     usage = {"turns": found["turns"], "tokens": found["tokens"], "cost": found["cost"],
              "seconds": (found["ended"] or found["started"]) - found["started"]}
     console.usage(usage)
     click.echo(f"status: {found['status']}" + (f" ({found['error']})" if found["error"] else ""), err=True)
+    damaged_events(store, found["id"], events)
 
 
 @main.command()
@@ -471,6 +522,8 @@ def show(run_id: str, store_path: str | None, as_json: bool, as_plan: bool) -> N
               show_default=True, help="Events as JSON lines, or OpenTelemetry spans (OTLP/JSON, GenAI attributes).")
 def trace(run_id: str, store_path: str | None, output_format: str) -> None:
     """A stored run's events, one JSON object per line (or as OpenTelemetry spans)."""
+    from parley._store_check import damaged_events
+
     store = _open_store(store_path, False)
     found = _stored_run(store, run_id)
     events = store.events(found["id"])
@@ -478,10 +531,12 @@ def trace(run_id: str, store_path: str | None, output_format: str) -> None:
 
         from parley.runtime.otlp import otlp_trace
 
-        click.echo(json.dumps(otlp_trace(found, events, __version__), ensure_ascii=False))
-        return
-    for event in events:
-        click.echo(json.dumps(event, ensure_ascii=False))
+        whole = [event for event in events if "damaged" not in event]
+        click.echo(json.dumps(otlp_trace(found, whole, __version__), ensure_ascii=False))
+    else:
+        for event in events:
+            click.echo(json.dumps(event, ensure_ascii=False))
+    damaged_events(store, found["id"], events)
 
 
 @main.command()

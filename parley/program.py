@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -94,6 +95,7 @@ class Program:
         from parley.runtime.executor import Executor
         from parley.runtime.recording import OfflineModel, RecordError, Recording, replay_journal
         from parley.runtime.secrets import name_secrets, plan_secret_names
+        from parley.runtime.store import StoreError
 
         if (resume or replay) and store is None:
             raise UsageError("resume and replay read the run store: pass store=Store(path)")
@@ -157,6 +159,11 @@ class Program:
             raise
         except (asyncio.CancelledError, KeyboardInterrupt, SystemExit) as failure:
             _end(recording, failure, executor.budget.summary())
+            raise
+        except StoreError as failure:  # the run store failed under the run (damaged, full, read-only)
+            with contextlib.suppress(StoreError):  # marking the run failed may fail the same way
+                _end(recording, failure, executor.budget.summary())
+            failure.result = executor.partial_result()  # type: ignore[attr-defined]
             raise
         except Exception as failure:  # nothing else is expected: a bug in Parley, kept as the cause
             _end(recording, failure, executor.budget.summary())

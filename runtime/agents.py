@@ -72,7 +72,7 @@ class LLMAgent:
         settings = self.decl.settings
         memory = settings.memory
         conversation = list(messages[-memory:] if memory is not None else messages)
-        offered_tools = self.tools.specs(self.decl)
+        offered_tools = await self.tools.offered(self.decl, at)
         rounds = settings.max_tool_rounds if settings.max_tool_rounds is not None else DEFAULT_TOOL_ROUNDS
         for round_number in range(rounds + 1):
             offered = offered_tools if round_number < rounds else ()  # the last round must answer
@@ -88,8 +88,8 @@ class LLMAgent:
             if not reply.tool_calls or not offered:
                 return reply.text, reply
             conversation.append(Message(role="assistant", content=reply.text, tool_calls=reply.tool_calls))
-            for call in reply.tool_calls:
-                result = await self.tools.run(self.decl, call, at)
+            results = await self.tools.run_all(self.decl, reply.tool_calls, at)  # at most MAX_TOOL_CALLS run
+            for call, result in zip(reply.tool_calls, results):
                 conversation.append(Message(role="tool", content=result, tool_call_id=call.id))
         raise AssertionError("unreachable: the last round offers no tools")  # pragma: no cover
 
@@ -110,6 +110,8 @@ class HumanAgent:
 
 async def ask_person(ask: HumanInput, journal: Journal, emit: Emit, who: str, prompt: str, at: StepContext) -> str:
     """A person's answer; journaled, so a resumed run never asks the same question twice.
+
+    `ask` may be a function or a coroutine function (an async host awaits its own input there).
 
     The callback is the host's code: if it raises, that is a `HostError` (a `RunError` it raises
     on purpose, such as "the input has ended", stays the run's failure).

@@ -37,6 +37,7 @@ def _limit(value: Any, what: str, unit: str) -> Any:
         number = Decimal(str(value)) if unit == "dollars" else float(value)
     except (ArithmeticError, TypeError, ValueError):
         number = None
+    number = None if isinstance(value, bool) else number  # `True` is not an amount
     finite = number is not None and (number.is_finite() if isinstance(number, Decimal) else math.isfinite(number))
     if number is None or not finite or number < 0:
         raise UsageError(f"the {what} limit must be a finite number of {unit}, zero or more, not {value!r}")
@@ -44,7 +45,7 @@ def _limit(value: Any, what: str, unit: str) -> Any:
         if number != int(number):
             raise UsageError(f"the {what} limit must be a whole number of {unit}, not {value!r}")
         return int(number)
-    return number
+    return abs(number)  # -0.0 is 0
 
 
 def _turns(value: Any) -> int | None:
@@ -68,6 +69,8 @@ _LIMITS = {"turns": _turns, "tokens": _tokens, "cost": _cost, "seconds": _second
 
 def checked_limit(name: str, value: Any) -> Any:
     """A run's limit (`turns`, `tokens`, `cost`, `seconds`) as the budget keeps it, or `UsageError`."""
+    if name not in _LIMITS:
+        raise UsageError(f"there is no run limit {str(name)[:40]!r}: the limits are {', '.join(_LIMITS)}")
     return _LIMITS[name](value)
 
 
@@ -221,7 +224,7 @@ def prompt_tokens(request: ModelRequest) -> int:
     text in every common tokenizer), plus a few tokens of framing per message."""
     parts = [[attrs.asdict(m) for m in request.messages], [attrs.asdict(t) for t in request.tools]]
     size = len(json.dumps([*parts, request.response_format],
-                          ensure_ascii=False, default=str).encode())
+                          ensure_ascii=False, default=str).encode("utf-8", "surrogatepass"))  # a model may send lone surrogates
     return size // 3 + 4 * len(request.messages) + 8
 
 

@@ -7,14 +7,15 @@ others' as `user` messages named by their speaker.
 
 from __future__ import annotations
 
-import json
 import random
 from typing import TYPE_CHECKING, Any
 
 from parley.compiler import plan as p
 from parley.runtime.agents import ask_person
+from parley.runtime.bounds import MAX_REPLY_BYTES, clip, loads
 from parley.runtime.evaluate import Frame, evaluate, show, text
 from parley.runtime.models import Message, ModelRequest
+from parley.runtime.people import EXIT, People
 from parley.runtime.replies import origin
 from parley.runtime.values import Said, Thread
 
@@ -41,37 +42,52 @@ def _name(speaker: str) -> str:
 
 
 async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) -> Thread:
-    """Run a chat or group to its end; the thread records why it stopped."""
+    """Run a chat or group to its end; the thread records why it stopped. A person may speak for an
+    agent, at its turns or where the conversation would stop (`human_input`: people.py)."""
     opening = show(await evaluate(step.opening, frame, run))
     thread = Thread(members=list(step.members))
     chooser = _Chooser(step, run, frame.context)
+    people = People(step, run, frame.context, opening)
     speaker: str | None = None
     replies: dict[str, int] = {}
     while True:
-        if thread.turns >= step.max_turns:
-            thread.stop_reason = f"turn limit ({step.max_turns} turns)"
-            break
-        speaker = await chooser.next(thread, speaker, opening, frame)
-        agent = run.plan.agent(speaker)
-        limit = agent.settings.max_auto_replies
-        if limit is not None and replies.get(speaker, 0) >= limit:
-            thread.stop_reason = f"{speaker} reached its max_auto_replies ({limit})"
-            break
-        replies[speaker] = replies.get(speaker, 0) + 1
-        said, reply = await run.reply(agent, view(thread, speaker, opening), frame.context)
-        tokens, cost = (reply.usage.total_tokens, reply.cost) if reply is not None else (0, 0.0)
-        if reply is not None:
-            thread.usage = thread.usage + reply.usage
-            thread.cost += cost
-        if agent.agent_kind == "human" and said.strip().lower() in ("", "exit"):
-            thread.stop_reason = f"{speaker} ended it"  # the ending word is not part of the conversation
-            break
-        thread.messages.append(Said(speaker=speaker, text=said, tokens=tokens, cost=cost))
-        run.emit("turn", step, agent=speaker, text=said, conversation=step.id, **origin(reply))
-        if step.until is not None and await holds(step.until, thread, frame, run):
-            by_turns = not await holds(step.until, thread, frame, run, count_turns=False)
-            thread.stop_reason = f"turn limit ({step.max_turns} turns)" if by_turns else "until condition met"
-            break
+        stop: str | None = None  # why the conversation would stop here
+        due: str | None = None  # whose turn it was, when it would stop at an agent's turn
+        if thread.turns >= people.max_turns:
+            stop = f"turn limit ({step.max_turns} turns)"
+        else:
+            speaker = await chooser.next(thread, speaker, opening, frame)
+            agent = run.plan.agent(speaker)
+            limit = agent.settings.max_auto_replies
+            if limit is not None and replies.get(speaker, 0) >= limit:
+                stop, due = f"{speaker} reached its max_auto_replies ({limit})", speaker
+            elif agent.agent_kind == "human":
+                if not await people.human_turn(speaker, thread):
+                    thread.stop_reason = f"{speaker} ended it"  # the ending word is not part of the conversation
+                    break
+            else:
+                typed = await people.before_turn(speaker, thread)
+                if typed == EXIT:
+                    thread.stop_reason = f"a person ended it at {speaker}'s turn"
+                    break
+                if typed is None:  # the agent replies itself
+                    replies[speaker] = replies.get(speaker, 0) + 1
+                    said, reply = await run.reply(agent, view(thread, speaker, opening), frame.context)
+                    tokens, cost = (reply.usage.total_tokens, reply.cost) if reply is not None else (0, 0.0)
+                    if reply is not None:
+                        thread.usage = thread.usage + reply.usage
+                        thread.cost += cost
+                    thread.messages.append(Said(speaker=speaker, text=said, tokens=tokens, cost=cost))
+                    run.emit("turn", step, agent=speaker, text=said, conversation=step.id, **origin(reply))
+            if stop is None and step.until is not None and await holds(step.until, thread, frame, run):
+                by_turns = not await holds(step.until, thread, frame, run, count_turns=False)
+                stop = f"turn limit ({step.max_turns} turns)" if by_turns else "until condition met"
+        if stop is not None:
+            went_on = await people.at_stop(thread, stop, speaker, due)
+            if went_on is None:
+                thread.stop_reason = stop
+                break
+            speaker = went_on  # a person spoke for `went_on`: the next member answers them
     run.emit("conversation_stop", step, reason=thread.stop_reason, turns=thread.turns)
     return thread
 
@@ -167,14 +183,14 @@ class _Chooser:
             chosen = _speaker(reply.text, candidates)
             if chosen is not None:
                 return chosen
-            self.run.emit("retry", self.step, what="speaker selection", attempt=attempt + 1, reply=reply.text)
+            self.run.emit("retry", self.step, what="speaker selection", attempt=attempt + 1, reply=clip(reply.text))
         return candidates[0]
 
 
 def _speaker(reply: str, candidates: list[str]) -> str | None:
     text_reply = reply.strip()
     try:
-        data = json.loads(text_reply)
+        data = loads(text_reply, "the reply", MAX_REPLY_BYTES)  # bounded: a model wrote it
         if isinstance(data, dict):
             text_reply = str(data.get("speaker", ""))
     except ValueError:

@@ -6,8 +6,6 @@ are async: a model, a tool or a person answers).
 
 from __future__ import annotations
 
-import copy
-import json
 import operator
 from collections.abc import Callable
 from decimal import Decimal
@@ -16,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from parley.compiler import plan as p
 from parley.dsl.errors import FailureKind, RunError
 from parley.runtime.context import StepContext
-from parley.runtime.values import Record, Reply, Thread
+from parley.runtime.sizes import as_json, bounded, check_operands, joined, tree_copy
+from parley.runtime.values import Reply, Thread
 
 if TYPE_CHECKING:
     from parley.runtime.executor import Executor
@@ -39,13 +38,15 @@ class Frame:
     Steps run at once share the variables, each with its own context (`at`).
     """
 
-    def __init__(self, variables: dict[str, Any] | None = None, context: StepContext | None = None) -> None:
+    def __init__(self, variables: dict[str, Any] | None = None, context: StepContext | None = None,
+                 grown: dict[str, tuple[Any, int, int]] | None = None) -> None:
         self.variables: dict[str, Any] = variables if variables is not None else {}
         self.context = context if context is not None else StepContext.root()
+        self.grown = grown if grown is not None else {}  # bounds on the sizes of variables changed in place
 
     def at(self, context: StepContext) -> Frame:
         """The same variables, seen from `context`."""
-        return Frame(self.variables, context)
+        return Frame(self.variables, context, self.grown)
 
 
 async def evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
@@ -77,11 +78,11 @@ async def _evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
         case p.Duration(seconds=seconds):
             return seconds
         case p.ListOf(items=items):
-            return [await _evaluate(item, frame, run) for item in items]
+            return bounded([await _evaluate(item, frame, run) for item in items])
         case p.DictOf(keys=keys, values=values):
             keys_ = [await _evaluate(k, frame, run) for k in keys]
             values_ = [await _evaluate(v, frame, run) for v in values]
-            return dict(zip(keys_, values_))
+            return bounded(dict(zip(keys_, values_)))
         case p.GetAttr(value=inner, name=name):
             value = await _evaluate(inner, frame, run)
             if isinstance(value, Thread) and name == "summary":
@@ -92,7 +93,7 @@ async def _evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
         case p.Call():
             args = [await _evaluate(a, frame, run) for a in expr.args]
             keywords = {k.name: await _evaluate(k.value, frame, run) for k in expr.keywords}
-            return await run.call(expr.callee, expr.callee_kind, args, keywords, frame.context)
+            return bounded(await run.call(expr.callee, expr.callee_kind, args, keywords, frame.context))
         case p.Unary(op=op, operand=operand):
             return _operate(_unary, op, await _evaluate(operand, frame, run))
         case p.Binary():
@@ -137,7 +138,8 @@ async def _binary(expr: p.Binary, frame: Frame, run: Executor) -> Any:
         right = show(right)
     if expr.op == "**" and isinstance(right, int | float) and abs(right) > 10_000 and plain(left) not in (0, 1, -1):
         raise RunError(FailureKind.VALUE, "a power above 10,000 is not computed: every value is bounded")
-    return _operate(_BINARY[expr.op], plain(left), plain(right))
+    check_operands(expr.op, plain(left), plain(right))  # before a text or list is built, not after
+    return bounded(_operate(_BINARY[expr.op], plain(left), plain(right)))
 
 
 async def text(value: p.Text, frame: Frame, run: Executor) -> str:
@@ -145,7 +147,7 @@ async def text(value: p.Text, frame: Frame, run: Executor) -> str:
     parts = []
     for part in value.parts:
         parts.append(part if isinstance(part, str) else show(await _evaluate(part, frame, run)))
-    return "".join(parts)
+    return joined(parts)
 
 
 def show(value: Any) -> str:
@@ -159,7 +161,7 @@ def show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False, default=str)
+        return as_json(value)
     return str(value)
 
 
@@ -187,10 +189,9 @@ def attribute(value: Any, name: str) -> Any:
 
 
 def copied(value: Any) -> Any:
-    """Values are values: lists, dicts and records are copied when assigned or passed."""
-    if isinstance(value, list | dict):
-        return Record(copy.deepcopy(dict(value))) if isinstance(value, Record) else copy.deepcopy(value)
-    return value
+    """Values are values: lists, dicts and records are copied when assigned or passed (whole: no part of
+    the copy is shared, within it or with the original), and only a value within the limits is kept."""
+    return tree_copy(value)
 
 
 def plain(value: Any) -> Any:

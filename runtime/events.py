@@ -56,7 +56,7 @@ FIELDS: Mapping[EventKind, Fields] = {
     "tool_call": _fields("agent tool arguments call_id"),
     "tool_result": _fields("tool call_id seconds"),
     "tool_error": _fields("tool error", "call_id seconds"),
-    "human_input": _fields("agent text"),
+    "human_input": _fields("agent text", "conversation mode"),
     "code": _fields("agent language exit_code"),
     "conversation_stop": _fields("reason turns"),
 }

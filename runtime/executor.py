@@ -9,40 +9,50 @@ step it happened in.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any
 
-from parley.compiler.plan import assert_never
-
 import attrs
-import jsonschema
-
 from parley.compiler import plan as p
-from parley.compiler.plan import json_schema
+from parley.compiler.plan import assert_never, json_schema
 from parley.compiler.types import type_source
+from parley.dsl.errors import FailureKind, HostError, RunError, UsageError
+from parley.runtime import schemas
+from parley.runtime.agents import (
+    Agent,
+    DefAgent,
+    ExecutorAgent,
+    HumanAgent,
+    HumanInput,
+    LLMAgent,
+    PythonAgent,
+    call_python,
+    is_person,
+    kind_of,
+)
+from parley.runtime.bounds import value_problem
 from parley.runtime.budget import Budget, checked_limit, usage_data
-from parley.runtime.pricing import require_prices
 from parley.runtime.builtins import BUILTINS
 from parley.runtime.clients import Clients
+from parley.runtime.context import StepContext
 from parley.runtime.conversations import converse
-from parley.dsl.errors import FailureKind, HostError, RunError
 from parley.runtime.evaluate import Frame, copied, evaluate, plain, show, text, truthy
 from parley.runtime.events import Event, EventKind, EventSink, make_event
 from parley.runtime.inputs import read_input
-from parley.runtime.context import StepContext
 from parley.runtime.journal import Journal
-from parley.runtime.replies import origin, parse_yes_no, records, response_format, validated
-from parley.runtime.modules import python_function
+from parley.runtime.mcp import McpTools
 from parley.runtime.models import Message, ModelClient, ModelError, ModelReply, ModelRequest, model_error
+from parley.runtime.modules import python_function
+from parley.runtime.pricing import require_prices
+from parley.runtime.replies import origin, parse_yes_no, records, response_format, resumed_try, validated
 from parley.runtime.requests import ModelCalls
-from parley.runtime.tools import ToolBox
-from parley.runtime.agents import (
-    Agent, DefAgent, ExecutorAgent, HumanAgent, HumanInput, LLMAgent, PythonAgent, call_python, is_person,
-    kind_of,
-)
 from parley.runtime.results import Result
 from parley.runtime.sandbox import refuse_code
+from parley.runtime.sizes import place
+from parley.runtime.store import StoreError
+from parley.runtime.tools import ToolBox
 from parley.runtime.values import Reply, Thread, jsonable
 
 TYPED_RETRIES = 2
@@ -115,7 +125,7 @@ class Executor:
                                notify=lambda text: self.emit("notice", None, text=text), options=request_options)
         self.model_calls = ModelCalls(plan, self.budget, self.journal, self.emit, self.clients, stream=stream,
                                       store=store, cache=cache)
-        self.tools = ToolBox(plan, self.call, self.emit)
+        self.tools = ToolBox(plan, self.call, self.emit, McpTools(self.journal, self.emit, module_folder))
         self._agents: dict[str, Agent] = {}
         self.root = StepContext.root()  # the run's top level, before and around its first step
         self._system: dict[str, str] = {}
@@ -140,6 +150,7 @@ class Executor:
         finally:
             self.emit("run_end", None, usage=usage_data(self.usage()))  # JSON: the cost as exact text
             await self.clients.close()
+            await self.tools.close()  # the MCP servers this run started
         return self.partial_result()
 
     async def _inputs(self, given: dict[str, Any]) -> dict[str, Any]:
@@ -182,6 +193,8 @@ class Executor:
         if self.on_event is not None:
             try:
                 self.on_event(event)
+            except StoreError:
+                raise  # the run store failed as the event was recorded: not the host's doing
             except Exception as error:  # the host's callback: its bug, reported as such
                 raise HostError("the on_event callback", error, getattr(step, "span", None)) from error
 
@@ -259,8 +272,8 @@ class Executor:
         """A declared type (`x: T = …`, a def's parameters and result) holds for the value, or the run stops."""
         schema = json_schema(type_ref, {r.name: r for r in self.plan.types})
         try:
-            jsonschema.validate(jsonable(value), schema)
-        except jsonschema.ValidationError as error:
+            schemas.validate(jsonable(value), schema)
+        except schemas.ValidationError as error:
             shown = show(value) if not isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             inside = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
             detail = f" ({inside.lstrip('.')}: {error.message[:120]})" if inside else ""
@@ -324,6 +337,7 @@ class Executor:
 
     async def _iteration(self, step: p.ForStep | p.RepeatStep | p.WhileStep, frame: Frame) -> bool:
         self.budget.check_time()  # a loop that makes no request still stops when the time is up
+        await _breathe()  # and takes Ctrl-C
         try:
             await self.block(step.body, frame)
         except _Break:
@@ -356,13 +370,13 @@ class Executor:
                 elif not isinstance(container, dict) or not isinstance(index, str):
                     raise RunError(FailureKind.VALUE, f"cannot set an item of {show(container)[:60]} by "
                                                       f"{show(index)[:40]}: only lists (by int) and dicts (by str)")
-                container[index] = value
+                place(frame, target, container, index, value)  # within the limits, or left as it was
             case p.AttrTarget():
                 record = await evaluate(target.value, frame, self)
                 if not isinstance(record, dict):
                     raise RunError(FailureKind.VALUE, f"cannot set the field `{target.name}` of "
                                                       f"{show(record)[:60]}: it is not a record")
-                record[target.name] = value
+                place(frame, target, record, target.name, value)
             case _:
                 assert_never(target)
 
@@ -392,9 +406,12 @@ class Executor:
                 if not person:
                     instructions = f"\n\nReply with JSON only, matching this JSON Schema:\n{json.dumps(schema)}"
             thread.append(Message(role="user", content=message + instructions))
-            for attempt in range(TYPED_RETRIES + 1):
+            fresh = 0  # the tries this run made: on resume, replies served from the journal do not count
+            for attempt in itertools.count():
                 structured = response_format(schema) if schema is not None else None
+                served = self.journal.served
                 said, reply = await self.reply(agent, thread, at, structured, YES_NO if yes_no else ())
+                fresh += 0 if resumed_try(reply, self.journal, served) else 1
                 thread.append(Message(role="assistant", content=said))
                 tokens = reply.usage.total_tokens if reply is not None else 0
                 self.emit("turn", step, agent=agent_name, text=said, tokens=tokens, **origin(reply))
@@ -410,9 +427,9 @@ class Executor:
                     problem = invalid
                 else:
                     return Reply(said, agent_name, tokens, reply.cost if reply is not None else 0.0)
-                if attempt == TYPED_RETRIES:
+                if fresh > TYPED_RETRIES:
                     raise RunError(FailureKind.REPLY, f"`{agent_name}` did not give a valid reply after "
-                                              f"{TYPED_RETRIES + 1} tries: {problem}")
+                                              f"{attempt + 1} tries: {problem}")
                 self.emit("retry", step, agent=agent_name, problem=problem)
                 thread.append(Message(role="user", content=f"That reply is not valid: {problem} Try again."))
         raise AssertionError("unreachable")  # pragma: no cover
@@ -534,7 +551,11 @@ class Executor:
 
         async def live() -> dict[str, Any]:
             try:
-                return {"value": jsonable(await call_python(function, args, keywords))}
+                value = await call_python(function, args, keywords)
+                problem = value_problem(value, finite=False)  # a result nested without end is not the tool's error
+                if problem is not None:
+                    return {"error": f"`{name}` returned {problem}", "kind": "value"}
+                return {"value": jsonable(value)}
             except RunError as failure:
                 return {"error": failure.message, "kind": failure.kind.label}
             except Exception as error:  # noqa: BLE001 - the tool's own failure, kept as a result
@@ -591,6 +612,16 @@ async def _gather(tasks: list[Any]) -> None:
         raise
 
 
+_SPINS = itertools.count()
+
+
+async def _breathe() -> None:
+    """Now and then, let the event loop run: a loop that never waits for a model or a tool still takes
+    a cancellation (Ctrl-C) within 64 of its iterations."""
+    if next(_SPINS) % 64 == 0:
+        await asyncio.sleep(0)
+
+
 def _items(value: Any) -> list[Any]:
     """What a `for` loop goes over: a list's items, a dict's keys (or pairs), a text's characters."""
     if isinstance(value, list | tuple | dict | str):
@@ -617,6 +648,8 @@ def _budget(plan: p.Plan, overrides: dict[str, float]) -> Budget:
             limits["seconds"] = float(budget.limit)
         else:
             limits[budget.metric] = int(budget.limit)
+    if not isinstance(overrides, dict):
+        raise UsageError(f"limits is a dict such as {{\"turns\": 20, \"cost\": 0.5}}, not {type(overrides).__name__}")
     for name, value in overrides.items():
         if value is not None:
             value = checked_limit(name, value)  # nan, inf or negative: a UsageError, never ignored

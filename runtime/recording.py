@@ -11,7 +11,6 @@ or replayed from the plan its record keeps (`stored_plan`).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import socket
 from typing import Any
@@ -94,7 +93,8 @@ class Recording:
             raise RecordError(f"{what} changed since run {found['id']}: resuming would mix two scripts; "
                               "use --force to resume anyway (calls that changed run live)")
         journal = Journal("resume", store.journal(found["id"]), _StoreRecorder(store, found["id"]))
-        return cls(store, found["id"], journal, json.loads(found["inputs"]), found["model"], found["base_url"])
+        inputs = store.decoded(found["inputs"], f"the inputs of run {found['id']}")
+        return cls(store, found["id"], journal, inputs, found["model"], found["base_url"])
 
     def restart(self, plan: p.Plan) -> None:
         """Mark a resumed run `running` again, in this process, with `plan`: it is about to start."""
@@ -111,7 +111,8 @@ class Recording:
 def replay_journal(store: Store, run_id: str) -> tuple[Journal, dict[str, Any], str | None]:
     """The record of run `run_id` as a replay journal, with the run's inputs and `--model`."""
     found = recorded_run(store, run_id)
-    return Journal("replay", store.journal(found["id"])), json.loads(found["inputs"]), found["model"]
+    inputs = store.decoded(found["inputs"], f"the inputs of run {found['id']}")
+    return Journal("replay", store.journal(found["id"])), inputs, found["model"]
 
 
 def stored_plan(store: Store, run_id: str) -> p.Plan | None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-
+from parley.runtime import schemas
+from parley.runtime.bounds import MAX_REPLY_BYTES, JSONBoundsError, clip, loads
 from parley.runtime.models import ModelReply
 from parley.runtime.values import Record
+
+if TYPE_CHECKING:
+    from parley.runtime.journal import Journal
 
 
 def response_format(schema: dict[str, Any]) -> dict[str, Any]:
@@ -24,30 +26,53 @@ def degraded(response_format: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$")
+def _unfenced(text: str) -> str:
+    """The text without a Markdown code fence around it (string operations: linear on any text)."""
+    text = text.strip()
+    if text.startswith("```"):
+        text = text[3:]
+        text = text.removeprefix("json")
+        text = text.lstrip()
+    if text.endswith("```"):
+        text = text[:-3].rstrip()
+    return text
+
+
+def _embedded(text: str) -> str | None:
+    """From the first `[` or `{` to the last `]` or `}`: the JSON a model wrapped in prose, if any."""
+    starts = [i for i in (text.find("["), text.find("{")) if i >= 0]
+    end = max(text.rfind("]"), text.rfind("}"))
+    return text[min(starts):end + 1] if starts and end > min(starts) else None
 
 
 def validated(text_reply: str, schema: dict[str, Any]) -> tuple[Any, str | None]:
-    """The reply's value and None, or None and what is wrong with it (fed back to the model)."""
-    candidate = _FENCE.sub("", text_reply.strip())
+    """The reply's value and None, or None and what is wrong with it (fed back to the model).
+
+    The reply is bounded (`MAX_REPLY_BYTES`, nesting `MAX_DEPTH`: see bounds.py), and the message
+    quotes only a clipped piece of it."""
+    candidate = _unfenced(text_reply)
     try:
-        value = json.loads(candidate)
+        value = loads(candidate, "the reply", MAX_REPLY_BYTES)
+    except JSONBoundsError as error:
+        return None, f"{error}."
     except ValueError:
-        match = re.search(r"[\[{].*[\]}]", candidate, re.DOTALL)
-        if match is None:
+        embedded = _embedded(candidate)
+        if embedded is None:
             if schema.get("type") == "string" or "enum" in schema:
                 value = candidate.strip().strip('"')
             else:
                 return None, "the reply is not JSON."
         else:
             try:
-                value = json.loads(match.group())
+                value = loads(embedded, "the reply")
+            except JSONBoundsError as error:
+                return None, f"{error}."
             except ValueError:
                 return None, "the reply is not valid JSON."
     try:
-        jsonschema.validate(value, schema)
-    except jsonschema.ValidationError as error:
-        return None, f"{error.message}."
+        schemas.validate(value, schema)
+    except schemas.ValidationError as error:
+        return None, f"{clip(error.message)}."
     return value, None
 
 
@@ -70,6 +95,17 @@ def parse_yes_no(reply: str) -> bool | None:
     if word.group(1) in ("no", "n", "false"):
         return False
     return None
+
+
+def resumed_try(reply: ModelReply | None, journal: Journal, served_before: int) -> bool:
+    """Whether a try at a typed or yes/no reply came from a resumed run's journal. Such a try does not
+    count against the retries: the run that recorded it counted it already, and a resumed run must get
+    fresh tries after the recorded ones, not fail again on the same replies. (A person's answer carries
+    no reply: it came from the journal if the journal served a call meanwhile.) In a replay every try
+    counts, so the replay ends where the recorded run did."""
+    if journal.mode != "resume":
+        return False
+    return reply.journaled if reply is not None else journal.served > served_before
 
 
 def origin(reply: ModelReply | None) -> dict[str, bool]:

@@ -17,7 +17,8 @@ a tool result). A rule answers with `reply`, successive `replies` (the last
 one repeats), `json` (written as JSON), or a `tool_call`. Without a match,
 a reply that must follow a JSON Schema gets the simplest valid value, and a
 plain one gets `default` (or an echo of the request). Token counts are
-words, so usage is exact and repeatable.
+words, so usage is exact and repeatable. The format, with examples the
+tests run: docs/scripted-model.md.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 
 import attrs
 
+from parley.runtime.bounds import loads
 from parley.runtime.models import ModelError, ModelReply, ModelRequest, TokenSink, ToolCall, Usage
 
 
@@ -72,7 +74,7 @@ class ScriptedModel:
     def from_file(cls, path: str | Path) -> ScriptedModel:
         """Load rules from a JSON file; `ModelError` (kind `bad_request`) explains a bad file."""
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = loads(Path(path).read_text(encoding="utf-8"), "")  # bounded: nesting, numbers
         except (OSError, ValueError) as error:
             raise ModelError("bad_request", f"cannot read the scripted model's rules from {path}: {error}") from None
         return cls.from_data(data, str(path))

@@ -145,8 +145,10 @@ class Session:
         return self._frame.variables.pop(name, None)
 
     async def close(self) -> None:
-        """Close the model clients the plans' declarations opened (not a `model` given from outside)."""
+        """Close the model clients the plans' declarations opened (not a `model` given from outside), and
+        stop the MCP servers the session started."""
         await self._executor.clients.close()
+        await self._executor.tools.close()
 
     # --- what the session holds ----------------------------------------------------
 

@@ -8,6 +8,12 @@ journal entry. The schema has a version and migrations. Each run keeps the
 plan it ran (as JSON), so it can be resumed, replayed and read without its
 script.
 The file is created readable by its owner only.
+
+A store that cannot be written (a read-only file system, a file or folder
+without write permission) is opened read-only: it can be read (`parley runs`,
+`show`, `trace`, `run --replay`), and writing to it says why it cannot. A
+damaged store (SQLite finds it malformed, a row is not the JSON Parley wrote)
+is reported as such, with the way out, never as a bug: `StoreDamaged`.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -26,6 +33,17 @@ from typing import Any
 from parley.runtime.journal import Entry, Key
 from parley.runtime.processes import alive, start_token
 from parley.runtime.secrets import redact
+from parley.runtime.store_file import (  # noqa: F401 - StoreError, default_path… are the store's API
+    DEFAULT_PATH,
+    StoreDamaged,
+    StoreError,
+    default_path,
+    move_aside_command,
+    open_read_only,
+    read_only_message,
+    refuse_foreign,
+    writable,
+)
 
 SCHEMA_VERSION = 5
 
@@ -75,24 +93,16 @@ RUN_COLUMNS = ("id", "script", "script_sha256", "plan_version", "inputs", "statu
                "tokens", "cost", "error", "script_path", "plan_sha256", "model", "base_url", "attempts", "host", "pid",
                "process_start")
 
-#: Where the store lives unless `--store` or PARLEY_STORE says otherwise.
-DEFAULT_PATH = Path(".parley") / "parley.db"
-
-
-def default_path() -> Path:
-    return Path(os.environ.get("PARLEY_STORE") or DEFAULT_PATH)
-
-
-class StoreError(Exception):
-    """The store cannot be used (not a Parley database, a newer schema, an unwritable folder)."""
-
-
 class Store:
     """Runs and their events, in one SQLite file (or in memory for `:memory:`)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
+        #: Opened read-only: the file (or its folder) cannot be written; reading works, writing says why not.
+        self.read_only = self.path != ":memory:" and Path(self.path).is_file() and not writable(Path(self.path))
+        if self.path != ":memory:" and os.path.lexists(self.path):
+            refuse_foreign(self.path)  # before anything is done to it (a mode set, a WAL made beside it)
+        if self.path != ":memory:" and not self.read_only:
             folder = Path(self.path).parent
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -102,15 +112,18 @@ class Store:
                 raise StoreError(f"cannot create the run store at {self.path}: {error.strerror}") from None
         mask = os.umask(0o077)  # the WAL and shared-memory files SQLite creates are owner-only too
         try:
-            self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-            self.db.execute("PRAGMA busy_timeout = 30000")
-            if self.path != ":memory:":
-                self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = FULL")
+            if self.read_only:
+                self.db = open_read_only(self.path)
+            else:
+                self.db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+                self.db.execute("PRAGMA busy_timeout = 30000")
+                if self.path != ":memory:":
+                    self.db.execute("PRAGMA journal_mode = WAL")
+                self.db.execute("PRAGMA synchronous = FULL")
             self._durable = True
             self._migrate()
-        except sqlite3.DatabaseError as error:
-            raise StoreError(f"{self.path} is not a usable Parley run store: {error}") from None
+        except sqlite3.Error as error:
+            raise self._failure(error) from None
         finally:
             os.umask(mask)
         self._seq: dict[str, int] = {}
@@ -119,11 +132,35 @@ class Store:
         self.db.close()
 
     @contextlib.contextmanager
+    def _guard(self, reading: str = "") -> Iterator[None]:
+        """SQLite's failures as the store's own: damage (in what it was `reading`), a read-only or full disk,
+        named with the way out."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            raise self._failure(error, reading) from None
+
+    def _failure(self, error: sqlite3.Error, reading: str = "") -> StoreError:
+        """The store error SQLite's `error` means: `sqlite3.DatabaseError` itself is SQLite's CORRUPT and
+        NOTADB (its subclasses are the other codes); a table or column missing is damage too."""
+        text = str(error)
+        if text.startswith("Could not decode to UTF-8"):  # Python's own: the bytes are not worth showing
+            text = "text that is not UTF-8" + "".join(f" in {name}" for name in re.findall(r"column '(\w+)'", text))
+            return StoreDamaged(self.path, f"{reading}: {text}" if reading else text)
+        if type(error) is sqlite3.DatabaseError or text.startswith(("no such table", "no such column")):
+            return StoreDamaged(self.path, f"{reading}: {text}" if reading else text)
+        if self.read_only or "readonly" in text:
+            return StoreError(read_only_message(self.path, text))
+        return StoreError(f"cannot use the run store at {self.path}: {text}")
+
+    @contextlib.contextmanager
     def _write(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken at once (IMMEDIATE) so concurrent writers queue, not fail.
 
         `durable` commits wait for the disk (`synchronous=FULL`: they survive a power cut); the others
         survive the process being killed (WAL, `NORMAL`) and reach the disk with the next durable one."""
+        if self.read_only:
+            raise StoreError(read_only_message(self.path, "the file or its folder cannot be written"))
         if durable != self._durable:
             self.db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             self._durable = durable
@@ -139,11 +176,21 @@ class Store:
             yield self.db
             self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):  # a damaged file may refuse this too: the first failure tells
+                self.db.execute("ROLLBACK")
             raise
 
     def _migrate(self) -> None:
-        with self._write() as db:
+        if self.read_only:  # nothing can be written: an older schema cannot be brought up to this one
+            version = self.db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(f"{self.path} was written by a newer Parley (schema {version}); upgrade Parley")
+            if version < SCHEMA_VERSION:
+                raise StoreError(read_only_message(
+                    self.path, f"it has schema {version}, which this Parley reads only once migrated to "
+                               f"{SCHEMA_VERSION}: copy it somewhere writable"))
+            return
+        with self._guard(), self._write() as db:
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
                 raise StoreError(f"{self.path} was written by a newer Parley (schema {version}); upgrade Parley")
@@ -160,7 +207,7 @@ class Store:
         """A new run, `running` from now; `model` and `base_url` are the run's own `--model` and server,
         `plan` the plan it runs as JSON (kept only if it holds no secret: see `plan()`)."""
         run_id = uuid.uuid4().hex[:12]
-        with self._write() as db:
+        with self._guard(), self._write() as db:
             db.execute(
                 "INSERT INTO runs (id, script, script_sha256, plan_version, inputs, status, started, script_path, "
                 "plan_sha256, model, base_url, host, pid, plan, process_start) "
@@ -175,7 +222,7 @@ class Store:
     def restart_run(self, run_id: str, plan_sha256: str | None = None, plan: str | None = None) -> None:
         """Run `run_id` again (a resume): `running` once more, its events to be written anew; its journal stays.
         `plan` (with its `plan_sha256`) is the plan it runs now, which a forced resume may have changed."""
-        with self._write() as db:
+        with self._guard(), self._write() as db:
             db.execute("DELETE FROM events WHERE run = ?", (run_id,))
             db.execute(
                 "UPDATE runs SET status = 'running', ended = NULL, error = NULL, attempts = attempts + 1, "
@@ -189,7 +236,7 @@ class Store:
         """Record one event (what the console showed); committed before this returns, durable with the
         next journal entry (events are history: a resume writes them anew, the journal is what it reads)."""
         self._seq[run_id] = self._seq.get(run_id, 0) + 1
-        with self._write(durable=False) as db:
+        with self._guard(), self._write(durable=False) as db:
             db.execute(
                 "INSERT INTO events (run, seq, step, kind, file, line, time, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, self._seq[run_id], event.step, event.kind, event.file, event.line, event.time,
@@ -197,7 +244,7 @@ class Store:
             )
 
     def finish_run(self, run_id: str, status: str, usage: dict[str, Any], error: str | None = None) -> None:
-        with self._write() as db:
+        with self._guard(), self._write() as db:
             db.execute(
                 "UPDATE runs SET status = ?, ended = ?, turns = ?, tokens = ?, cost = ?, error = ? WHERE id = ?",
                 (status, time.time(), usage.get("turns", 0), usage.get("tokens", 0), float(usage.get("cost", 0)),
@@ -208,7 +255,7 @@ class Store:
 
     def write_effect(self, run_id: str, key: Key, entry: Entry) -> None:
         """Journal one effect (a model reply, a tool result, an answer); committed before this returns."""
-        with self._write() as db:
+        with self._guard(), self._write() as db:
             db.execute(
                 "INSERT OR REPLACE INTO journal (run, path, call, kind, digest, result, time) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -217,50 +264,155 @@ class Store:
             )
 
     def journal(self, run_id: str) -> dict[Key, Entry]:
-        rows = self.db.execute("SELECT path, call, kind, digest, result FROM journal WHERE run = ?", (run_id,))
-        return {(path, call): Entry(kind, digest, json.loads(result)) for path, call, kind, digest, result in rows}
+        """Run `run_id`'s journal; `StoreDamaged` when an entry cannot be read (a resume or replay needs all)."""
+        with self._guard(f"reading the journal of run {run_id}"):
+            rows = self.db.execute("SELECT path, call, kind, digest, result FROM journal WHERE run = ?",
+                                   (run_id,)).fetchall()
+        return {(path, call): Entry(kind, digest, self.decoded(result, f"journal entry {path or 'top'}/{call} "
+                                                                        f"of run {run_id}"))
+                for path, call, kind, digest, result in rows}
 
     # --- the response cache ----------------------------------------------------------
 
     def cached(self, key: str) -> dict[str, Any] | None:
-        row = self.db.execute("SELECT reply FROM cache WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else None
+        """The cached reply for `key`; None when there is none, or it is damaged (then it is asked again)."""
+        with self._guard():
+            row = self.db.execute("SELECT reply FROM cache WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        with contextlib.suppress(StoreDamaged):
+            reply = self.decoded(row[0], "a cached reply")
+            return reply if isinstance(reply, dict) else None
+        return None
 
     def cache(self, key: str, model: str, reply: dict[str, Any]) -> None:
-        with self._write() as db:
+        with self._guard(), self._write() as db:
             db.execute("INSERT OR REPLACE INTO cache (key, model, reply, created) VALUES (?, ?, ?, ?)",
                        (key, model, redact(json.dumps(reply, ensure_ascii=False)), time.time()))
 
     # --- reading -------------------------------------------------------------------
 
+    def decoded(self, text: Any, what: str) -> Any:
+        """`text` (JSON Parley wrote) read back; `StoreDamaged` naming `what` when it is not JSON any more."""
+        try:
+            return json.loads(text)
+        except RecursionError:
+            raise StoreDamaged(self.path, f"{what} is nested too deeply to read back") from None
+        except (ValueError, TypeError) as error:
+            raise StoreDamaged(self.path, f"{what} cannot be read as JSON: {error}") from None
+
     def runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        """The latest runs; a `running` one whose process is gone reads as `died`."""
+        """The latest runs; a `running` one whose process is gone reads as `died`. When the table is
+        damaged, the runs that can still be read, and for each that cannot, `{"damaged": why}` (so one
+        damaged run does not hide the others); a store too damaged for even that raises `StoreDamaged`."""
         names = ("id", "script", "status", "started", "ended", "turns", "tokens", "cost", "error", "attempts",
                  "host", "pid", "process_start")
-        rows = self.db.execute(f"SELECT {', '.join(names)} FROM runs ORDER BY started DESC LIMIT ?", (limit,))
-        return [_as_found(dict(zip(names, row))) for row in rows]
+        try:
+            rows = self.db.execute(f"SELECT {', '.join(names)} FROM runs ORDER BY started DESC LIMIT ?",
+                                   (limit,)).fetchall()
+        except sqlite3.Error as error:
+            if not isinstance(self._failure(error), StoreDamaged):
+                raise self._failure(error) from None
+            return self._salvaged_runs(names, limit, error)
+        return [_listed(dict(zip(names, row))) for row in rows]
+
+    def _salvaged_runs(self, names: tuple[str, ...], limit: int, first: sqlite3.Error) -> list[dict[str, Any]]:
+        """The latest runs of a damaged table, read one by one: their row ids from the index by start time
+        (else from the table), newest first, as far as either can be read."""
+        ids: list[int] = []
+        with contextlib.suppress(sqlite3.Error):
+            for (rowid,) in self.db.execute("SELECT rowid FROM runs INDEXED BY runs_by_start ORDER BY started DESC"):
+                ids.append(rowid)
+        indexed = set(ids)  # a row id the index has is a run; one read off a damaged table page may not be
+        if len(ids) < limit:
+            with contextlib.suppress(sqlite3.Error):
+                for (rowid,) in self.db.execute("SELECT rowid FROM runs NOT INDEXED ORDER BY rowid DESC"):
+                    if rowid not in indexed:
+                        ids.append(rowid)
+        if not ids:
+            raise self._failure(first) from None
+        found: list[dict[str, Any]] = []
+        for rowid in ids:
+            try:
+                row = self.db.execute(f"SELECT {', '.join(names)} FROM runs WHERE rowid = ?", (rowid,)).fetchone()
+            except sqlite3.Error as error:
+                found.append({"damaged": str(error)})
+            else:
+                if row is not None:
+                    found.append(_listed(dict(zip(names, row))))
+                elif rowid in indexed:
+                    found.append({"damaged": "its record cannot be found"})
+            if len(found) == limit:
+                break
+        return found
 
     def run(self, run_id: str) -> dict[str, Any] | None:
         """The run whose id is `run_id` or starts with it (None unless exactly one does); `died` when it
-        reads `running` but its process is gone."""
-        rows = self.db.execute("SELECT id FROM runs WHERE id = ? OR id LIKE ?", (run_id, run_id + "%")).fetchall()
-        if len(rows) != 1:
-            return None
-        found = self.db.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE id = ?", (rows[0][0],)).fetchone()
-        return _as_found(dict(zip(RUN_COLUMNS, found)))
+        reads `running` but its process is gone. Found by the id's index, so that damage elsewhere in the
+        table does not hide it."""
+        with self._guard(f"looking for run {run_id}"):
+            rows = self.db.execute("SELECT id FROM runs WHERE id >= ? AND id < ? LIMIT 2",
+                                   (run_id, run_id + "\U0010ffff")).fetchall()
+            if len(rows) != 1:
+                return None
+            found = self.db.execute(f"SELECT {', '.join(RUN_COLUMNS)} FROM runs WHERE id = ?",
+                                    (rows[0][0],)).fetchone()
+        run = dict(zip(RUN_COLUMNS, found))
+        wrong = malformed_record(run)
+        if wrong is not None:
+            raise StoreDamaged(self.path, f"the record of run {rows[0][0]}: {wrong}")
+        return _as_found(run)
 
     def plan(self, run_id: str) -> str | None:
         """The plan run `run_id` ran, as JSON; None for a run recorded before runs kept their plans, or
         whose plan held a secret (a value of a `*_KEY`/`*_TOKEN`… environment variable: never stored)."""
-        row = self.db.execute("SELECT plan FROM runs WHERE id = ?", (run_id,)).fetchone()
+        with self._guard(f"reading the plan of run {run_id}"):
+            row = self.db.execute("SELECT plan FROM runs WHERE id = ?", (run_id,)).fetchone()
         return row[0] if row else None
 
     def events(self, run_id: str) -> list[dict[str, Any]]:
-        rows = self.db.execute(
-            "SELECT seq, step, kind, file, line, time, payload FROM events WHERE run = ? ORDER BY seq", (run_id,),
-        ).fetchall()
-        return [{"seq": r[0], "step": r[1], "kind": r[2], "file": r[3], "line": r[4], "time": r[5],
-                 "data": json.loads(r[6])} for r in rows]
+        """Run `run_id`'s events in order. One whose data is not JSON any more has `"data": None` and
+        `"damaged"` saying why, so the rest can still be shown."""
+        with self._guard(f"reading the events of run {run_id}"):
+            rows = self.db.execute(
+                "SELECT seq, step, kind, file, line, time, payload FROM events WHERE run = ? ORDER BY seq", (run_id,),
+            ).fetchall()
+        events: list[dict[str, Any]] = []
+        for r in rows:
+            event = {"seq": r[0], "step": r[1], "kind": r[2], "file": r[3], "line": r[4], "time": r[5], "data": None}
+            try:
+                event["data"] = self.decoded(r[6], f"event {r[0]} of run {run_id}")
+            except StoreDamaged as damage:
+                event["damaged"] = damage.what
+            if event["data"] is not None and not isinstance(event["data"], dict):
+                event["data"], event["damaged"] = None, f"event {r[0]} of run {run_id} is not a JSON object"
+            events.append(event)
+        return events
+
+
+#: What each column of a run's record holds, as Parley writes it: a record holding anything else is damaged.
+_COLUMN_TYPES: dict[str, tuple[type, ...]] = {
+    "id": (str,), "script": (str,), "status": (str,), "started": (int, float), "ended": (int, float, type(None)),
+    "turns": (int,), "tokens": (int,), "cost": (int, float), "attempts": (int,), "pid": (int, type(None)),
+    "host": (str, type(None)), "process_start": (str, type(None)), "inputs": (str,),
+}
+
+
+def malformed_record(run: dict[str, Any]) -> str | None:
+    """What in a run's record is not what Parley writes (a value of another type, a time that is no time)."""
+    for name, value in run.items():
+        if name in _COLUMN_TYPES and (not isinstance(value, _COLUMN_TYPES[name]) or isinstance(value, bool)):
+            return f"its {name} is a {type(value).__name__}"
+    for name in ("started", "ended"):
+        if run.get(name) is not None and not 0 <= run[name] < 1e11:  # NaN too: from 1970 to the year 5138
+            return f"its {name} time is out of range"
+    return None
+
+
+def _listed(run: dict[str, Any]) -> dict[str, Any]:
+    """A run's record as `runs()` lists it: as found, or `{"damaged": why}`."""
+    wrong = malformed_record(run)
+    return {"damaged": f"run {run['id'] if isinstance(run['id'], str) else '?'}: {wrong}"} if wrong else _as_found(run)
 
 
 def _as_found(run: dict[str, Any]) -> dict[str, Any]:

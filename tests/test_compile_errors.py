@@ -81,6 +81,7 @@ CODES = {
     "P273": "no such python function",
     "P274": "bad python agent target",
     "P275": "imported name not declared there",
+    "P276": "imported file is not a script",
     "P280": "parallel branches conflict",
 }
 WARNINGS = {"P242", "P243", "P244", "P260", "P263"}
@@ -161,6 +162,8 @@ EXPECTED: dict[str, set[str]] = {
     "69-tell-forget-unknown-agent": {"P202"},
     "70-declared-type-mismatch": {"P228"},
     "71-cost-budget-unpriced-model": {"P263", "P223"},
+    "72-import-not-a-script": {"P276"},
+    "73-import-name-too-long": {"P270"},
 }
 
 #: Known compiler bugs, pinned as strict xfails so they are noticed when fixed.

@@ -175,7 +175,8 @@ def review_plan() -> p.Plan:
         agents=(
             p.AgentDecl(name="writer", agent_kind="llm", system=T("You are a concise technical writer."),
                         description=None, model="smart", tools=("search",),
-                        settings=p.AgentSettings(max_tool_rounds=3), target=None, reply_by=None, span=sp(3)),
+                        settings=p.AgentSettings(max_tool_rounds=3), target=None, reply_by=None, span=sp(3),
+                        mcp=(p.McpUse(server="notes", tools=("add_note",), span=sp(4)),)),
             p.AgentDecl(name="critic", agent_kind="llm", system=T("You review drafts.\nReply APPROVED when done."),
                         description="Reviews drafts", model=None, tools=(), settings=p.AgentSettings(), target=None,
                         reply_by="shorten", span=sp(7)),
@@ -201,6 +202,8 @@ def review_plan() -> p.Plan:
                  p.Budget(metric="time", limit=600.0, span=sp(19))),
         defs=(shorten,),
         body=body,
+        mcp_servers=(p.McpServer(name="notes", transport="stdio", command=("python", "notes.py"), url=None,
+                                 env=("NOTES_DIR",), timeout=10.0, span=sp(4)),),
     )
 
 
