@@ -13,11 +13,8 @@ from typing import Any, NoReturn
 import click
 
 from parley import __version__
+from parley._store_commands import open_store, runs, show, store_flag, stored_run, trace, use_color
 from parley.dsl.diagnostics import Diagnostic, render, tally
-
-
-def _use_color(stream: object) -> bool:
-    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
 
 
 class _Commands(click.Group):
@@ -154,7 +151,7 @@ def check(files: tuple[str, ...], as_json: bool, strict: bool) -> None:
 
     files = _scripts_in(files)
     found: list[Diagnostic] = []
-    color = _use_color(sys.stdout)
+    color = use_color(sys.stdout)
     blocks: list[str] = []
     code: dict[str, list[str]] = {}  # the scripts whose executor agents need --allow-code to run
     for file in files:
@@ -205,7 +202,7 @@ def plan(file: str, output_format: str, verbose: bool) -> None:
         shown = _load(file).plan
     else:
         result = compile_path(Path(file), display=file)
-        color = _use_color(sys.stderr)
+        color = use_color(sys.stderr)
         for diagnostic in result.diagnostics:
             click.echo(render(diagnostic, result.sources.get(diagnostic.span.file), color) + "\n", err=True)
         if result.plan is None:
@@ -233,7 +230,7 @@ def fmt(files: tuple[str, ...], check: bool, diff: bool) -> None:
     """
     from parley._fmt_files import run as format_files
 
-    sys.exit(format_files(_scripts_in(files), check=check, diff=diff, color=_use_color(sys.stderr)))
+    sys.exit(format_files(_scripts_in(files), check=check, diff=diff, color=use_color(sys.stderr)))
 
 
 @main.command(context_settings={"ignore_unknown_options": False})
@@ -284,11 +281,11 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
     inputs = _inputs(assignments)
     if (resume or replay) and no_store:
         raise click.UsageError("--resume and --replay read the run store; drop --no-store")
-    store = _open_store(store_path, no_store)
+    store = open_store(store_path, no_store)
     program = _program_to_run(file, resume or replay, store)
     if program.warnings and not quiet:
-        click.echo(program.render_warnings(_use_color(sys.stderr)) + "\n", err=True)
-    console = Console(quiet=quiet or as_json, color=_use_color(sys.stderr), prints_to_stderr=as_json)
+        click.echo(program.render_warnings(use_color(sys.stderr)) + "\n", err=True)
+    console = Console(quiet=quiet or as_json, color=use_color(sys.stderr), prints_to_stderr=as_json)
     from parley._trace_file import TraceFile
 
     trace_file = TraceFile.open(trace, stored=not no_store) if trace else None
@@ -322,12 +319,12 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
         usage = partial.usage if partial is not None else {}
         console.usage(usage) if usage else None
         if run_id and not no_store and error.exit_code != 2:
-            click.echo(f"resume with: parley run --resume {run_id[0]}" + _store_flag(store_path), err=True)
+            click.echo(f"resume with: parley run --resume {run_id[0]}" + store_flag(store_path), err=True)
         sys.exit(error.exit_code)
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (`Terminated`)
         console.end_stream()
         said = "terminated" if isinstance(stop, Terminated) else "interrupted"
-        click.echo(said + (f"; resume with: parley run --resume {run_id[0]}{_store_flag(store_path)}"
+        click.echo(said + (f"; resume with: parley run --resume {run_id[0]}{store_flag(store_path)}"
                            if run_id and not no_store else ""), err=True)
         sys.exit(getattr(stop, "exit_code", 130))
     finally:
@@ -365,7 +362,7 @@ def _program_to_run(file: str | None, run_id: str | None, store) -> Any:  # type
         if file is None:
             raise click.UsageError("give the script to run: parley run FILE [name=value …]")
         return _load(file)
-    found = _stored_run(store, run_id)
+    found = stored_run(store, run_id)
     recorded = found["script_path"] or found["script"]
     there = Path(recorded).is_file()
     if file is not None and os.path.abspath(file) != os.path.abspath(recorded):
@@ -405,7 +402,7 @@ def _load(file: str) -> Any:
     try:
         return load(file)
     except ScriptError as error:
-        click.echo(error.render(_use_color(sys.stderr)), err=True)
+        click.echo(error.render(use_color(sys.stderr)), err=True)
         sys.exit(1)
     except PlanError as error:
         _plan_error(error)
@@ -416,127 +413,6 @@ def _load(file: str) -> Any:
 def _plan_error(error: Exception) -> NoReturn:
     click.echo(click.style("error: ", fg="red", bold=True) + str(error), err=True)
     sys.exit(1)
-
-
-def _stored_run(store, run_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """The run `run_id` (or a unique prefix of it) names in the store, or a usage error."""
-    from parley.runtime.recording import RecordError, recorded_run
-
-    try:
-        return recorded_run(store, run_id)
-    except RecordError as error:
-        raise click.UsageError(str(error)) from None
-
-
-def _store_flag(store_path: str | None) -> str:
-    return f" --store {store_path}" if store_path else ""
-
-
-def _open_store(path: str | None, in_memory: bool):  # type: ignore[no-untyped-def]
-    from parley.runtime.store import Store, StoreDamaged, StoreError, default_path
-
-    try:
-        return Store(":memory:" if in_memory else (path or default_path()))
-    except StoreDamaged:
-        raise  # its message says what to do
-    except StoreError as error:
-        raise click.UsageError(f"{error} (use --store PATH, or --no-store)") from None
-
-
-@main.command()
-@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--check", "check_store", is_flag=True,
-              help="Check the store for damage (SQLite's integrity check, every row read back); exit 1 if damaged.")
-def runs(store_path: str | None, limit: int, check_store: bool) -> None:
-    """Recent runs: id, script, status, turns, tokens, cost, time (a damaged one: what is wrong)."""
-    import datetime
-
-    from parley._store_check import check, damaged_runs
-
-    if check_store:
-        from parley.runtime.store import default_path
-
-        sys.exit(check(store_path or str(default_path())))
-    store = _open_store(store_path, False)
-    rows = store.runs(limit)
-    if not rows:
-        click.echo("no runs yet")
-        return
-    for row in rows:
-        if "damaged" in row:
-            click.echo(f"{'?' * 12}  damaged: {row['damaged']}")
-            continue
-        started = datetime.datetime.fromtimestamp(row["started"]).strftime("%Y-%m-%d %H:%M:%S")
-        seconds = f"{row['ended'] - row['started']:.1f}s" if row["ended"] else "-"
-        tries = f" (resumed ×{row['attempts'] - 1})" if row["attempts"] > 1 else ""
-        click.echo(f"{row['id']}  {started}  {row['status']:<11} {row['turns']:>4} turns {row['tokens']:>7} tokens "
-                   f"${row['cost']:.4f} {seconds:>7}  {row['script']}{tries}")
-    damaged_runs(store, rows)
-
-
-@main.command()
-@click.argument("run_id")
-@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
-@click.option("--json", "as_json", is_flag=True, help="The run and its events as JSON.")
-@click.option("--plan", "as_plan", is_flag=True,
-              help="The plan the run ran, as a plan file (`parley run` runs it): kept with each run.")
-def show(run_id: str, store_path: str | None, as_json: bool, as_plan: bool) -> None:
-    """A stored run's transcript (or, with --json, its record and every event; with --plan, its plan)."""
-    from parley._store_check import damaged_events
-    from parley.console import Console
-    from parley.runtime.events import Event
-
-    store = _open_store(store_path, False)
-    found = _stored_run(store, run_id)
-    if as_plan:
-        kept = store.plan(found["id"])
-        if kept is None:
-            raise click.UsageError(f"run {found['id']} keeps no plan (it was made by an older Parley)")
-        click.echo(json.dumps(store.decoded(kept, f"the plan kept with run {found['id']}"), indent=2,
-                              ensure_ascii=False))
-        return
-    events = store.events(found["id"])
-    if as_json:
-        click.echo(json.dumps({"run": found, "events": events}, indent=2, ensure_ascii=False))
-        damaged_events(store, found["id"], events)
-        return
-    console = Console(color=_use_color(sys.stderr))
-    for item in events:
-        if "damaged" in item:
-            click.echo(f"[event {item['seq']} is damaged: {item['damaged']}]", err=True)
-            continue
-        console(Event(kind=item["kind"], step=item["step"], file=item["file"], line=item["line"], time=item["time"],
-                      data=item["data"]))
-    usage = {"turns": found["turns"], "tokens": found["tokens"], "cost": found["cost"],
-             "seconds": (found["ended"] or found["started"]) - found["started"]}
-    console.usage(usage)
-    click.echo(f"status: {found['status']}" + (f" ({found['error']})" if found["error"] else ""), err=True)
-    damaged_events(store, found["id"], events)
-
-
-@main.command()
-@click.argument("run_id")
-@click.option("--store", "store_path", type=click.Path(dir_okay=False), default=None, help="The run store.")
-@click.option("--format", "output_format", type=click.Choice(["jsonl", "otlp-json"]), default="jsonl",
-              show_default=True, help="Events as JSON lines, or OpenTelemetry spans (OTLP/JSON, GenAI attributes).")
-def trace(run_id: str, store_path: str | None, output_format: str) -> None:
-    """A stored run's events, one JSON object per line (or as OpenTelemetry spans)."""
-    from parley._store_check import damaged_events
-
-    store = _open_store(store_path, False)
-    found = _stored_run(store, run_id)
-    events = store.events(found["id"])
-    if output_format == "otlp-json":
-
-        from parley.runtime.otlp import otlp_trace
-
-        whole = [event for event in events if "damaged" not in event]
-        click.echo(json.dumps(otlp_trace(found, whole, __version__), ensure_ascii=False))
-    else:
-        for event in events:
-            click.echo(json.dumps(event, ensure_ascii=False))
-    damaged_events(store, found["id"], events)
 
 
 @main.command()
@@ -579,3 +455,7 @@ def _summary(files: int, errors: int, warnings: int) -> str:
     if warnings:
         parts.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
     return f"{checked}: {', '.join(parts)}"
+
+
+for _command in (runs, show, trace):
+    main.add_command(_command)
