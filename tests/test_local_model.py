@@ -235,6 +235,8 @@ LOADS_THEN_SIGNALS = """
 import asyncio, os, signal, time
 from parley.runtime.local_model import LocalModel
 from parley.runtime.models import Message, ModelRequest
+# Python's own Ctrl-C handler even when started with SIGINT ignored (a job a shell put in the background).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 model = LocalModel()
 request = ModelRequest(model="", messages=(Message(role="user", content="Hi"),), max_tokens=2)
 asyncio.run(model.complete(request))  # loads the engine in a worker thread
