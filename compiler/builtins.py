@@ -36,6 +36,8 @@ BUILTINS: dict[str, Builtin] = {
         Builtin("strip", 1, 1, (), "text"),
         Builtin("replace", 3, 3, (), "text, old, new"),
         Builtin("contains", 2, 2, (), "container, item"),
+        Builtin("startswith", 2, 2, (), "text, prefix"),
+        Builtin("endswith", 2, 2, (), "text, suffix"),
         Builtin("range", 1, 3, (), "[start,] stop[, step]"),
         Builtin("min", 1, None, (), "items… or a list"),
         Builtin("max", 1, None, (), "items… or a list"),

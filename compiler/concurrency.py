@@ -24,7 +24,8 @@ def _groupable(step: p.Step) -> bool:
     match step:
         case p.AskStep() | p.AssignStep() | p.TellStep() | p.ForgetStep() | p.ChatStep() | p.GroupStep() | p.CallStep():
             return True
-        case (p.IfStep() | p.ForStep() | p.RepeatStep() | p.WhileStep() | p.ParallelStep() | p.ConcurrentStep()
+        case (p.IfStep() | p.ForStep() | p.RepeatStep() | p.WhileStep() | p.ParallelStep() | p.ParallelForStep()
+              | p.ConcurrentStep()
               | p.PrintStep() | p.OutputStep() | p.ReturnStep() | p.BreakStep() | p.ContinueStep()):
             return False
         case _:

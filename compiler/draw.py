@@ -67,6 +67,8 @@ def _summary(step: p.Step) -> str:
             return _loop_head(step, keyword=False)
         case p.ParallelStep(branches=branches):
             return f"{len(branches)} branches, run at once"
+        case p.ParallelForStep(variable=variable, iterable=iterable, limit=limit):
+            return f"{variable} in {expr_source(iterable)} max {expr_source(limit)}"
         case p.ConcurrentStep(steps=steps):
             return f"{len(steps)} independent steps, may run at once"
         case p.CallStep(expr=expr) | p.PrintStep(value=expr) | p.OutputStep(value=expr):
@@ -98,10 +100,12 @@ def _clauses(step: _Conversation) -> list[str]:
     """A chat's or group's clauses, one per line, as written under it."""
     lines = []
     if isinstance(step, p.GroupStep):
-        lines = _some(f"select {step.select}" + (f"(seed={step.seed})" if step.seed is not None else ""),
+        select = f"select by {step.select_by}" if step.select_by is not None else f"select {step.select}"
+        lines = _some(select + (f"(seed={step.seed})" if step.seed is not None else ""),
                       step.flow and "flow " + ", ".join(f"{e.source} -> {' | '.join(e.targets)}" for e in step.flow),
                       step.manager and f"manager {step.manager}")
-    return lines + _some(step.until and f"until {condition_source(step.until)}", f"max {step.max_turns} turns")
+    return lines + _some(step.until and f"until {condition_source(step.until)}",
+                         step.max_turns and f"max {step.max_turns} turns")
 
 
 # --- the tree --------------------------------------------------------------------
@@ -176,6 +180,7 @@ def _tree_steps(steps: Sequence[p.Step], depth: int, verbose: bool) -> list[str]
         note = "; ".join(f"{word} {', '.join(names)}" for word, names in (
             ("reads", step.reads), ("writes", step.writes)) if names)
         kind = step.kind + ":" if isinstance(step, (p.ParallelStep, p.ConcurrentStep)) else step.kind
+        kind = "parallel for" if isinstance(step, p.ParallelForStep) else kind
         lines.append(_row(step.span.line, depth, kind, _summary(step) + (f"  # {note}" if verbose and note else "")))
         match step:
             case p.IfStep(branches=branches, orelse=orelse):
@@ -187,7 +192,7 @@ def _tree_steps(steps: Sequence[p.Step], depth: int, verbose: bool) -> list[str]
             case p.ChatStep() | p.GroupStep():
                 lines += [_row(None, depth, "", clause) for clause in _clauses(step)]
             case (p.ForStep(body=body) | p.RepeatStep(body=body) | p.WhileStep(body=body)
-                  | p.ParallelStep(branches=body) | p.ConcurrentStep(steps=body)):
+                  | p.ParallelStep(branches=body) | p.ConcurrentStep(steps=body) | p.ParallelForStep(body=body)):
                 lines += _tree_steps(body, depth + 1, verbose)
     return lines
 
@@ -311,6 +316,10 @@ class _Graph:
                     node = self.link(into, self.node(sid, "round", step.kind, "fork"))
                     exits = [exit for branch in branches for exit in self.step(branch, [(node, "")])]
                     return [(self.link(exits, self.node(sid + "_join", "round", "join")), "")]
+            case p.ParallelForStep(body=body):
+                with self.cluster(sid + "_g", "parallel for: " + _short(_summary(step))):
+                    node = self.link(into, self.node(sid, "round", "each item", "fork"))
+                    return [(self.link(self.flow(body, [(node, "")]), self.node(sid + "_join", "round", "join")), "")]
             case p.ChatStep() | p.GroupStep():
                 return self.conversation(sid, step, into)
             case _:
@@ -329,7 +338,8 @@ class _Graph:
                 selector = self.node(sid + "_select", "decision", *_clauses(step)[:1],
                                      *_some(step.manager and f"manager {step.manager}"))
             stop = self.node(sid + "_stop", "round", "stop", *_some(
-                step.until and _short(f"until {condition_source(step.until)}")), f"max {step.max_turns} turns")
+                step.until and _short(f"until {condition_source(step.until)}"),
+                step.max_turns and f"max {step.max_turns} turns"))
         speakers = [member[name] for name in step.members]
         if selector:  # the selector picks each speaker, among those the flow allows
             self.edges += [(opening, selector, ""), *((selector, m, "") for m in speakers)]

@@ -13,6 +13,7 @@ from parley.compiler._context import did_you_mean
 from parley.compiler.builtins import BUILTINS
 from parley.compiler.declarations import Namespace
 from parley.compiler.scope import IO, Effects, Scope, Variable, thread
+from parley.compiler.slicing import check_slice, slice_type
 from parley.compiler.types import (
     REPLY,
     REPLY_ATTRIBUTES,
@@ -122,6 +123,10 @@ class ExpressionLowerer:
                 return self.attribute(e, fx)
             case n.Index():
                 return p.GetItem(value=self.expr(e.value, fx), index=self.expr(e.index, fx))
+            case n.Slice():
+                check_slice(self.ctx, e, self.static_type)
+                return p.Slice(value=self.expr(e.value, fx), start=None if e.start is None else self.expr(e.start, fx),
+                               stop=None if e.stop is None else self.expr(e.stop, fx))
             case n.Call():
                 return self.call(e, fx)
             case n.UnaryOp():
@@ -226,7 +231,7 @@ class ExpressionLowerer:
             if isinstance(func, n.Attribute):
                 help = (f"Parley has no methods; `.{func.attr}` is a property — write it without `()`"
                         if func.attr in ("text", "last", "summary", "messages", "turns", "tokens", "cost")
-                        else f"Parley has no methods: call a function with the value, e.g. `{func.attr}(…)`")
+                        else _method_help(func))
             self.ctx.error("P217", "only functions can be called", func.span, "not a function", help)
             return None
         if name.id in ns.defs:
@@ -338,6 +343,8 @@ class ExpressionLowerer:
             return p.NamedType(name="str")
         if isinstance(e, n.Index):
             return item_type(self.static_type(e.value))
+        if isinstance(e, n.Slice):
+            return slice_type(self.static_type(e.value))
         return None
 
 
@@ -345,6 +352,17 @@ def io_of(unit: Unit, agent: str) -> set[str]:
     """Human agents talk through the run's I/O."""
     decl = unit.registry.agents.get(agent)
     return {IO} if decl is not None and decl[0].kind == "human" else set()
+
+
+def _method_help(func: n.Attribute) -> str:
+    """`s.startswith("a")`: the built-in that does it, if there is one, called with the value."""
+    if func.attr in BUILTINS:
+        value = func.value.id if isinstance(func.value, n.Name) else "value"
+        rest = "" if BUILTINS[func.attr].max_args == 1 else ", …"
+        return f"Parley has no methods: call the built-in with the value first, `{func.attr}({value}{rest})`"
+    close = did_you_mean(func.attr, BUILTINS)
+    return f"Parley has no methods, and no built-in `{func.attr}`" + (f"; {close}" if close else
+                                                                       ": call a def or a built-in with the value")
 
 
 def _quoted(suggestion: str | None) -> str | None:

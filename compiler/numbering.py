@@ -27,7 +27,7 @@ def _number_step(step: p.Step, counter: Iterator[int]) -> p.Step:
         case p.IfStep():
             branches = tuple(attrs.evolve(b, body=_number(b.body, counter)) for b in step.branches)
             return attrs.evolve(step, id=step_id, branches=branches, orelse=_number(step.orelse, counter))
-        case p.ForStep() | p.RepeatStep() | p.WhileStep():
+        case p.ForStep() | p.RepeatStep() | p.WhileStep() | p.ParallelForStep():
             return attrs.evolve(step, id=step_id, body=_number(step.body, counter))
         case p.ParallelStep():
             return attrs.evolve(step, id=step_id, branches=_number(step.branches, counter))

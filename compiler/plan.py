@@ -26,7 +26,7 @@ from parley.dsl.source import Span
 #: The plan format's version; `plan_from_json` reads only this one. Version 2: one step kind per loop
 #: shape (`for`, `repeat`, `while`), agent settings as a typed record, closed sets checked. Version 3:
 #: executor agents' `env` setting. Version 4: tools from MCP servers (`Plan.mcp_servers`, `AgentDecl.mcp`).
-PLAN_VERSION = "4"
+PLAN_VERSION = "5"
 #: Turns a chat or group may take when its `until` names no turn limit.
 DEFAULT_MAX_TURNS = 10
 
@@ -180,6 +180,16 @@ class GetItem:
 
 
 @attrs.frozen(kw_only=True)
+class Slice:
+    """`value[start:stop]` of a text or a list: int bounds, negative from the end, an omitted one (null) at the end."""
+
+    kind: ClassVar[str] = "slice"
+    value: Expr
+    start: Expr | None
+    stop: Expr | None
+
+
+@attrs.frozen(kw_only=True)
 class KeywordArg:
     """`name=value` in a call."""
 
@@ -254,8 +264,8 @@ class Ask:
 
 
 Expr = (
-    Const | Money | Duration | Var | Text | ListOf | DictOf | GetAttr | GetItem | Call | Unary | Binary | Compare
-    | IfElse | Ask
+    Const | Money | Duration | Var | Text | ListOf | DictOf | GetAttr | GetItem | Slice | Call | Unary | Binary
+    | Compare | IfElse | Ask
 )
 
 
@@ -310,10 +320,12 @@ TypeRef = NamedType | ListType | DictType | LiteralType | UnionType
 
 @attrs.frozen(kw_only=True)
 class TurnsCondition:
-    """Stop after `count` messages from the members."""
+    """Stop after `count` messages from the members; with `bound` (`moves turns`), after as many as it
+    evaluates to when the conversation starts (a positive int, else a run error), `count` then being 0."""
 
     kind: ClassVar[str] = "turns"
     count: int
+    bound: Expr | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -352,7 +364,15 @@ class BoolCondition:
     right: Condition
 
 
-Condition = TurnsCondition | SaysCondition | ProseCondition | UsageCondition | BoolCondition
+@attrs.frozen(kw_only=True)
+class ExprCondition:
+    """Stop when `test` (variables, calls of defs and Python functions) is true after a message."""
+
+    kind: ClassVar[str] = "expr"
+    test: Expr
+
+
+Condition = TurnsCondition | SaysCondition | ProseCondition | UsageCondition | BoolCondition | ExprCondition
 
 
 # --- assignment targets ----------------------------------------------------------
@@ -452,7 +472,8 @@ class FlowEdge:
 class ChatStep(StepBase):
     """A two-agent conversation: `members[0]` answers the opening, then they alternate.
 
-    It stops when `until` holds or after `max_turns` messages, whichever is first.
+    It stops when `until` holds or after `max_turns` messages, whichever is first (`max_turns` 0:
+    the `until`'s turn-count expressions alone bound it, evaluated as it starts).
     """
 
     kind: ClassVar[str] = "chat"
@@ -468,7 +489,7 @@ class GroupStep(StepBase):
     """A group chat: `select` picks each next speaker (`auto`, `round_robin`, `random`, `manual`).
 
     `flow` limits who may follow whom; `manager` is the model that selects in
-    `auto` mode; `seed` makes `random` repeatable.
+    `auto` mode; `seed` makes `random` repeatable; `select_by` picks before the model.
     """
 
     kind: ClassVar[str] = "group"
@@ -481,6 +502,8 @@ class GroupStep(StepBase):
     seed: int | None
     flow: tuple[FlowEdge, ...]
     manager: str | None
+    select_by: str | None = None  # a def or Python tool: (thread, members) -> the next speaker, or none for `auto`
+    select_prompt: Expr | None = None  # `select auto(prompt=…)`: the selector's instruction, replacing the default
 
 
 @attrs.frozen(kw_only=True)
@@ -540,6 +563,22 @@ class ParallelStep(StepBase):
 
 
 @attrs.frozen(kw_only=True)
+class ParallelForStep(StepBase):
+    """`parallel for variable in iterable max limit:`: `body` once per item, at most `limit` at once.
+
+    Each iteration has its own variables and its own thread with each agent (both start as they
+    were before the loop); after it, each name in `collected` holds the list of its values, one
+    per item, in the items' order."""
+
+    kind: ClassVar[str] = "parallel_for"
+    variable: str
+    iterable: Expr
+    limit: Expr
+    body: tuple[Step, ...]
+    collected: tuple[str, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
 class ConcurrentStep(StepBase):
     """Consecutive steps the compiler found independent (disjoint reads and writes): the
     runtime may run them at once with the same result as running them in order."""
@@ -596,7 +635,7 @@ class ContinueStep(StepBase):
 
 Step = (
     AskStep | AssignStep | TellStep | ForgetStep | ChatStep | GroupStep | IfStep | ForStep | RepeatStep | WhileStep
-    | ParallelStep | ConcurrentStep | CallStep | PrintStep | OutputStep | ReturnStep | BreakStep | ContinueStep
+    | ParallelStep | ParallelForStep | ConcurrentStep | CallStep | PrintStep | OutputStep | ReturnStep | BreakStep | ContinueStep
 )
 
 

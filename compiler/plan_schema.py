@@ -5,7 +5,7 @@ kind is a `$defs` entry (its `kind` a `const`, every field required, nothing
 else allowed), each named union of `plan` (`Expr`, `Step`…) a `oneOf` of its
 members, which their `kind` tells apart, and each closed set of strings (a
 `Literal`: operators, `select` modes, agent kinds…) an `enum`. `docs/plan.schema.json` is this
-module's output (`python -m compiler.plan_schema > docs/plan.schema.json`).
+module's output (`python -m parley.compiler.plan_schema > docs/plan.schema.json`).
 """
 
 from __future__ import annotations
@@ -197,7 +197,7 @@ def schema_text() -> str:
 
 
 def main() -> None:
-    """Print the schema (`python -m compiler.plan_schema > docs/plan.schema.json`)."""
+    """Print the schema (`python -m parley.compiler.plan_schema > docs/plan.schema.json`)."""
     print(schema_text(), end="")
 
 

@@ -27,13 +27,17 @@ def expr_source(expr: p.Expr) -> str:
     return _expr(expr, 0, _Q)
 
 
-def _expr(expr: p.Expr, place: int, q: str) -> str:
-    text, strength = _expr_strength(expr, q)
+def _expr(expr: p.Expr, place: int, q: str, tail: bool = False) -> str:
+    text, strength = _expr_strength(expr, q, tail)
     return f"({text})" if strength < place else text
 
 
-def _expr_strength(e: p.Expr, q: str) -> tuple[str, int]:
-    """Source text of `e` and how tightly it binds; `q` is the quote its strings use."""
+def _expr_strength(e: p.Expr, q: str, tail: bool) -> tuple[str, int]:
+    """Source text of `e` and how tightly it binds; `q` is the quote its strings use.
+
+    `tail` says a word (`and`, `if`, `in`…) follows `e`'s text, where a bare quoted
+    ask would be P198: such an ask is bracketed.
+    """
     match e:
         case p.Const(value=value):
             return _const(value, q)
@@ -53,27 +57,33 @@ def _expr_strength(e: p.Expr, q: str) -> tuple[str, int]:
             return f"{_expr(value, _POSTFIX, q)}.{name}", _POSTFIX
         case p.GetItem(value=value, index=index):
             return f"{_expr(value, _POSTFIX, q)}[{_expr(index, 0, q)}]", _POSTFIX
+        case p.Slice(value=value, start=start, stop=stop):
+            bounds = ":".join("" if b is None else _expr(b, 0, q) for b in (start, stop))
+            return f"{_expr(value, _POSTFIX, q)}[{bounds}]", _POSTFIX
         case p.Call(callee=callee, args=args, keywords=keywords):
             parts = [_expr(a, 0, q) for a in args] + [f"{k.name}={_expr(k.value, 0, q)}" for k in keywords]
             return f"{callee}({', '.join(parts)})", _POSTFIX
         case p.Unary(op="not", operand=operand):
-            return "not " + _expr(operand, _NOT, q), _NOT
+            return "not " + _expr(operand, _NOT, q, tail), _NOT
         case p.Unary(op=op, operand=operand):
-            inner = _expr(operand, _FACTOR, q)
+            inner = _expr(operand, _FACTOR, q, tail)
             return op + (" " if inner[0] in "+-" else "") + inner, _FACTOR  # `- -x`, not `--x`
         case p.Binary(op=op, left=left, right=right):
             strength, left_place, right_place = _BINARY.get(op, (_SUM, _SUM, _TERM))
-            return f"{_expr(left, left_place, q)} {op} {_expr(right, right_place, q)}", strength
+            word = op[0].isalpha()
+            return f"{_expr(left, left_place, q, word)} {op} {_expr(right, right_place, q, tail)}", strength
         case p.Compare(left=left, ops=ops, comparators=comparators):
-            rest = "".join(f" {op} {_expr(right, _SUM, q)}" for op, right in zip(ops, comparators))
-            return _expr(left, _SUM, q) + rest, _COMPARE
+            words = [op[0].isalpha() for op in ops[1:]] + [tail]  # what follows each comparator
+            rest = "".join(f" {op} {_expr(right, _SUM, q, w)}" for op, right, w in zip(ops, comparators, words))
+            return _expr(left, _SUM, q, ops[0][0].isalpha()) + rest, _COMPARE
         case p.IfElse(test=test, body=body, orelse=orelse):
-            return f"{_expr(body, _OR, q)} if {_expr(test, _OR, q)} else {_expr(orelse, _TERNARY, q)}", _TERNARY
+            return f"{_expr(body, _OR, q, True)} if {_expr(test, _OR, q, True)} else {_expr(orelse, _TERNARY, q, tail)}", _TERNARY
         case p.Ask(agent=agent, message=message, yes_no=yes_no, type=type_):
-            # Looser than a postfix, so `(@a "…").last` keeps its parentheses. A typed ask has no
-            # expression syntax: `as T` is the drawing's notation for it.
+            # Looser than a postfix, so `(@a "…").last` keeps its parentheses; bracketed before
+            # a word too (P198). A typed ask has no expression syntax: `as T` is the drawing's
+            # notation for it.
             text = f"@{agent}{'?' if yes_no else ''} {_text(message, q)}"
-            return (f"{text} as {type_source(type_)}", _TERNARY) if type_ else (text, _POWER)
+            return (f"{text} as {type_source(type_)}", _TERNARY) if type_ else (text, 0 if tail else _POWER)
         case _:
             assert_never(e)
 
@@ -145,8 +155,12 @@ def type_source(t: p.TypeRef) -> str:
 def condition_source(c: p.Condition, place: int = 0) -> str:
     """An `until` condition as written (`and` binds tighter than `or`)."""
     match c:
-        case p.TurnsCondition(count=count):
+        case p.TurnsCondition(count=count, bound=None):
             return f"{count} turns"
+        case p.TurnsCondition(bound=bound):
+            return f"{_expr(bound, _SUM, _Q)} turns"
+        case p.ExprCondition(test=test):
+            return _expr(test, _NOT, _Q)
         case p.SaysCondition(agent=agent, text=text):
             return f"{agent or 'anyone'} says {_text(text, _Q)}"
         case p.ProseCondition(text=text):

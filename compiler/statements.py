@@ -9,8 +9,11 @@ from parley.compiler._context import did_you_mean
 from parley.compiler.concurrency import group_independent
 from parley.compiler.declarations import constant, is_constant
 from parley.compiler.expressions import ExpressionLowerer, io_of
+from parley.compiler.parallel_for import lower_parallel_for
+from parley.compiler.parallel_resources import check_parallel_resources
 from parley.compiler.resolve import resolve_type
 from parley.compiler.scope import IO, Effects, Variable, thread
+from parley.compiler.select_by import resolve_select_by
 from parley.compiler.types import REPLY, THREAD, item_type, literal_values, may_hold, type_source
 from parley.dsl import nodes as n
 
@@ -312,6 +315,8 @@ class BodyLowerer(ExpressionLowerer):
             )
 
     def _parallel(self, s: n.Parallel) -> Steps:
+        if s.target is not None:
+            return [lower_parallel_for(self, s)]
         fx = Effects()
         loops, self.loops = self.loops, 0  # a branch cannot break out of the enclosing loop
         inside, self.in_parallel = self.in_parallel, loops > 0 or self.in_parallel
@@ -329,6 +334,7 @@ class BodyLowerer(ExpressionLowerer):
             effects.append((statement, branch))
             fx.merge(branch)
         self.check_parallel(effects)
+        check_parallel_resources(self.ctx, self.unit, list(zip(s.body, branches)), [e for _, e in effects])
         flat = tuple(step for steps in branches for step in steps)
         return [self._step(p.ParallelStep, s, fx, branches=flat)]
 
@@ -385,7 +391,10 @@ class BodyLowerer(ExpressionLowerer):
                   "target": target}
         if s.kind == "chat":
             return [self._step(p.ChatStep, s, fx, **common)]
-        select, seed = self.select(s)
+        select, seed, prompt = self.select(s, fx)
+        select_by = None
+        if s.select is not None and s.select.by is not None:
+            select_by = resolve_select_by(s.select.by, self.ns, self.unit, self.ctx, fx)
         if select == "manual":
             fx.writes.add(IO)  # a person picks each next speaker
         flow = self.flow(s, set(seen))
@@ -395,12 +404,13 @@ class BodyLowerer(ExpressionLowerer):
             if manager is None:
                 self.ctx.error("P203", f"unknown model `{s.manager.id}`", s.manager.span, "not a model",
                                did_you_mean(s.manager.id, self.ns.models, self.ns.spans) or "declare it with `model`")
-        return [self._step(p.GroupStep, s, fx, **common, select=select, seed=seed, flow=flow, manager=manager)]
+        return [self._step(p.GroupStep, s, fx, **common, select=select, seed=seed, flow=flow, manager=manager,
+                           select_by=select_by, select_prompt=prompt)]
 
-    def select(self, s: n.Conversation) -> tuple[p.SelectMode, int | None]:
+    def select(self, s: n.Conversation, fx: Effects) -> tuple[p.SelectMode, int | None, p.Expr | None]:
         if s.select is None or s.select.mode.id not in get_args(p.SelectMode):
-            return "auto", None  # an unknown mode was reported as the script was read (P145)
-        seed = None
+            return "auto", None, None  # an unknown mode was reported as the script was read (P145)
+        seed = prompt = None
         for arg in s.select.args:
             self.ctx.error("P221", "`select` options are written `name=value`", arg.span, "positional",
                            "write `select random(seed=7)`")
@@ -408,10 +418,13 @@ class BodyLowerer(ExpressionLowerer):
             value = constant(keyword.value)
             if s.select.mode.id == "random" and keyword.name.id == "seed" and isinstance(value, int):
                 seed = value
+            elif s.select.mode.id == "auto" and keyword.name.id == "prompt":
+                prompt = self.expr(keyword.value, fx)
             else:
                 self.ctx.error("P221", f"`select {s.select.mode.id}` has no option `{keyword.name.id}`",
-                               keyword.span, "unknown option", "only `select random(seed=N)` takes an option")
-        return cast(p.SelectMode, s.select.mode.id), seed
+                               keyword.span, "unknown option",
+                               "only `select random(seed=N)` and `select auto(prompt=TEXT)` take an option")
+        return cast(p.SelectMode, s.select.mode.id), seed, prompt
 
     def flow(self, s: n.Conversation, members: set[str]) -> tuple[p.FlowEdge, ...]:
         edges = []
@@ -429,13 +442,12 @@ class BodyLowerer(ExpressionLowerer):
         return tuple(edges)
 
     def turn_limit(self, s: n.Conversation) -> int:
+        """The constant turn limit; 0 when only turn-count expressions bound it (evaluated at run time)."""
         limits = _turn_limits(s.until) if s.until is not None else []
-        for condition in limits:
-            if condition.count < 1:
-                self.ctx.error("P261", "a turn limit must be at least 1", condition.span, "no turns",
-                               "write `until … or 8 turns`")
         if limits:
-            return max(1, min(c.count for c in limits))
+            fixed = [v if isinstance(v, int) and not isinstance(v, bool) else 1
+                     for v in (constant(c.count) for c in limits) if is_constant(v)]
+            return max(1, min(fixed)) if fixed else 0
         header = s.span.to(s.members[-1].span)
         if s.until is None:
             self.ctx.warning(
@@ -454,7 +466,17 @@ class BodyLowerer(ExpressionLowerer):
     def condition(self, c: n.Condition, fx: Effects, members: dict[str, str]) -> p.Condition:
         match c:
             case n.TurnsCondition():
-                return p.TurnsCondition(count=c.count)
+                return self.turns(c, fx)
+            case n.ExprCondition():
+                if isinstance(c.test, n.Name) and c.test.id in self.ns.agents:
+                    self.ctx.error("P159", f"`{c.test.id}` is an agent, not a condition", c.test.span,
+                                   "an agent's name", f"write `until {c.test.id} says \"DONE\" or 8 turns`")
+                    return p.TurnsCondition(count=1)  # the plan is not made
+                if isinstance(constant(c.test), int | float) and not isinstance(constant(c.test), bool):
+                    self.ctx.error("P158", "a number in `until` counts turns: write `N turns`", c.test.span,
+                                   "expected `turns`", "write `until 8 turns` (or `until critic says \"DONE\" or 8 turns`)")
+                    return p.TurnsCondition(count=1)
+                return p.ExprCondition(test=self.expr(c.test, fx))
             case n.SaysCondition():
                 agent = None
                 if c.agent is not None:
@@ -474,6 +496,18 @@ class BodyLowerer(ExpressionLowerer):
                                        right=self.condition(c.right, fx, members))
             case _:
                 p.assert_never(c)
+
+
+    def turns(self, c: n.TurnsCondition, fx: Effects) -> p.TurnsCondition:
+        """`N turns`: a constant is checked now; another expression when the conversation starts."""
+        value = constant(c.count)
+        if not is_constant(value):
+            return p.TurnsCondition(count=0, bound=self.expr(c.count, fx))
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            self.ctx.error("P261", "a turn limit must be a whole number of at least 1", c.count.span,
+                           "not a positive whole number", "write `until … or 8 turns`")
+            return p.TurnsCondition(count=1)
+        return p.TurnsCondition(count=value)
 
 
 def _turn_limits(c: n.Condition) -> list[n.TurnsCondition]:

@@ -330,7 +330,7 @@ class _Checker:
         """What surrounds the values of `record`'s `field`."""
         if isinstance(record, LOOPS) and field == "body":
             return attrs.evolve(where, loop=True)
-        if isinstance(record, p.ParallelStep) or isinstance(record, p.DefDecl) and field == "body":
+        if isinstance(record, p.ParallelStep | p.ParallelForStep) or isinstance(record, p.DefDecl) and field == "body":
             return attrs.evolve(where, loop=False)  # a branch cannot leave the loop around it
         if isinstance(record, p.ChatStep | p.GroupStep) and field == "until":
             return attrs.evolve(where, members=record.members)
@@ -396,6 +396,9 @@ class _Checker:
                 self.problem(f"{path}.members", "a group has members")
             if step.manager is not None:
                 self.model(step.manager, f"{path}.manager")
+            if step.select_by is not None and step.select_by not in self.defs and step.select_by not in self.tools:
+                self.problem(f"{path}.select_by", f"no def or tool {step.select_by!r} is declared"
+                                                  f"{_suggest(step.select_by, [*self.defs, *self.tools])}")
             for index, edge in enumerate(step.flow):
                 edge_path = f"{path}.flow[{index}]"
                 for name, name_path in [(edge.source, f"{edge_path}.source"),

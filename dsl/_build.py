@@ -39,6 +39,9 @@ _TOKEN_RULES = frozenset({
     "setting_key", "aug_op", "compare_op", "add_op", "mul_op", "pow_op", "conversation_kind", "usage_metric",
 })
 
+#: What `slice_colon` builds: the place of the `:` among a slice's children.
+_COLON = object()
+
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 #: Parses an interpolated expression: (text, line, column) → expression or None.
@@ -377,6 +380,9 @@ class TreeBuilder:
     def parallel_stmt(self, span: Span, c: list[Any]) -> n.Parallel:
         return n.Parallel(body=c[0], span=span)
 
+    def parallel_for_stmt(self, span: Span, c: list[Any]) -> n.Parallel:
+        return n.Parallel(target=self.name(c[0]), iterable=c[1], limit=c[2], body=c[3], span=span)
+
     # --- conversations -------------------------------------------------------
 
     def conversation(self, span: Span, c: list[Any]) -> n.Conversation:
@@ -431,6 +437,10 @@ class TreeBuilder:
         args, keywords = c[1] if len(c) > 1 else ((), ())
         return "select", n.Select(mode=mode, args=args, keywords=keywords, span=span), span
 
+    def select_by(self, span: Span, c: list[Any]) -> tuple[str, Any, Span]:
+        by = self.name(c[0])
+        return "select", n.Select(mode=n.Name(id="auto", span=by.span), args=(), keywords=(), span=span, by=by), span
+
     def flow_clause(self, span: Span, c: list[Any]) -> tuple[str, Any, Span]:
         return "flow", tuple(c), span
 
@@ -448,7 +458,10 @@ class TreeBuilder:
         return self.deep(n.BoolCondition(op="and", left=c[0], right=c[1], span=span), *c)
 
     def turns_condition(self, span: Span, c: list[Any]) -> n.TurnsCondition:
-        return n.TurnsCondition(count=self.whole(c[0]), span=span)
+        return n.TurnsCondition(count=c[0], span=span)
+
+    def expr_condition(self, span: Span, c: list[Any]) -> n.ExprCondition:
+        return n.ExprCondition(test=c[0], span=span)
 
     def says_condition(self, span: Span, c: list[Any]) -> n.SaysCondition:
         return n.SaysCondition(agent=self.name(c[0]), text=c[1], span=span)
@@ -525,6 +538,15 @@ class TreeBuilder:
 
     def index(self, span: Span, c: list[Any]) -> n.Index:
         return self.deep(n.Index(value=c[0], index=c[1], span=span), *c)
+
+    def slice(self, span: Span, c: list[Any]) -> n.Slice:
+        colon = next(i for i, x in enumerate(c) if x is _COLON)
+        start = c[1] if colon == 2 else None
+        stop = c[colon + 1] if colon + 1 < len(c) else None
+        return self.deep(n.Slice(value=c[0], start=start, stop=stop, span=span), *(x for x in c if x is not _COLON))
+
+    def slice_colon(self, span: Span, c: list[Any]) -> object:
+        return _COLON
 
     def arguments(self, span: Span, c: list[Any]) -> tuple[tuple[Any, ...], tuple[n.Keyword, ...]]:
         args = tuple(x for x in c if not isinstance(x, n.Keyword))

@@ -27,7 +27,7 @@ _LAYOUT = frozenset({"_NEWLINE", "_INDENT", "_DEDENT"})
 _BLOCK_DECLARATIONS = frozenset({"agent_decl", "agent_kind_decl", "type_decl", "def_stmt"})
 #: Rules where `(` or `[` follows a name or value directly: calls, indexing, `list[str]`.
 _CALL_RULES = frozenset({"call", "model_decl", "def_stmt", "select_clause"})
-_INDEX_RULES = frozenset({"index", "index_target", "type_generic"})
+_INDEX_RULES = frozenset({"index", "slice", "index_target", "type_generic"})
 OPENERS = frozenset({"(", "[", "{"})
 CLOSERS = frozenset({")", "]", "}"})
 _NO_SPACE_BEFORE = frozenset({",", ":", ".", *CLOSERS})
@@ -111,8 +111,8 @@ def _mark_declarations(found: list[Tok], top_level: list[tuple[int, bool]]) -> N
 
 def space_between(before: Tok, after: Tok) -> str:
     """The spacing between two tokens on one line: "" or " "."""
-    if before.opener or before.punct(".") or before.tight or _unary(before):
-        return ""
+    if before.opener or before.punct(".") or before.tight or _unary(before) or before.rule == "slice_colon":
+        return ""  # `s[0:2]`, as people write slices
     if after.punct(*_NO_SPACE_BEFORE) or after.tight:
         return ""
     if after.punct("(") and (after.rule in _CALL_RULES or before.punct("print")):

@@ -63,6 +63,7 @@ class ParleyIndenter(PostLex):
 
     def _process(self, stream: Iterator[Token]) -> Iterator[Token]:
         last: Token | None = None
+        before: Token | None = None  # the token before `last`
         top_level = False  # a newline at depth 0 came last: the next token may start a statement
         for token in stream:
             kind = token.type
@@ -74,7 +75,10 @@ class ParleyIndenter(PostLex):
             if top_level and kind not in _CONTINUING:
                 self._starts = (self._starts[1], start_of(token))
             top_level = False
-            last = token
+            if _word_after_quoted_ask(before, last, token):
+                line, column = start_of(token)
+                raise LayoutError("quoted-prose", line, column, width=len(str(token)), detail=str(before))
+            before, last = last, token
             if kind in _OPENERS:
                 self.brackets.append(token)
                 if len(self.brackets) + len(self.indents) - 1 > MAX_NESTING:
@@ -121,6 +125,21 @@ class ParleyIndenter(PostLex):
                 "dedent", line, 1, width=max(indent, 1),
                 detail=levels,
             )
+
+
+_QUOTED = frozenset({"STRING", "RAW_STRING", "LONG_STRING"})
+
+
+def _word_after_quoted_ask(before: Token | None, last: Token | None, token: Token) -> bool:
+    """`@w "Quoted" and more`: a word right after a string ask, on its line.
+
+    It would parse as `(@w "Quoted") and more`, which is almost never what the
+    writer meant; the diagnostic asks for the whole instruction quoted, or no quotes.
+    """
+    if before is None or last is None or before.type != "AGENT" or last.type not in _QUOTED:
+        return False
+    text = str(token)
+    return token.line == last.end_line and bool(text) and (text[0].isalnum() or text[0] == "_")
 
 
 def _end_of(token: Token | None) -> tuple[int, int]:

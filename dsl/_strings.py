@@ -48,6 +48,9 @@ def string_template(token: Token, builder: TreeBuilder) -> n.Template:
 
 def prose_template(token: Token, builder: TreeBuilder) -> n.Template:
     """The prose after `@agent` (to the end of the line) as a Template; no escapes."""
+    from parley.dsl._prose_edges import check_prose
+
+    check_prose(token, builder)
     text = str(token).rstrip()
     width = len(text)
     line, column = start_of(token)

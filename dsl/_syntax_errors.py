@@ -481,6 +481,13 @@ def _layout(error: LayoutError, source: Source) -> Diagnostic:
             "P106", f"blocks and brackets are nested too deeply (more than {MAX_NESTING} levels)", span,
             label="too deep", help="move inner parts into a def or into separate variables",
         )
+    if error.kind == "quoted-prose":
+        return Diagnostic(
+            "P198", f"a quoted message to `{error.detail}` followed by more words", span,
+            label="outside the quotes",
+            help=f'quote the whole instruction (`{error.detail} "…"`) or drop the quotes to write it as prose; '
+            f'if the ask is part of a longer expression, put it in brackets: `({error.detail} "…") and …`',
+        )
     if error.kind == "unopened":
         return Diagnostic(
             "P107", f"`{error.detail}` has nothing to close", span, label="unmatched",

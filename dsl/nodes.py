@@ -126,6 +126,16 @@ class Index:
 
 
 @attrs.frozen(kw_only=True)
+class Slice:
+    """`value[start:stop]`; an omitted bound is None."""
+
+    value: Expr
+    start: Expr | None
+    stop: Expr | None
+    span: Span
+
+
+@attrs.frozen(kw_only=True)
 class Keyword:
     """`name=value` in a call's arguments."""
 
@@ -201,7 +211,7 @@ class Ask:
 
 
 Expr = (
-    Name | Template | Literal | Duration | Money | ListExpr | DictExpr | Attribute | Index
+    Name | Template | Literal | Duration | Money | ListExpr | DictExpr | Attribute | Index | Slice
     | Call | UnaryOp | BinaryOp | Compare | Conditional | Ask
 )
 
@@ -242,9 +252,17 @@ TypeExpr = TypeName | LiteralType | UnionType
 
 @attrs.frozen(kw_only=True)
 class TurnsCondition:
-    """`N turns`: stop after `count` messages."""
+    """`N turns`: stop after `count` messages (an expression: `moves turns`, checked a positive int)."""
 
-    count: int
+    count: Expr
+    span: Span
+
+
+@attrs.frozen(kw_only=True)
+class ExprCondition:
+    """An expression as a condition (`board_done()`, `score >= 8`): stop when it is true."""
+
+    test: Expr
     span: Span
 
 
@@ -284,7 +302,7 @@ class BoolCondition:
     span: Span
 
 
-Condition = TurnsCondition | SaysCondition | ProseCondition | UsageCondition | BoolCondition
+Condition = TurnsCondition | SaysCondition | ProseCondition | UsageCondition | BoolCondition | ExprCondition
 
 
 # --- declarations --------------------------------------------------------------
@@ -557,10 +575,16 @@ class While:
 
 @attrs.frozen(kw_only=True)
 class Parallel:
-    """`parallel:` — each statement of `body` is a branch run concurrently."""
+    """`parallel:` — each statement of `body` is a branch run concurrently.
+
+    `parallel for target in iterable max limit:` (`target` set) runs `body` once per item instead,
+    at most `limit` at once."""
 
     body: tuple[Stmt, ...]
     span: Span
+    target: Name | None = None
+    iterable: Expr | None = None
+    limit: Expr | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -596,12 +620,14 @@ class FlowEdge:
 
 @attrs.frozen(kw_only=True)
 class Select:
-    """`select MODE[(args)]`: how a group picks its next speaker."""
+    """`select MODE[(args)]`: how a group picks its next speaker; `select by NAME` (`by`) lets a def or
+    Python function pick, the model (mode `auto`) when it returns none."""
 
     mode: Name
     args: tuple[Expr, ...]
     keywords: tuple[Keyword, ...]
     span: Span
+    by: Name | None = None
 
 
 @attrs.frozen(kw_only=True)

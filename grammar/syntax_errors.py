@@ -162,12 +162,12 @@ MISTAKES: dict[str, Mistake] = {
     "until-turns": Mistake(
         "P158", "a number in `until` counts turns: write `N turns`",
         "write `until 8 turns` (or `until critic says \"DONE\" or 8 turns`)",
-        "expected `turns`", ('chat a, b:\n    "hi"\n    until 8\n', 'chat a, b:\n    "hi"\n    until 8 rounds\n'),
+        "expected `turns`", ('chat a, b:\n    "hi"\n    until 8 messages\n', 'chat a, b:\n    "hi"\n    until 8 rounds\n'),
     ),
     "until-says": Mistake(
         "P159", "after an agent's name, `until` expects `says \"TEXT\"`",
         'write `until critic says "APPROVED"`', "expected `says`",
-        ('chat a, b:\n    "hi"\n    until critic\n', 'chat a, b:\n    "hi"\n    until critic is done\n'),
+        ('chat a, b:\n    "hi"\n    until critic "APPROVED"\n', 'chat a, b:\n    "hi"\n    until critic APPROVED\n'),
     ),
     "says-string": Mistake(
         "P160", "`says` takes the text to look for, as a string", 'write `until critic says "APPROVED"`',

@@ -11,6 +11,7 @@ resume, rebuilding its state, unless it is marked journaled (see journal.py).
 from __future__ import annotations
 
 import asyncio
+import copy
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -23,6 +24,7 @@ from parley.dsl.errors import FailureKind, HostError, RunError
 from parley.runtime.evaluate import show
 from parley.runtime.journal import Journal
 from parley.runtime.models import Message, ModelReply, ModelRequest
+from parley.runtime.python_thread import arguments, shape, speaker_name, takes_thread, thread_of
 from parley.runtime.confine import isolation
 from parley.runtime.sandbox import CodeRunner
 from parley.runtime.tools import ToolBox
@@ -173,20 +175,26 @@ class PythonAgent:
     decl: p.AgentDecl
     function: Callable[..., Any]
     journal: Journal
+    agents: tuple[str, ...] = ()  # the script's agents, to name each message's sender
 
     async def reply(self, messages: list[Message], at: StepContext, response_format: dict[str, Any] | None,
                     choices: tuple[str, ...]) -> tuple[str, ModelReply | None]:
         raised: list[BaseException] = []
+        how = shape(self.function)
+        said = incoming(messages)
+        names = {speaker_name(a): a for a in self.agents}
+        thread = thread_of(messages, self.decl.name, lambda name: names.get(name, name))
+        request: list[Any] = [self.decl.name, said] + ([thread] if takes_thread(how) else [])
 
         async def answer() -> dict[str, str]:
             try:
-                return {"text": show(await call_python(self.function, [incoming(messages)], {}))}
+                return {"text": show(await call_python(self.function, *arguments(how, said, copy.deepcopy(thread))))}
             except Exception as error:  # noqa: BLE001 - the agent's own failure stops the run, named
                 raised.append(error)
                 return {"error": f"python agent `{self.decl.name}` ({self.decl.target}) raised "
                                  f"{type(error).__name__}: {error}"}
 
-        outcome = await self.journal.python("python", [self.decl.name, incoming(messages)], answer, at, self.function)
+        outcome = await self.journal.python("python", request, answer, at, self.function)
         if "error" in outcome:
             failure = RunError(FailureKind.PYTHON, outcome["error"])
             failure.__cause__ = raised[0] if raised else None

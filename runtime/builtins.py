@@ -53,6 +53,18 @@ def _replace(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
+def _affix(name: str, test: Callable[[str, str], bool]) -> Callable[[Any, Any], bool]:
+    """`startswith(text, prefix)`, `endswith(text, suffix)`: texts only (a reply is its text)."""
+
+    def apply(text: Any, affix: Any) -> bool:
+        if not (isinstance(text, str) and isinstance(affix, str)):
+            wrong = affix if isinstance(text, str) else text
+            raise RunError(FailureKind.VALUE, f"{name}() works on texts, not {show(wrong)[:60]}")
+        return test(text, affix)
+
+    return apply
+
+
 def _int(value: Any) -> int:
     if isinstance(value, str) and len(value.strip()) - value.count("_") > MAX_DIGITS + 1:  # a sign, then digits
         raise refused(f"int() of a text of more than {MAX_DIGITS:,} digits")
@@ -89,6 +101,7 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "len": len, "str": show, "int": _int, "float": float, "bool": bool, "json": _json,
     "parse_json": _parse_json, "join": _join, "split": _split, "lower": str.lower,
     "upper": str.upper, "strip": str.strip, "replace": _replace, "contains": lambda c, i: i in c,
+    "startswith": _affix("startswith", str.startswith), "endswith": _affix("endswith", str.endswith),
     "range": range_list, "min": _extreme(min), "max": _extreme(max), "sum": sum, "abs": abs,
     "round": _round, "sorted": lambda items, reverse=False: sorted(items, reverse=reverse),
     "reversed": lambda items: list(reversed(items)), "keys": lambda d: list(d), "values": lambda d: list(d.values()),

@@ -10,7 +10,7 @@ before any of them starts, so keys never depend on scheduling.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -28,6 +28,8 @@ class StepContext:
     step: p.Step | None
     cursor: Cursor
     together: bool = False
+    #: The threads with the agents, when they are not the run's own: a `parallel for` iteration's.
+    threads: dict[str, list[Any]] | None = attrs.field(default=None, eq=False, repr=False)
 
     @classmethod
     def root(cls) -> StepContext:
@@ -40,11 +42,11 @@ class StepContext:
 
     def entering(self, step: p.Step) -> StepContext:
         """The context of the next visit of `step`, run from this one."""
-        return StepContext(step, self.cursor.child(step.id), self.together)
+        return StepContext(step, self.cursor.child(step.id), self.together, self.threads)
 
     def calling(self, callee: str) -> StepContext:
         """The context of the body of a call of the def `callee` (the calling step stays the one reported)."""
-        return StepContext(self.step, self.cursor.child(f"{callee}()"), self.together)
+        return StepContext(self.step, self.cursor.child(f"{callee}()"), self.together, self.threads)
 
     def beside_others(self) -> StepContext:
         """This context, for a step that runs at once with others (a concurrent group, a `parallel:` branch)."""

@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Any
 from parley.compiler import plan as p
 from parley.runtime.agents import ask_person
 from parley.runtime.bounds import MAX_REPLY_BYTES, clip, loads
-from parley.runtime.evaluate import Frame, evaluate, show, text
+from parley.runtime.evaluate import Frame, evaluate, show, text, truthy
 from parley.runtime.models import Message, ModelRequest
 from parley.runtime.people import EXIT, People
+from parley.runtime.python_thread import speaker_name
+from parley.runtime.turn_bounds import settle
 from parley.runtime.replies import origin
+from parley.runtime.select_by import pick_by
 from parley.runtime.values import Said, Thread
 
 if TYPE_CHECKING:
@@ -24,6 +27,8 @@ if TYPE_CHECKING:
     from parley.runtime.executor import Executor
 
 SELECT_RETRIES = 2
+#: The first line of the prompt `select auto` sends; `select auto(prompt=TEXT)` replaces it.
+SELECT_INSTRUCTION = "You choose who speaks next in a group conversation."
 
 
 def view(thread: Thread, member: str, opening: str) -> list[Message]:
@@ -38,23 +43,24 @@ def view(thread: Thread, member: str, opening: str) -> list[Message]:
 
 
 def _name(speaker: str) -> str:
-    return speaker.replace(".", "_")
+    return speaker_name(speaker)
 
 
 async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) -> Thread:
     """Run a chat or group to its end; the thread records why it stopped. A person may speak for an
     agent, at its turns or where the conversation would stop (`human_input`: people.py)."""
     opening = show(await evaluate(step.opening, frame, run))
+    until, turn_limit = await settle(step, frame, run)
     thread = Thread(members=list(step.members))
     chooser = _Chooser(step, run, frame.context)
-    people = People(step, run, frame.context, opening)
+    people = People(step, run, frame.context, opening, turn_limit)
     speaker: str | None = None
     replies: dict[str, int] = {}
     while True:
         stop: str | None = None  # why the conversation would stop here
         due: str | None = None  # whose turn it was, when it would stop at an agent's turn
         if thread.turns >= people.max_turns:
-            stop = f"turn limit ({step.max_turns} turns)"
+            stop = f"turn limit ({turn_limit} turns)"
         else:
             speaker = await chooser.next(thread, speaker, opening, frame)
             agent = run.plan.agent(speaker)
@@ -79,9 +85,11 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
                         thread.cost += cost
                     thread.messages.append(Said(speaker=speaker, text=said, tokens=tokens, cost=cost))
                     run.emit("turn", step, agent=speaker, text=said, conversation=step.id, **origin(reply))
-            if stop is None and step.until is not None and await holds(step.until, thread, frame, run):
-                by_turns = not await holds(step.until, thread, frame, run, count_turns=False)
-                stop = f"turn limit ({step.max_turns} turns)" if by_turns else "until condition met"
+            # After each message, `until` is checked: its expressions are evaluated again each time.
+            if stop is None and until is not None:
+                met, otherwise = await holds(until, thread, frame, run)
+                if met:
+                    stop = "until condition met" if otherwise else f"turn limit ({turn_limit} turns)"
         if stop is not None:
             went_on = await people.at_stop(thread, stop, speaker, due)
             if went_on is None:
@@ -92,30 +100,39 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
     return thread
 
 
-async def holds(condition: p.Condition, thread: Thread, frame: Frame, run: Executor,
-                count_turns: bool = True) -> bool:
-    """Whether an `until` condition holds after the last message (`count_turns` False: whether it
-    holds for another reason than a turn count)."""
+async def holds(condition: p.Condition, thread: Thread, frame: Frame, run: Executor) -> tuple[bool, bool]:
+    """Whether an `until` condition holds after the last message, and whether it holds for another
+    reason than a turn count. Each part is evaluated at most once (a def, a Python function or a
+    model judging a prose condition is asked once per check)."""
     match condition:
         case p.TurnsCondition():
-            return count_turns and thread.turns >= condition.count
+            return thread.turns >= condition.count, False
         case p.SaysCondition():
             last = thread.messages[-1]
             wanted = await text(condition.text, frame, run)
-            return (condition.agent is None or last.speaker == condition.agent) and wanted in last.text
+            met = (condition.agent is None or last.speaker == condition.agent) and wanted in last.text
         case p.UsageCondition():
             limit = await evaluate(condition.limit, frame, run)
             current = {"tokens": thread.tokens, "cost": thread.cost, "time": run.budget.elapsed}[condition.metric]
-            return bool(current > limit)
+            met = bool(current > limit)
         case p.ProseCondition():
-            return await run.judge(await text(condition.text, frame, run), thread, frame.context)
+            met = await run.judge(await text(condition.text, frame, run), thread, frame.context)
+        case p.ExprCondition():
+            met = truthy(await evaluate(condition.test, frame, run))
         case p.BoolCondition():
-            left = await holds(condition.left, thread, frame, run, count_turns)
+            left, left_otherwise = await holds(condition.left, thread, frame, run)
             if condition.op == "and":
-                return left and await holds(condition.right, thread, frame, run, count_turns)
-            return left or await holds(condition.right, thread, frame, run, count_turns)
+                if not left:
+                    return False, False
+                right, right_otherwise = await holds(condition.right, thread, frame, run)
+                return right, left_otherwise and right_otherwise
+            if left_otherwise:
+                return True, True
+            right, right_otherwise = await holds(condition.right, thread, frame, run)
+            return left or right, right_otherwise
         case _:
             p.assert_never(condition)
+    return met, met
 
 
 class _Chooser:
@@ -141,6 +158,12 @@ class _Chooser:
         if previous is None:
             return members[0]  # the first member listed answers the opening, whatever the mode
         candidates = self.allowed(previous)
+        if isinstance(self.step, p.GroupStep) and self.step.select_by is not None:
+            flowed = any(edge.source == previous for edge in self.step.flow)  # else anyone may follow anyone
+            allowed = candidates if flowed else members
+            picked = await pick_by(self.step, self.step.select_by, thread, opening, allowed, self.run, self.at)
+            if picked is not None:
+                return picked
         if isinstance(self.step, p.ChatStep) or self.step.select == "round_robin":
             start = members.index(previous) + 1 if previous in members else 0
             ordered = members[start:] + members[:start]
@@ -154,7 +177,10 @@ class _Chooser:
             return str(await self.run.journal.effect("choice", candidates, draw, self.at))
         if self.step.select == "manual":
             return await self._ask_person(candidates)
-        return await self._ask_model(candidates, thread, opening)
+        instruction = SELECT_INSTRUCTION
+        if self.step.select_prompt is not None:
+            instruction = show(await evaluate(self.step.select_prompt, frame, self.run))
+        return await self._ask_model(candidates, thread, opening, instruction)
 
     async def _ask_person(self, candidates: list[str]) -> str:
         for _ in range(SELECT_RETRIES + 1):
@@ -164,12 +190,12 @@ class _Chooser:
                 return answer.strip()
         return candidates[0]
 
-    async def _ask_model(self, candidates: list[str], thread: Thread, opening: str) -> str:
+    async def _ask_model(self, candidates: list[str], thread: Thread, opening: str, instruction: str) -> str:
         assert isinstance(self.step, p.GroupStep)
         agents = [self.run.plan.agent(m) for m in candidates]
         roles = "\n".join(f"- {a.name}: {a.description or a.name}" for a in agents)
         history = "\n".join(f"{s.speaker}: {s.text}" for s in thread.messages[-10:]) or "(nobody has spoken yet)"
-        prompt = (f"You choose who speaks next in a group conversation.\nTask: {opening}\nMembers:\n{roles}\n"
+        prompt = (f"{instruction}\nTask: {opening}\nMembers:\n{roles}\n"
                   f"Conversation so far:\n{history}\nReply with the name of the next speaker only.")
         client, model_id, _ = self.run.clients.for_selection(self.step.manager, agents[0])
         schema = {"type": "object", "properties": {"speaker": {"type": "string", "enum": candidates}},

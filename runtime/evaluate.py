@@ -90,6 +90,10 @@ async def _evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
             return attribute(value, name)
         case p.GetItem(value=inner, index=index):
             return _operate(operator.getitem, await _evaluate(inner, frame, run), await _evaluate(index, frame, run))
+        case p.Slice(value=inner, start=start, stop=stop):
+            value = await _evaluate(inner, frame, run)
+            bounds = [None if b is None else await _evaluate(b, frame, run) for b in (start, stop)]
+            return slice_of(value, *bounds)
         case p.Call():
             args = [await _evaluate(a, frame, run) for a in expr.args]
             keywords = {k.name: await _evaluate(k.value, frame, run) for k in expr.keywords}
@@ -112,6 +116,17 @@ async def _evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
             return await run.ask_expr(expr, frame)
         case _:
             p.assert_never(expr)
+
+
+def slice_of(value: Any, start: Any, stop: Any) -> Any:
+    """`value[start:stop]` of a text (a reply's too) or a list; bounds are ints or left out (None)."""
+    if not isinstance(value, str | list) or isinstance(value, Thread):
+        kind = "a conversation (slice its `.messages`)" if isinstance(value, Thread) else show(value)[:60]
+        raise RunError(FailureKind.VALUE, f"only a text or a list can be sliced, not {kind}")
+    for bound in (start, stop):
+        if bound is not None and (not isinstance(bound, int) or isinstance(bound, bool)):
+            raise RunError(FailureKind.VALUE, f"a slice's bounds are ints, not {show(bound)[:60]}")
+    return str.__str__(value[start:stop]) if isinstance(value, str) else value[start:stop]
 
 
 def _unary(op: p.UnaryOperator, value: Any) -> Any:

@@ -45,6 +45,7 @@ from parley.runtime.journal import Journal
 from parley.runtime.mcp import McpTools
 from parley.runtime.models import Message, ModelClient, ModelError, ModelReply, ModelRequest, model_error
 from parley.runtime.modules import python_function
+from parley.runtime.parallel_for import run_parallel_for
 from parley.runtime.pricing import require_prices
 from parley.runtime.replies import origin, parse_yes_no, records, response_format, resumed_try, validated
 from parley.runtime.requests import ModelCalls
@@ -239,6 +240,8 @@ class Executor:
                 await self._while(step, frame)
             case p.ParallelStep():
                 await self._beside(step.branches, frame)
+            case p.ParallelForStep():
+                await run_parallel_for(self, step, frame)
             case p.ConcurrentStep():
                 await self._beside(step.steps, frame)
             case p.CallStep():
@@ -288,11 +291,11 @@ class Executor:
 
     async def _tell(self, step: p.TellStep, frame: Frame) -> None:
         message = show(await evaluate(step.message, frame, self))
-        self.threads.setdefault(step.agent, []).append(Message(role="user", content=message))
+        self.threads_at(frame.context).setdefault(step.agent, []).append(Message(role="user", content=message))
 
     async def _forget(self, step: p.ForgetStep, frame: Frame) -> None:
         for agent in step.agents:
-            self.threads.pop(agent, None)
+            self.threads_at(frame.context).pop(agent, None)
 
     async def _chat(self, step: p.ChatStep, frame: Frame) -> None:
         thread = await converse(step, frame, self)
@@ -386,14 +389,20 @@ class Executor:
         message = await text(expr.message, frame, self)
         return await self.ask(expr.agent, message, expr.type, expr.yes_no, frame.context)
 
+    def threads_at(self, at: StepContext) -> dict[str, list[Message]]:
+        """The threads with the agents seen from `at`: the run's, or a `parallel for` iteration's own."""
+        return at.threads if at.threads is not None else self.threads
+
     async def ask(self, agent_name: str, message: str, type_ref: p.TypeRef | None, yes_no: bool,
                   at: StepContext) -> Any:
         """One message in the script's thread with the agent; the reply (typed or yes/no) is the value."""
         step = at.step
         agent = self.plan.agent(agent_name)
-        lock = self._locks.setdefault(agent_name, asyncio.Lock())
+        threads = self.threads_at(at)
+        lock = self._locks.setdefault(agent_name if threads is self.threads else f"{id(threads)}:{agent_name}",
+                                      asyncio.Lock())
         async with lock:  # one thread, one conversation at a time
-            thread = self.threads.setdefault(agent_name, [])
+            thread = threads.setdefault(agent_name, [])
             instructions = ""
             schema = None
             person = is_person(agent)
@@ -461,7 +470,7 @@ class Executor:
                 case "python":
                     module, _, function = (decl.target or ":").partition(":")
                     agent = PythonAgent(decl, python_function(self.plan, module, function, self.module_folder),
-                                        self.journal)
+                                        self.journal, tuple(a.name for a in self.plan.agents))
                 case other:
                     raise AssertionError(f"no agent kind {other!r}")
             self._agents[name] = agent

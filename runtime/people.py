@@ -44,14 +44,15 @@ EXTENSION_FACTOR = 2
 class People:
     """The people of one chat or group: asks them, sends what they type, and keeps the turn limit."""
 
-    def __init__(self, step: p.ChatStep | p.GroupStep, run: Executor, at: StepContext, opening: str) -> None:
+    def __init__(self, step: p.ChatStep | p.GroupStep, run: Executor, at: StepContext, opening: str,
+                 limit: int | None = None) -> None:
         self.step = step
         self.run = run
         self.at = at
         self.opening = opening
-        self.max_turns = step.max_turns
+        self.max_turns = step.max_turns if limit is None else limit
         """The turn limit now: a person going on past it raises it by one reply at a time."""
-        self.cap = EXTENSION_FACTOR * step.max_turns
+        self.cap = EXTENSION_FACTOR * self.max_turns
 
     def mode(self, name: str) -> p.HumanInputMode:
         decl = self.run.plan.agent(name)

@@ -62,6 +62,7 @@ CODES = {
     "P230": "non-agent member",
     "P231": "model/tools on a human/executor/python agent",
     "P232": "reply-by def signature",
+    "P233": "select-by function",
     "P240": "break/continue outside a loop",
     "P241": "return outside a def",
     "P242": "unreachable code",
@@ -71,6 +72,7 @@ CODES = {
     "P246": "declaration inside a block",
     "P250": "unknown field or property",
     "P251": "literal never equal",
+    "P252": "slice of a non-text, non-list, or by a non-int",
     "P260": "default turn limit only",
     "P261": "bad bound",
     "P262": "budget twice",
@@ -83,6 +85,7 @@ CODES = {
     "P275": "imported name not declared there",
     "P276": "imported file is not a script",
     "P280": "parallel branches conflict",
+    "P281": "parallel for iterations conflict",
 }
 WARNINGS = {"P242", "P243", "P244", "P260", "P263"}
 
@@ -164,6 +167,15 @@ EXPECTED: dict[str, set[str]] = {
     "71-cost-budget-unpriced-model": {"P263", "P223"},
     "72-import-not-a-script": {"P276"},
     "73-import-name-too-long": {"P270"},
+    "74-slice-wrong-types": {"P252"},
+    "75-string-method-call": {"P217"},
+    "80-select-by-unknown": {"P233"},
+    "81-select-by-wrong-arity": {"P233"},
+    "86-parallel-for-conflict": {"P281"},
+    "90-parallel-both-print": {"P280"},
+    "91-parallel-same-python-module": {"P280"},
+    "92-parallel-both-execute": {"P280"},
+    "95-until-conditions": {"P158", "P159", "P261", "P260"},
 }
 
 #: Known compiler bugs, pinned as strict xfails so they are noticed when fixed.

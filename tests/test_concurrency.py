@@ -418,13 +418,10 @@ def test_independent_parallel_branches_are_accepted(case: str) -> None:
     check_orders(plan, text)
 
 
-def test_parallel_prints_are_accepted_and_only_their_order_varies() -> None:
-    """The console (like Python tools and executors) is exempt from P280: two prints, or
-    two humans, in branches are accepted, so the transcript's order is the branches'."""
-    text = HEADER + 'parallel:\n    print "one"\n    print "two"\n'
-    plan = compiled(text)
-    in_order, swapped = run(plan).final_state(), run(plan, fixed({plan.body[0].id: (1, 0)})).final_state()
-    assert in_order["printed"] == ["one", "two"] and swapped["printed"] == ["two", "one"]
+def test_parallel_prints_conflict_but_humans_are_accepted() -> None:
+    """Two branches that print would interleave their lines: P280. Two humans in branches
+    are accepted: each question waits its turn at the console."""
+    assert diagnostics(HEADER + 'parallel:\n    print "one"\n    print "two"\n') == [("P280", HEADER.count("\n") + 3)]
     assert diagnostics(HEADER + 'parallel:\n    x = @h "one?"\n    y = @k "two?"\n') == []
 
 

@@ -136,18 +136,26 @@ def review_plan() -> p.Plan:
             step(p.AssignStep, 45, ("topic", "@critic"), ("b", "@critic"), target=var("b"),
                  value=ask("critic", "Risks of ", V("topic"))),
         )),
-        # summary.title = a[0] and log(b, level="info") are independent: the compiler groups them
+        # parallel for point in v.points max 3: detail = @writer Expand {point}
+        step(p.ParallelForStep, 45, ("v", "@writer"), ("detail", "@writer"), id="45f", variable="point",
+             iterable=A(V("v"), "points"), limit=C(3), collected=("detail",), body=(
+                 step(p.AskStep, 45, ("point", "@writer"), ("detail", "@writer"), id="45g", agent="writer",
+                      message=T("Expand ", V("point")), target=var("detail"), type=None),
+             )),
+        # summary.title = a[0][1:] and log(b, level="info") are independent: the compiler groups them
         step(p.ConcurrentStep, 46, ("a", "b", "summary"), ("summary",), id="46c", steps=(
             step(p.AssignStep, 46, ("a", "summary"), ("summary",), target=p.AttrTarget(value=V("summary"), name="title"),
-                 value=p.GetItem(value=V("a"), index=C(0))),
+                 value=p.Slice(value=p.GetItem(value=V("a"), index=C(0)), start=C(1), stop=None)),
             step(p.CallStep, 47, ("b",), (), expr=call("log", V("b"), kind="tool", level=C("info"))),
         )),
         # review = chat writer, critic: "Improve this draft until it is excellent: {draft}"
-        #     until critic says "APPROVED" or 8 turns
+        #     until critic says "APPROVED" or not draft or 8 turns
         step(p.ChatStep, 48, ("draft",), ("review",), members=("writer", "critic"),
              opening=T("Improve this draft until it is excellent: ", V("draft")),
-             until=p.BoolCondition(op="or", left=p.SaysCondition(agent="critic", text=T("APPROVED")),
-                                   right=p.TurnsCondition(count=8)),
+             until=p.BoolCondition(op="or", left=p.BoolCondition(
+                 op="or", left=p.SaysCondition(agent="critic", text=T("APPROVED")),
+                 right=p.ExprCondition(test=p.Unary(op="not", operand=V("draft")))),
+                 right=p.TurnsCondition(count=8)),
              max_turns=8, target=var("review")),
         # team = group writer, critic, you: select auto, flow …, manager smart,
         #     until anyone says "DONE" or "the plan is agreed" and cost > $0.50 or time > 5m
@@ -400,6 +408,8 @@ x, y, z, a, b, c = (V(name) for name in "xyzabc")
      "f(g(x).y, m.rows[1 + 2])"),
     (A(B("+", a, b), "real"), "(a + b).real"),
     (p.GetItem(value=call("f"), index=p.IfElse(test=c, body=x, orelse=y)), "f()[x if c else y]"),
+    (p.Slice(value=A(x, "y"), start=p.Unary(op="-", operand=C(2)), stop=None), "x.y[-2:]"),
+    (p.Slice(value=x, start=None, stop=B("+", a, C(1))), "x[:a + 1]"),
     (call("join", p.ListOf(items=(C("a"), C("b"))), sep=C(", ")), 'join(["a", "b"], sep=", ")'),
     (A(ask("critic", "Score ", V("draft")), "tokens"), '(@critic "Score {draft}").tokens'),
     (B("and", a, ask("you", "Ship it?", yes_no=True)), 'a and @you? "Ship it?"'),
@@ -444,6 +454,9 @@ def from_syntax(node: Any) -> p.Expr:
             return p.GetAttr(value=from_syntax(value), name=attr)
         case n.Index(value=value, index=index):
             return p.GetItem(value=from_syntax(value), index=from_syntax(index))
+        case n.Slice(value=value, start=start, stop=stop):
+            return p.Slice(value=from_syntax(value), start=None if start is None else from_syntax(start),
+                           stop=None if stop is None else from_syntax(stop))
         case n.Call(func=n.Name(id=callee), args=args, keywords=keywords):
             return call(callee, *map(from_syntax, args), **{k.name.id: from_syntax(k.value) for k in keywords})
         case n.UnaryOp(op=op, operand=operand):
@@ -479,6 +492,7 @@ def grow(inner: st.SearchStrategy[p.Expr]) -> st.SearchStrategy[p.Expr]:
         st.builds(lambda t, bd, o: p.IfElse(test=t, body=bd, orelse=o), inner, inner, inner),
         st.builds(lambda v, name: p.GetAttr(value=v, name=name), inner, st.sampled_from(["last", "x"])),
         st.builds(lambda v, i: p.GetItem(value=v, index=i), inner, inner),
+        st.builds(lambda v, i, j: p.Slice(value=v, start=i, stop=j), inner, st.none() | inner, st.none() | inner),
         st.builds(lambda args: call("f", *args), st.lists(inner, max_size=2)),
         st.builds(lambda e: T("n=", e), names),  # a string in an interpolation in a string has no quote left
         st.builds(lambda who, q, e: p.Ask(agent=who, message=T("q ", e), yes_no=q, type=None, span=sp(1)),

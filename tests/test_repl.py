@@ -264,9 +264,9 @@ def test_the_last_entry_s_plan_has_the_entry_s_own_lines(repl: _Run) -> None:
     repl.enter(WRITER, "x = 1")
     repl.enter('if x > 0:\n    @writer hi\n')
     assert plan_tree(repl.session.last_plan).splitlines() == [
-        "plan <repl:3> (version 4)", "declarations:", "body:",
+        "plan <repl:3> (version 5)", "declarations:", "body:",
         "   1  if      x > 0", '   2    ask     @writer "hi"']
-    assert plan_tree(repl.session.plan).splitlines()[0] == "plan <session> (version 4)"
+    assert plan_tree(repl.session.plan).splitlines()[0] == "plan <session> (version 5)"
 
 
 def test_the_saved_script_compiles_and_runs(repl: _Run, tmp_path: Path) -> None:
