@@ -16,6 +16,7 @@ import attrs
 from parley.compiler import plan as p
 from parley.compiler.plan import assert_never
 from parley.compiler.source_text import (
+    agent_source,
     condition_source,
     duration_source,
     expr_source,
@@ -48,16 +49,16 @@ _Loop = p.ForStep | p.RepeatStep | p.WhileStep
 def _summary(step: p.Step) -> str:
     """The step's own line, as close to its source as the plan allows (its keyword is its kind)."""
     match step:
-        case p.AskStep(agent=agent, message=message, target=target, type=type_):
+        case p.AskStep(agent=agent, message=message, target=target, type=type_, agent_expr=held):
             lead = f"{target_source(target)}{f': {type_source(type_)}' if type_ else ''} = " if target else ""
             typed = f" as {type_source(type_)}" if type_ and not target else ""
-            return f"{lead}@{agent} {text_source(message)}{typed}"
+            return f"{lead}@{agent_source(agent, held)} {text_source(message)}{typed}"
         case p.AssignStep(target=target, value=value):
             return f"{target_source(target)} = {expr_source(value)}"
-        case p.TellStep(agent=agent, message=message):
-            return f"{agent} {expr_source(message)}"
-        case p.ForgetStep(agents=agents):
-            return ", ".join(agents)
+        case p.TellStep(agent=agent, message=message, agent_expr=held):
+            return f"{agent_source(agent, held)} {expr_source(message)}"
+        case p.ForgetStep(agents=agents, agent_exprs=held):
+            return ", ".join([*agents, *(expr_source(h) for h in held)])
         case p.ChatStep() | p.GroupStep():
             lead = f"{target_source(step.target)} = {step.kind} " if step.target else ""  # else the kind says it
             return f"{lead}{', '.join(step.members)}: {expr_source(step.opening)}"

@@ -17,6 +17,7 @@ from pathlib import Path
 import attrs
 from parley.compiler import plan as p
 from parley.compiler._context import Context, did_you_mean
+from parley.compiler.agent_values import agents_as_values, check_from_outside
 from parley.compiler.declarations import Collector, Namespace, Registry, constant, is_constant
 from parley.compiler.expressions import ExpressionLowerer
 from parley.compiler.numbering import number_steps
@@ -126,6 +127,7 @@ class Compilation:
         input_decls = self._inputs()
         self._agents()
         self.unit.lower_def = self._lower_def
+        self.unit.agent_values = agents_as_values(self.module, self.ns, self.unit.registry)
         self.unit.agent_effects = self._agent_effects
         for plan_name in list(self.unit.registry.defs):
             self.unit.effects_of_def(plan_name)
@@ -171,6 +173,7 @@ class Compilation:
                                "give the input another name")
                 continue
             type_ref = resolve_type(statement.type, self.ns, self.unit) or p.NamedType(name="any")
+            check_from_outside(self.ctx, type_ref, statement.type.span, "an input")
             default = None
             if statement.default is not None:
                 default = ExpressionLowerer(self.unit, self.ns, Scope(kind="script")).expr(statement.default, Effects())

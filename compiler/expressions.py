@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import cast
 
+from parley.compiler import agent_values
 from parley.compiler import plan as p
 from parley.compiler._context import did_you_mean
 from parley.compiler.builtins import BUILTINS
@@ -57,8 +58,7 @@ class ExpressionLowerer:
                 f"pass it as a parameter: add `{name.id}` to the def's parameters and to its calls",
             )
         elif kind == "agent":
-            self.ctx.error("P216", f"`{name.id}` is an agent, not a value", name.span, "an agent",
-                           f"ask it with `@{name.id} …`, or use a conversation's value")
+            return p.AgentRef(name=self.ns.agents[name.id])  # a value of type `agent`
         elif kind in ("def", "tool") or name.id in BUILTINS:
             self.ctx.error("P215", f"`{name.id}` is a function: call it", name.span, "not called",
                            f"write `{name.id}(…)`")
@@ -89,7 +89,8 @@ class ExpressionLowerer:
             what = kind or "variable"
             advice = {
                 "model": f"a model configures agents: give it to one with `model: {name.id}`",
-                "variable": "conversations and asks name agents declared with `agent NAME:`, not variables",
+                "variable": "conversations name agents declared with `agent NAME:`; a variable of type `agent` "
+                            "can be asked (`@player …`), told and forgotten, not made a member",
             }.get(what, "declare an agent with `agent NAME:`")
             self.ctx.error("P230", f"`{name.id}` is {'an' if what[0] in 'aeiou' else 'a'} {what}, not an agent",
                            name.span, "not an agent", did_you_mean(name.id, self.ns.agents, self.ns.spans) or advice)
@@ -98,6 +99,15 @@ class ExpressionLowerer:
                            did_you_mean(name.id, self.ns.agents, self.ns.spans)
                            or f"declare it: `agent {name.id}:` with a system message")
         return None
+
+    def agent_target(self, name: n.Name, fx: Effects) -> tuple[str, p.Expr | None, tuple[str, ...]]:
+        """What `@name` reaches: a declared agent (its plan name, no expression), or the agent an `agent`
+        variable holds ("", the variable); and every agent that may be (none after a diagnostic)."""
+        held = agent_values.resolve_target(self, name, fx)
+        if held is not None:
+            return held
+        agent = self.agent(name)
+        return (agent, None, (agent,)) if agent is not None else (name.id, None, ())
 
     # --- expressions ---------------------------------------------------------
 
@@ -151,12 +161,12 @@ class ExpressionLowerer:
         return p.Text(parts=tuple(parts))
 
     def ask(self, e: n.Ask, fx: Effects, type_ref: p.TypeRef | None) -> p.Ask:
-        agent = self.agent(e.agent)
+        agent, via, reached = self.agent_target(e.agent, fx)
         message = self.template(e.message, fx)
-        if agent is not None:
-            self.ask_effects(agent, fx, e.span)
-            fx.writes |= io_of(self.unit, agent)
-        return p.Ask(agent=agent or e.agent.id, message=message, yes_no=e.yes_no, type=type_ref, span=e.span)
+        for each in reached:
+            self.ask_effects(each, fx, e.span)
+            fx.writes |= io_of(self.unit, each)
+        return p.Ask(agent=agent, message=message, yes_no=e.yes_no, type=type_ref, span=e.span, agent_expr=via)
 
     def ask_effects(self, agent: str, fx: Effects, span: Span | None = None) -> None:
         fx.reads.add(thread(agent))
@@ -332,6 +342,9 @@ class ExpressionLowerer:
 
     def static_type(self, e: n.Expr) -> p.TypeRef | None:
         """What the checks know of an expression's type (None: unknown)."""
+        involving_agents = agent_values.static_type(self, e)
+        if involving_agents is not None:
+            return involving_agents
         if isinstance(e, n.Name):
             found: Variable | None = self.scope.lookup(e.id)
             return found.type if found is not None else None

@@ -72,7 +72,7 @@ def lower_parallel_for(lowerer: BodyLowerer, s: n.Parallel) -> Any:
         variable = variables[name]
         variable.type = p.ListType(item=variable.type) if variable.type is not None else None
         variable.declared = None
-    fx.reads |= {r for r in inner.reads if r in before or r.startswith("@")}
+    fx.reads |= inner.reads - set(collected) - {s.target.id}  # variables, inputs and threads from outside
     fx.writes |= {w for w in inner.writes if w in before or w.startswith("@") or w in ("python", "exec")}
     fx.writes |= set(collected)
     reads, writes = fx.frozen()

@@ -48,7 +48,7 @@ UsageMetric = Literal["tokens", "cost", "time"]
 #: `Budget.metric`: what a run may use.
 BudgetMetric = Literal["tokens", "turns", "cost", "time"]
 #: `GroupStep.select`: how a group picks its next speaker.
-SelectMode = Literal["auto", "round_robin", "random", "manual"]
+SelectMode = Literal["auto", "round_robin", "random", "manual", "handoff"]
 #: `AgentDecl.agent_kind`: who answers an agent's messages.
 AgentKind = Literal["llm", "human", "executor", "python"]
 #: `McpServer.transport`: how the runtime reaches an MCP server.
@@ -253,6 +253,7 @@ class Ask:
     """An ask inside an expression: a message to `agent` in the script's thread with it.
 
     `yes_no` asks return a bool; `type` (when set) is what the reply must validate as.
+    `agent_expr` (with `agent` empty): the agent is this expression's value, an agent value.
     """
 
     kind: ClassVar[str] = "ask_expr"
@@ -261,11 +262,20 @@ class Ask:
     yes_no: bool
     type: TypeRef | None
     span: Span
+    agent_expr: Expr | None = None
+
+
+@attrs.frozen(kw_only=True)
+class AgentRef:
+    """The agent declared as `name`, as a value (`player = white`): it prints as its name."""
+
+    kind: ClassVar[str] = "agent_ref"
+    name: str
 
 
 Expr = (
     Const | Money | Duration | Var | Text | ListOf | DictOf | GetAttr | GetItem | Slice | Call | Unary | Binary
-    | Compare | IfElse | Ask
+    | Compare | IfElse | Ask | AgentRef
 )
 
 
@@ -423,13 +433,16 @@ class StepBase:
 
 @attrs.frozen(kw_only=True)
 class AskStep(StepBase):
-    """`[target [: type] =] @agent message`: one message to the agent, its reply stored in `target`."""
+    """`[target [: type] =] @agent message`: one message to the agent, its reply stored in `target`.
+    `agent_expr` (with `agent` empty): `@player …`, the agent is the value of this expression when the step
+    runs (an agent value); the step's `reads`/`writes` name every thread it may reach."""
 
     kind: ClassVar[str] = "ask"
     agent: str
     message: Text
     target: Target | None
     type: TypeRef | None
+    agent_expr: Expr | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -444,19 +457,21 @@ class AssignStep(StepBase):
 
 @attrs.frozen(kw_only=True)
 class TellStep(StepBase):
-    """`tell agent message`: add to the agent's thread without a reply."""
+    """`tell agent message`: add to the agent's thread without a reply; `agent_expr` as for `AskStep`."""
 
     kind: ClassVar[str] = "tell"
     agent: str
     message: Expr
+    agent_expr: Expr | None = None
 
 
 @attrs.frozen(kw_only=True)
 class ForgetStep(StepBase):
-    """`forget agents`: clear the script's threads with them."""
+    """`forget agents`: clear the script's threads with them, and with the agents `agent_exprs` hold."""
 
     kind: ClassVar[str] = "forget"
     agents: tuple[str, ...]
+    agent_exprs: tuple[Expr, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -486,7 +501,7 @@ class ChatStep(StepBase):
 
 @attrs.frozen(kw_only=True)
 class GroupStep(StepBase):
-    """A group chat: `select` picks each next speaker (`auto`, `round_robin`, `random`, `manual`).
+    """A group chat: `select` picks each next speaker (`auto`, `round_robin`, `random`, `manual`, `handoff`).
 
     `flow` limits who may follow whom; `manager` is the model that selects in
     `auto` mode; `seed` makes `random` repeatable; `select_by` picks before the model.

@@ -1,7 +1,7 @@
 """The JSON Schema (draft 2020-12) of a plan, generated from the records of `compiler.plan`.
 
 Generated rather than written so it cannot drift from the records: each record
-kind is a `$defs` entry (its `kind` a `const`, every field required, nothing
+kind is a `$defs` entry (its `kind` a `const`, every field without a default required, nothing
 else allowed), each named union of `plan` (`Expr`, `Step`…) a `oneOf` of its
 members, which their `kind` tells apart, and each closed set of strings (a
 `Literal`: operators, `select` modes, agent kinds…) an `enum`. `docs/plan.schema.json` is this
@@ -142,7 +142,7 @@ class _Builder:
             "description": _description(cls),
             "type": "object",
             "properties": properties,
-            "required": list(properties),
+            "required": ["kind", *(f.name for f in attrs.fields(cls) if f.default is attrs.NOTHING)],
             "additionalProperties": False,
         }
 

@@ -8,6 +8,7 @@ from typing import Any, get_args
 
 from parley.compiler import plan as p
 from parley.compiler._context import did_you_mean
+from parley.compiler.agent_values import check_from_outside
 from parley.compiler.declarations import Namespace, constant, is_constant
 from parley.compiler.mcp import mcp_use
 from parley.compiler.python_tools import PythonImportError, resolve
@@ -75,6 +76,7 @@ def build_records(unit: Unit) -> None:
                 continue
             seen.add(field.name.id)
             type_ref = resolve_type(field.type, ns, unit)
+            check_from_outside(unit.ctx, type_ref, field.type.span, "a record field (typed replies fill it)")
             default = None
             if field.default is not None:
                 value = constant(field.default)

@@ -180,6 +180,8 @@ def _from_record(data: Any, cls: type) -> Any:
     values = {}
     for field in attrs.fields(cls):
         if field.name not in data:
+            if field.default is not attrs.NOTHING:  # a field added within this version: the old meaning
+                continue
             raise PlanError(f"{cls.kind!r} record lacks {field.name!r}")  # type: ignore[attr-defined]
         values[field.name] = from_data(data[field.name], hints[field.name])
     return cls(**values)

@@ -45,7 +45,7 @@ def _expr_strength(e: p.Expr, q: str, tail: bool) -> tuple[str, int]:
             return "$" + amount, _POSTFIX
         case p.Duration(seconds=seconds):
             return duration_source(seconds), _POSTFIX
-        case p.Var(name=name):
+        case p.Var(name=name) | p.AgentRef(name=name):
             return name, _POSTFIX
         case p.Text():
             return _text(e, q), _POSTFIX
@@ -78,14 +78,19 @@ def _expr_strength(e: p.Expr, q: str, tail: bool) -> tuple[str, int]:
             return _expr(left, _SUM, q, ops[0][0].isalpha()) + rest, _COMPARE
         case p.IfElse(test=test, body=body, orelse=orelse):
             return f"{_expr(body, _OR, q, True)} if {_expr(test, _OR, q, True)} else {_expr(orelse, _TERNARY, q, tail)}", _TERNARY
-        case p.Ask(agent=agent, message=message, yes_no=yes_no, type=type_):
+        case p.Ask(agent=agent, message=message, yes_no=yes_no, type=type_, agent_expr=held):
             # Looser than a postfix, so `(@a "…").last` keeps its parentheses; bracketed before
             # a word too (P198). A typed ask has no expression syntax: `as T` is the drawing's
             # notation for it.
-            text = f"@{agent}{'?' if yes_no else ''} {_text(message, q)}"
+            text = f"@{agent_source(agent, held)}{'?' if yes_no else ''} {_text(message, q)}"
             return (f"{text} as {type_source(type_)}", _TERNARY) if type_ else (text, 0 if tail else _POWER)
         case _:
             assert_never(e)
+
+
+def agent_source(agent: str, held: p.Expr | None) -> str:
+    """Whom an ask or `tell` names: the agent, or the variable holding an agent value (`@player`)."""
+    return agent if held is None else expr_source(held)
 
 
 def _const(value: str | float | bool | None, q: str) -> tuple[str, int]:

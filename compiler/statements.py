@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any, cast, get_args
 
 from parley.compiler import plan as p
+from parley.compiler.agent_values import check_from_outside
 from parley.compiler._context import did_you_mean
 from parley.compiler.concurrency import group_independent
 from parley.compiler.declarations import constant, is_constant
 from parley.compiler.expressions import ExpressionLowerer, io_of
+from parley.compiler.handoffs import check_handoffs
 from parley.compiler.parallel_for import lower_parallel_for
 from parley.compiler.parallel_resources import check_parallel_resources
 from parley.compiler.resolve import resolve_type
@@ -102,10 +104,16 @@ class BodyLowerer(ExpressionLowerer):
         fx = Effects()
         type_ref = resolve_type(s.annotation, self.ns, self.unit) if s.annotation is not None else None
         if isinstance(s.value, n.Ask) and not s.value.yes_no:
-            agent, message = self._ask_parts(s.value, fx)
+            agent, message, via = self._ask_parts(s.value, fx)
+            if s.annotation is not None:
+                check_from_outside(self.ctx, type_ref, s.annotation.span, "a typed reply")
+            elif isinstance(s.target, n.Name) and (declared := self._declared(s.target.id)) is not None:
+                type_ref = declared  # `n: int = 1` then `n = @a …`: the declared type makes the ask typed
+                check_from_outside(self.ctx, type_ref, s.value.span, "a typed reply")
             known = type_ref if type_ref is not None else (None if s.annotation is not None else REPLY)
             target = self.target(s.target, fx, known, type_ref)
-            return [self._step(p.AskStep, s, fx, agent=agent, message=message, target=target, type=type_ref)]
+            return [self._step(p.AskStep, s, fx, agent=agent, message=message, target=target, type=type_ref,
+                               agent_expr=via)]
         value = self.expr(s.value, fx)
         if type_ref is None and isinstance(s.target, n.Name):
             type_ref = self._declared(s.target.id)
@@ -167,42 +175,45 @@ class BodyLowerer(ExpressionLowerer):
         elif existing.type != type_ref:
             existing.type = None  # assigned different kinds of value: nothing static is known
 
-    def _ask_parts(self, ask: n.Ask, fx: Effects) -> tuple[str, p.Text]:
-        """The agent (plan name) and message of a statement-level ask, with its effects."""
-        agent = self.agent(ask.agent)
+    def _ask_parts(self, ask: n.Ask, fx: Effects) -> tuple[str, p.Text, p.Expr | None]:
+        """The agent (plan name, or the expression holding it) and message of a statement-level ask, with its
+        effects: those of every agent it may reach."""
+        agent, via, reached = self.agent_target(ask.agent, fx)
         message = self.template(ask.message, fx)
-        if agent is not None:
-            self.ask_effects(agent, fx, ask.span)
-            fx.writes |= io_of(self.unit, agent)
-        return agent or ask.agent.id, message
+        for each in reached:
+            self.ask_effects(each, fx, ask.span)
+            fx.writes |= io_of(self.unit, each)
+        return agent, message, via
 
     # --- simple statements ---------------------------------------------------
 
     def _expr_stmt(self, s: n.ExprStmt) -> Steps:
         fx = Effects()
         if isinstance(s.expr, n.Ask) and not s.expr.yes_no:
-            agent, message = self._ask_parts(s.expr, fx)
-            return [self._step(p.AskStep, s, fx, agent=agent, message=message, target=None, type=None)]
+            agent, message, via = self._ask_parts(s.expr, fx)
+            return [self._step(p.AskStep, s, fx, agent=agent, message=message, target=None, type=None,
+                               agent_expr=via)]
         expr = self.expr(s.expr, fx)
         return [self._step(p.CallStep, s, fx, expr=expr)]
 
     def _tell(self, s: n.Tell) -> Steps:
         fx = Effects()
-        agent = self.agent(s.agent)
+        agent, via, reached = self.agent_target(s.agent, fx)
         message = self.expr(s.message, fx)
-        if agent is not None:
-            fx.writes.add(thread(agent))
-        return [self._step(p.TellStep, s, fx, agent=agent or s.agent.id, message=message)]
+        fx.writes |= {thread(each) for each in reached}
+        return [self._step(p.TellStep, s, fx, agent=agent, message=message, agent_expr=via)]
 
     def _forget(self, s: n.Forget) -> Steps:
         fx = Effects()
-        agents = []
+        agents, held = [], []
         for name in s.agents:
-            agent = self.agent(name)
-            if agent is not None:
-                fx.writes.add(thread(agent))
+            agent, via, reached = self.agent_target(name, fx)
+            fx.writes |= {thread(each) for each in reached}
+            if via is not None:
+                held.append(via)
+            elif reached:
                 agents.append(agent)
-        return [self._step(p.ForgetStep, s, fx, agents=tuple(agents))]
+        return [self._step(p.ForgetStep, s, fx, agents=tuple(agents), agent_exprs=tuple(held))]
 
     def _print(self, s: n.Print) -> Steps:
         fx = Effects(writes={IO})
@@ -398,6 +409,8 @@ class BodyLowerer(ExpressionLowerer):
         if select == "manual":
             fx.writes.add(IO)  # a person picks each next speaker
         flow = self.flow(s, set(seen))
+        if select == "handoff" and len(members) == len(seen):  # each member is a known agent
+            check_handoffs(s, names, flow, self.unit, self.ctx)
         manager = None
         if s.manager is not None:
             manager = self.ns.models.get(s.manager.id)
@@ -408,8 +421,8 @@ class BodyLowerer(ExpressionLowerer):
                            select_by=select_by, select_prompt=prompt)]
 
     def select(self, s: n.Conversation, fx: Effects) -> tuple[p.SelectMode, int | None, p.Expr | None]:
-        if s.select is None or s.select.mode.id not in get_args(p.SelectMode):
-            return "auto", None, None  # an unknown mode was reported as the script was read (P145)
+        if s.select is None or s.select.mode is None or s.select.mode.id not in get_args(p.SelectMode):
+            return "auto", None, None  # `select by`, or an unknown mode reported as the script was read (P145)
         seed = prompt = None
         for arg in s.select.args:
             self.ctx.error("P221", "`select` options are written `name=value`", arg.span, "positional",

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 
 from parley.compiler import plan as p
 
-PRIMITIVES = ("str", "int", "float", "bool", "none", "any")
+PRIMITIVES = ("str", "int", "float", "bool", "none", "any", "agent")
 
 #: Static kinds the checks know besides TypeRefs: the value of a chat/group, and of an ask.
 THREAD = p.NamedType(name="thread")

@@ -27,6 +27,8 @@ class Unit:
     cycles: list[str] = attrs.Factory(list)
     lower_def: Callable[[str], None] | None = None
     agent_effects: Callable[[str], Effects] | None = None
+    #: The agents whose name is used as a value somewhere: what an `@variable` ask may reach.
+    agent_values: frozenset[str] = frozenset()
     def effects_of_def(self, plan_name: str) -> Effects:
         """A def's effects on threads and resources (its variables are its own); lowers it if needed.
 

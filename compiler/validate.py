@@ -340,8 +340,14 @@ class _Checker:
         if isinstance(value, p.StepBase):
             self.step(value, path)
         match value:
-            case p.AskStep(agent=agent) | p.TellStep(agent=agent) | p.Ask(agent=agent):
-                self.agent_name(agent, f"{path}.agent")
+            case p.AskStep(agent=agent, agent_expr=held) | p.TellStep(agent=agent, agent_expr=held) | \
+                    p.Ask(agent=agent, agent_expr=held):
+                if held is None:
+                    self.agent_name(agent, f"{path}.agent")
+                elif agent:
+                    self.problem(f"{path}.agent", f"an ask through `agent_expr` names no agent, not {agent!r}")
+            case p.AgentRef(name=agent):
+                self.agent_name(agent, f"{path}.name")
             case p.ForgetStep(agents=agents):
                 for index, agent in enumerate(agents):
                     self.agent_name(agent, f"{path}.agents[{index}]")

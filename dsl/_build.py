@@ -24,7 +24,7 @@ from parley.dsl.diagnostics import Diagnostic
 from parley.dsl.source import Span
 
 AGENT_KINDS = ("human", "executor", "python")
-SELECT_MODES = ("auto", "round_robin", "random", "manual")
+SELECT_MODES = ("auto", "round_robin", "random", "manual", "handoff")
 MAX_EXPRESSION_DEPTH = 200
 #: Digits of an integer literal, at most: Python converts no more (and values are bounded so, at run time too).
 MAX_LITERAL_DIGITS = 4300
@@ -432,14 +432,14 @@ class TreeBuilder:
         if mode.id not in SELECT_MODES:
             self.error(
                 "P145", f"unknown select mode `{mode.id}`", mode.span, "not a select mode",
-                _did_you_mean(mode.id, SELECT_MODES) or "choose one of: auto, round_robin, random, manual",
+                _did_you_mean(mode.id, SELECT_MODES) or "choose one of: auto, round_robin, random, manual, handoff",
             )
         args, keywords = c[1] if len(c) > 1 else ((), ())
         return "select", n.Select(mode=mode, args=args, keywords=keywords, span=span), span
 
     def select_by(self, span: Span, c: list[Any]) -> tuple[str, Any, Span]:
         by = self.name(c[0])
-        return "select", n.Select(mode=n.Name(id="auto", span=by.span), args=(), keywords=(), span=span, by=by), span
+        return "select", n.Select(mode=None, args=(), keywords=(), span=span, by=by), span
 
     def flow_clause(self, span: Span, c: list[Any]) -> tuple[str, Any, Span]:
         return "flow", tuple(c), span
@@ -500,6 +500,9 @@ class TreeBuilder:
 
     def type_none(self, span: Span, c: list[Any]) -> n.LiteralType:
         return n.LiteralType(value=None, span=span)
+
+    def type_agent(self, span: Span, c: list[Any]) -> n.TypeName:
+        return n.TypeName(name=n.Name(id="agent", span=span), args=(), span=span)  # `agent` is a keyword
 
     # --- expressions ---------------------------------------------------------
 

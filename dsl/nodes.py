@@ -620,10 +620,10 @@ class FlowEdge:
 
 @attrs.frozen(kw_only=True)
 class Select:
-    """`select MODE[(args)]`: how a group picks its next speaker; `select by NAME` (`by`) lets a def or
-    Python function pick, the model (mode `auto`) when it returns none."""
+    """`select MODE[(args)]`: how a group picks its next speaker; `select by NAME` (`by`, and no `mode`)
+    lets a def or Python function pick, the model (as `auto`) when it returns none."""
 
-    mode: Name
+    mode: Name | None
     args: tuple[Expr, ...]
     keywords: tuple[Keyword, ...]
     span: Span

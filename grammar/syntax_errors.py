@@ -190,7 +190,7 @@ MISTAKES: dict[str, Mistake] = {
         "expected `->`", ('group a, b:\n    "hi"\n    flow a b\n', 'group a, b:\n    "hi"\n    flow a\n'),
     ),
     "select-mode": Mistake(
-        "P163", "`select` needs a mode", "choose one of: auto, round_robin, random, manual",
+        "P163", "`select` needs a mode", "choose one of: auto, round_robin, random, manual, handoff",
         "mode expected", ('group a, b:\n    "hi"\n    select\n',),
     ),
     # --- declarations -----------------------------------------------------------

@@ -93,10 +93,15 @@ class Console:
             click.echo(self._style(f"  ↳ {data['tool']}: {data['error']}", fg="yellow"), err=True)
         elif event.kind == "retry" and data.get("what") == "request":  # a model request to be tried again
             self._retry(data)
+        elif event.kind == "retry" and data.get("what") == "speaker selection":
+            problem = f"the selector's reply {_short(repr(data.get('reply', '')))} names no member who may speak next"
+            click.echo(self._style(f"  ↻ retry: {problem}", fg="yellow"), err=True)
         elif event.kind == "retry":
             click.echo(self._style(f"  ↻ retry: {data.get('problem', '')}", fg="yellow"), err=True)
         elif event.kind == "conversation_stop":
             click.echo(self._style(f"  ■ stopped: {data['reason']}", dim=True), err=True)
+        elif event.kind == "handoff":
+            click.echo(self._style(f"  ↪ handed to {data['to']}", dim=True), err=True)
 
     def _retry(self, data: dict[str, Any]) -> None:
         """A retry's wait: counted down on a terminal (the line goes with the next output), else one line."""

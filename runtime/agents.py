@@ -32,6 +32,7 @@ from parley.runtime.tools import ToolBox
 if TYPE_CHECKING:
     from parley.runtime.clients import Clients
     from parley.runtime.context import StepContext
+    from parley.runtime.handoffs import Transfers
     from parley.runtime.requests import ModelCalls
 
 DEFAULT_TOOL_ROUNDS = 5
@@ -68,13 +69,17 @@ class LLMAgent:
     tools: ToolBox
 
     async def reply(self, messages: list[Message], at: StepContext, response_format: dict[str, Any] | None,
-                    choices: tuple[str, ...]) -> tuple[str, ModelReply | None]:
+                    choices: tuple[str, ...], transfers: Transfers | None = None) -> tuple[str, ModelReply | None]:
+        """`transfers`: in a `select handoff` group, the transfer tools offered beside the agent's own
+        (a reply that calls one runs its other calls, then ends the turn: runtime/handoffs.py)."""
         client, model_id, params = self.clients.for_agent(self.decl)
         system = await self.system(self.decl)
         settings = self.decl.settings
         memory = settings.memory
         conversation = list(messages[-memory:] if memory is not None else messages)
         offered_tools = await self.tools.offered(self.decl, at)
+        if transfers is not None:
+            offered_tools = (*offered_tools, *transfers.specs)
         rounds = settings.max_tool_rounds if settings.max_tool_rounds is not None else DEFAULT_TOOL_ROUNDS
         for round_number in range(rounds + 1):
             offered = offered_tools if round_number < rounds else ()  # the last round must answer
@@ -88,6 +93,11 @@ class LLMAgent:
             )
             reply = await self.requests.request(client, request, self.decl, at, stream=response_format is None)
             if not reply.tool_calls or not offered:
+                return reply.text, reply
+            if transfers is not None and transfers.requested(reply.tool_calls):
+                others = transfers.others(reply.tool_calls)
+                if others:
+                    await self.tools.run_all(self.decl, others, at)
                 return reply.text, reply
             conversation.append(Message(role="assistant", content=reply.text, tool_calls=reply.tool_calls))
             results = await self.tools.run_all(self.decl, reply.tool_calls, at)  # at most MAX_TOOL_CALLS run

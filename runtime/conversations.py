@@ -14,6 +14,7 @@ from parley.compiler import plan as p
 from parley.runtime.agents import ask_person
 from parley.runtime.bounds import MAX_REPLY_BYTES, clip, loads
 from parley.runtime.evaluate import Frame, evaluate, show, text, truthy
+from parley.runtime.handoffs import Floor
 from parley.runtime.models import Message, ModelRequest
 from parley.runtime.people import EXIT, People
 from parley.runtime.python_thread import speaker_name
@@ -78,13 +79,18 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
                     break
                 if typed is None:  # the agent replies itself
                     replies[speaker] = replies.get(speaker, 0) + 1
-                    said, reply = await run.reply(agent, view(thread, speaker, opening), frame.context)
+                    transfers = chooser.floor.offer(speaker) if chooser.floor is not None else None
+                    said, reply = await run.reply(agent, view(thread, speaker, opening), frame.context,
+                                                  transfers=transfers)
                     tokens, cost = (reply.usage.total_tokens, reply.cost) if reply is not None else (0, 0.0)
                     if reply is not None:
                         thread.usage = thread.usage + reply.usage
                         thread.cost += cost
-                    thread.messages.append(Said(speaker=speaker, text=said, tokens=tokens, cost=cost))
+                    kept = chooser.floor.kept(speaker, said, transfers) if chooser.floor is not None else said
+                    thread.messages.append(Said(speaker=speaker, text=kept, tokens=tokens, cost=cost))
                     run.emit("turn", step, agent=speaker, text=said, conversation=step.id, **origin(reply))
+                    if chooser.floor is not None:
+                        chooser.floor.record(speaker, transfers)  # a handoff passes the floor
             # After each message, `until` is checked: its expressions are evaluated again each time.
             if stop is None and until is not None:
                 met, otherwise = await holds(until, thread, frame, run)
@@ -144,6 +150,8 @@ class _Chooser:
         self.at = at
         seed = step.seed if isinstance(step, p.GroupStep) and step.seed is not None else run.seed
         self.random = random.Random(seed)
+        # `select handoff`: who holds the floor (runtime/handoffs.py)
+        self.floor = Floor(step, run) if isinstance(step, p.GroupStep) and step.select == "handoff" else None
 
     def allowed(self, previous: str | None) -> list[str]:
         members = list(self.step.members)
@@ -157,6 +165,8 @@ class _Chooser:
         members = list(self.step.members)
         if previous is None:
             return members[0]  # the first member listed answers the opening, whatever the mode
+        if self.floor is not None:
+            return self.floor.next(previous)
         candidates = self.allowed(previous)
         if isinstance(self.step, p.GroupStep) and self.step.select_by is not None:
             flowed = any(edge.source == previous for edge in self.step.flow)  # else anyone may follow anyone

@@ -15,7 +15,7 @@ from parley.compiler import plan as p
 from parley.dsl.errors import FailureKind, RunError
 from parley.runtime.context import StepContext
 from parley.runtime.sizes import as_json, bounded, check_operands, joined, tree_copy
-from parley.runtime.values import Reply, Thread
+from parley.runtime.values import AgentValue, Reply, Thread
 
 if TYPE_CHECKING:
     from parley.runtime.executor import Executor
@@ -114,6 +114,8 @@ async def _evaluate(expr: p.Expr, frame: Frame, run: Executor) -> Any:
             return await _evaluate(body if truthy(await _evaluate(test, frame, run)) else orelse, frame, run)
         case p.Ask():
             return await run.ask_expr(expr, frame)
+        case p.AgentRef(name=name):
+            return AgentValue(name)
         case _:
             p.assert_never(expr)
 

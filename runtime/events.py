@@ -19,7 +19,7 @@ from parley.dsl.errors import InternalError
 EventKind = Literal[
     "run_start", "run_end", "error", "notice", "print", "output",
     "reply_start", "model_call", "cached", "turn", "retry",
-    "tool_call", "tool_result", "tool_error", "human_input", "code", "conversation_stop",
+    "tool_call", "tool_result", "tool_error", "human_input", "code", "conversation_stop", "handoff",
 ]
 
 
@@ -59,6 +59,7 @@ FIELDS: Mapping[EventKind, Fields] = {
     "human_input": _fields("agent text", "conversation mode"),
     "code": _fields("agent language exit_code"),
     "conversation_stop": _fields("reason turns"),
+    "handoff": _fields("agent to conversation ignored"),
 }
 assert set(FIELDS) == set(get_args(EventKind)), "every event kind declares its fields"
 

@@ -20,6 +20,7 @@ from parley.compiler.plan import assert_never, json_schema
 from parley.compiler.types import type_source
 from parley.dsl.errors import FailureKind, HostError, RunError, UsageError
 from parley.runtime import schemas
+from parley.runtime.agent_values import has_agents, reached
 from parley.runtime.agents import (
     Agent,
     DefAgent,
@@ -40,6 +41,7 @@ from parley.runtime.context import StepContext
 from parley.runtime.conversations import converse
 from parley.runtime.evaluate import Frame, copied, evaluate, plain, show, text, truthy
 from parley.runtime.events import Event, EventKind, EventSink, make_event
+from parley.runtime.handoffs import Transfers
 from parley.runtime.inputs import read_input
 from parley.runtime.journal import Journal
 from parley.runtime.mcp import McpTools
@@ -282,19 +284,26 @@ class Executor:
             detail = f" ({inside.lstrip('.')}: {error.message[:120]})" if inside else ""
             raise RunError(FailureKind.VALUE, f"{what} is declared `{type_source(type_ref)}`, and got "
                                       f"{shown[:80]}{detail}") from None
+        if not has_agents(value, type_ref, {r.name: r for r in self.plan.types}):
+            shown = json.dumps(str(value), ensure_ascii=False) if isinstance(value, str) else show(value)
+            raise RunError(FailureKind.VALUE, f"{what} is declared `{type_source(type_ref)}`, and got {shown[:80]}, "
+                                              "which is not an agent")
 
     async def _ask(self, step: p.AskStep, frame: Frame) -> None:
+        agent = await reached(step.agent, step.agent_expr, frame, self)
         message = await text(step.message, frame, self)
-        value = await self.ask(step.agent, message, step.type, False, frame.context)
+        value = await self.ask(agent, message, step.type, False, frame.context)
         if step.target is not None:
             await self.store(step.target, value, frame)
 
     async def _tell(self, step: p.TellStep, frame: Frame) -> None:
+        agent = await reached(step.agent, step.agent_expr, frame, self)
         message = show(await evaluate(step.message, frame, self))
-        self.threads_at(frame.context).setdefault(step.agent, []).append(Message(role="user", content=message))
+        self.threads_at(frame.context).setdefault(agent, []).append(Message(role="user", content=message))
 
     async def _forget(self, step: p.ForgetStep, frame: Frame) -> None:
-        for agent in step.agents:
+        held = [await reached("", expr, frame, self) for expr in step.agent_exprs]
+        for agent in (*step.agents, *held):
             self.threads_at(frame.context).pop(agent, None)
 
     async def _chat(self, step: p.ChatStep, frame: Frame) -> None:
@@ -386,8 +395,9 @@ class Executor:
     # --- asks -----------------------------------------------------------------------
 
     async def ask_expr(self, expr: p.Ask, frame: Frame) -> Any:
+        agent = await reached(expr.agent, expr.agent_expr, frame, self)
         message = await text(expr.message, frame, self)
-        return await self.ask(expr.agent, message, expr.type, expr.yes_no, frame.context)
+        return await self.ask(agent, message, expr.type, expr.yes_no, frame.context)
 
     def threads_at(self, at: StepContext) -> dict[str, list[Message]]:
         """The threads with the agents seen from `at`: the run's, or a `parallel for` iteration's own."""
@@ -447,11 +457,15 @@ class Executor:
 
     async def reply(self, decl: p.AgentDecl, messages: list[Message], at: StepContext,
                     response_format: dict[str, Any] | None = None,
-                    choices: tuple[str, ...] = ()) -> tuple[str, ModelReply | None]:
+                    choices: tuple[str, ...] = (),
+                    transfers: Transfers | None = None) -> tuple[str, ModelReply | None]:
         """One turn of an agent: its next message given the conversation so far (as it sees it).
-        A turn budget stops the run before one more turn."""
+        A turn budget stops the run before one more turn. `transfers`: a `select handoff` turn's."""
         self.budget.reserve_turn()  # taken before the turn, so turns running at once cannot pass the budget
-        return await self.agent(decl.name).reply(messages, at, response_format, choices)
+        agent = self.agent(decl.name)
+        if transfers is not None and isinstance(agent, LLMAgent):
+            return await agent.reply(messages, at, response_format, choices, transfers)
+        return await agent.reply(messages, at, response_format, choices)
 
     def agent(self, name: str) -> Agent:
         """The agent declared as `name`, made on first use."""

@@ -14,7 +14,8 @@ The first rule whose conditions all hold answers: `system` (text in the
 system message), `contains` (text in the last user message), `matches` (a
 regular expression searched in it), `after_tool` (true: the last message is
 a tool result). A rule answers with `reply`, successive `replies` (the last
-one repeats), `json` (written as JSON), or a `tool_call`. Without a match,
+one repeats), `json` (written as JSON), or a `tool_call` (with the text of a
+`reply` beside it, if given). Without a match,
 a reply that must follow a JSON Schema gets the simplest valid value, and a
 plain one gets `default` (or an echo of the request). Token counts are
 words, so usage is exact and repeatable. The format, with examples the
@@ -100,7 +101,8 @@ class ScriptedModel:
                 id=f"call_{len(self.requests)}", name=str(rule.tool_call.get("name", "")),
                 arguments=_arguments_text(rule.tool_call.get("arguments", {})),
             )
-            return ModelReply(text="", tool_calls=(call,), usage=_usage(request, call.arguments),
+            said = rule.replies[0] if rule.replies else ""  # a `reply` beside the call: its text
+            return ModelReply(text=said, tool_calls=(call,), usage=_usage(request, f"{said} {call.arguments}"),
                               model=request.model, finish_reason="tool_calls")
         if rule is not None and rule.replies:
             text = rule.replies[min(rule.used, len(rule.replies) - 1)]

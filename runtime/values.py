@@ -1,4 +1,4 @@
-"""Values a running script holds besides plain data: replies, threads and records."""
+"""Values a running script holds besides plain data: replies, agents, threads and records."""
 
 from __future__ import annotations
 
@@ -26,6 +26,13 @@ class Reply(str):
     @property
     def text(self) -> str:
         return str.__str__(self)
+
+
+class AgentValue(str):
+    """An agent as a value (`player = white`): its name, which operators, built-ins and Python tools read as
+    text; `@player` asks the agent. A kind of its own, so the runtime tells it from any string."""
+
+    __slots__ = ()
 
 
 @attrs.define

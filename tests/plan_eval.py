@@ -49,6 +49,7 @@ from typing import Any
 import attrs
 
 from parley.compiler import plan as p
+from parley.compiler.serialize import to_data
 
 IO, PYTHON, EXEC, OUTPUT = "io", "python", "exec", "output"
 RESOURCES = frozenset({IO, PYTHON, EXEC, OUTPUT})
@@ -91,11 +92,11 @@ class Reply(str):
 class Conversation(str):
     """A chat's or group's thread: its text is the last message; `.messages`, `.last`, `.turns`…"""
 
-    messages: list[list[str]]
+    messages: list[Reply]
     turns: int
     members: list[str]
 
-    def __new__(cls, text: str, messages: list[list[str]], turns: int, members: list[str]) -> Conversation:
+    def __new__(cls, text: str, messages: list[Reply], turns: int, members: list[str]) -> Conversation:
         self = super().__new__(cls, text)
         self.messages, self.turns, self.members = messages, turns, members
         return self
@@ -105,6 +106,7 @@ class Conversation(str):
         return str(self)
 
     summary = last
+    stop_reason = "turn limit"  # `until` is not judged: every conversation runs to its (capped) turn limit
     tokens = Reply.tokens
     cost = Reply.cost
 
@@ -337,8 +339,12 @@ class Evaluator:
 
     # --- steps ----------------------------------------------------------------------
 
+    def _agent(self, agent: str, held: Any) -> str:
+        """The agent a step reaches: its name, or the agent value `held` evaluates to."""
+        return agent if held is None else show(self.eval(held))
+
     def _AskStep(self, s: p.AskStep) -> None:
-        reply = self.ask(s.agent, self.eval(s.message), yes_no=False, type_ref=s.type)
+        reply = self.ask(self._agent(s.agent, s.agent_expr), self.eval(s.message), yes_no=False, type_ref=s.type)
         if s.target is not None:
             self.assign(s.target, reply)
 
@@ -346,12 +352,13 @@ class Evaluator:
         self.assign(s.target, self.eval(s.value))
 
     def _TellStep(self, s: p.TellStep) -> None:
+        agent = self._agent(s.agent, s.agent_expr)
         text = show(self.eval(s.message))
-        self._log("write", f"@{s.agent}", False)
-        self.world.threads.setdefault(s.agent, []).append(("user", text))
+        self._log("write", f"@{agent}", False)
+        self.world.threads.setdefault(agent, []).append(("user", text))
 
     def _ForgetStep(self, s: p.ForgetStep) -> None:
-        for agent in s.agents:
+        for agent in [*s.agents, *(show(self.eval(held)) for held in s.agent_exprs)]:
             self._log("write", f"@{agent}", False)
             self.world.threads[agent] = []
 
@@ -394,6 +401,26 @@ class Evaluator:
             if not self._iteration(s.body):
                 break
 
+    def _ParallelForStep(self, s: p.ParallelForStep) -> None:
+        """One iteration after another, each from the variables and threads as they were before the loop;
+        the body's new variables come out as lists, in the items' order."""
+        items, limit = self._items(self.eval(s.iterable), 1), self.eval(s.limit)
+        if not isinstance(limit, int) or limit < 1:
+            raise EvalError("`parallel for` needs a whole number of at least 1 after `max`")
+        outer, threads = self.scope, copy.deepcopy(self.world.threads)
+        collected: dict[str, list[Any]] = {name: [] for name in s.collected}
+        try:
+            for item in items:
+                self.world.threads = copy.deepcopy(threads)
+                self.scope = {**outer, s.variable: item}
+                self.run_steps(s.body)
+                for name, values in collected.items():
+                    values.append(self.scope.get(name))
+        finally:
+            self.scope, self.world.threads = outer, threads
+        for name, values in collected.items():
+            self.set_var(name, values)
+
     def _RepeatStep(self, s: p.RepeatStep) -> None:
         for _ in range(self.eval(s.count)):
             if not self._iteration(s.body):
@@ -420,6 +447,8 @@ class Evaluator:
             return list(value) if names == 1 else [[k, v] for k, v in value.items()]
         if isinstance(value, list | str):
             return list(value)
+        if isinstance(value, ToolNumber):
+            raise Unsupported("a loop over a Python tool's result (faked as a number)")
         raise EvalError(f"cannot iterate over {show(value)}")
 
     def _order(self, step: Any, n: int) -> tuple[int, ...]:
@@ -612,7 +641,7 @@ class Evaluator:
         if isinstance(value, Reply) and e.name in ("agent", "tokens", "cost"):
             return getattr(value, e.name)
         if isinstance(value, Conversation) and e.name in ("messages", "last", "summary", "turns", "members",
-                                                          "tokens", "cost"):
+                                                          "tokens", "cost", "stop_reason"):
             return copy.deepcopy(getattr(value, e.name))
         if isinstance(value, dict) and e.name in value:
             return value[e.name]
@@ -635,11 +664,13 @@ class Evaluator:
             try:
                 return function(*args, **keywords)
             except (TypeError, ValueError, IndexError, KeyError, ZeroDivisionError) as error:
+                if any(isinstance(a, ToolNumber) for a in args):
+                    raise Unsupported(f"{e.callee} of a Python tool's result (faked as a number)") from error
                 raise EvalError(f"{e.callee}: {error}") from error
         if e.callee_kind == "def":
             return self.call_def(self.defs[e.callee], args, keywords)
         self.resource(PYTHON)  # a Python tool: a fake, deterministic number
-        return int(digest(e.callee, canonical(args), canonical(keywords)), 16) % 100 / 10 + 1
+        return ToolNumber(int(digest(e.callee, canonical(args), canonical(keywords)), 16) % 100 / 10 + 1)
 
     def call_def(self, decl: p.DefDecl, args: list[Any], keywords: dict[str, Any]) -> Any:
         local: dict[str, Any] = {}
@@ -696,16 +727,32 @@ class Evaluator:
         return self.eval(e.body) if truthy(self.eval(e.test)) else self.eval(e.orelse)
 
     def _e_Ask(self, e: p.Ask) -> Any:
-        return self.ask(e.agent, self.eval(e.message), yes_no=e.yes_no, type_ref=e.type)
+        return self.ask(self._agent(e.agent, e.agent_expr), self.eval(e.message), yes_no=e.yes_no, type_ref=e.type)
+
+    def _e_AgentRef(self, e: p.AgentRef) -> str:
+        return e.name
+
+    def _e_Slice(self, e: p.Slice) -> Any:
+        value = self.eval(e.value)
+        start, stop = (None if b is None else self.eval(b) for b in (e.start, e.stop))
+        return plain(value)[start:stop]
 
     # conversations: a fresh thread; members take turns (round robin) up to the turn limit
     # (`until` is not judged); a thread's text is its last message
     def _ChatStep(self, s: p.ChatStep | p.GroupStep) -> None:
         opening = show(self.eval(s.opening))
         if s.until is not None:
-            for node in _nodes(s.until):
-                if isinstance(node, p.Var | p.Ask):
-                    raise Unsupported("`until` conditions that read variables or ask")
+            if any(isinstance(node, p.Ask) for node in _nodes(s.until)):
+                raise Unsupported("`until` conditions that ask")
+            for node in _nodes(s.until):  # not judged, but read (so what a condition reads is logged)
+                if isinstance(node, p.ExprCondition):
+                    self.eval(node.test)
+                elif isinstance(node, p.TurnsCondition) and node.bound is not None:
+                    self.eval(node.bound)
+                elif isinstance(node, p.SaysCondition | p.ProseCondition):
+                    self.eval(node.text)
+                elif isinstance(node, p.UsageCondition):
+                    self.eval(node.limit)
         for member in s.members:
             decl = self.agents[member]
             if decl.reply_by:
@@ -718,12 +765,27 @@ class Evaluator:
             speaker = s.members[turn % len(s.members)]
             messages.extend(self.turn_extras(self.agents[speaker], messages[-1][1]))
             messages.append((speaker, fake_reply(speaker, messages, opening)))
-        thread = Conversation(text=messages[-1][1], messages=[list(m) for m in messages], turns=len(messages) - 1,
+        thread = Conversation(text=messages[-1][1], messages=[Reply(text, who) for who, text in messages[1:]],
+                              turns=len(messages) - 1,
                               members=list(s.members))
         if s.target is not None:
             self.assign(s.target, thread)
 
     _GroupStep = _ChatStep
+
+
+class ToolNumber(float):
+    """What a Python tool returns here: a number, since its real result is unknown."""
+
+
+def _agent_refs(data: Any) -> set[str]:
+    """The names of the `agent_ref` records anywhere in a plan's data."""
+    if isinstance(data, list):
+        return {name for item in data for name in _agent_refs(item)}
+    if isinstance(data, dict):
+        found = {data["name"]} if data.get("kind") == "agent_ref" else set()
+        return found | {name for value in data.values() for name in _agent_refs(value)}
+    return set()
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -771,6 +833,10 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "strip": lambda t: str(t).strip(),
     "replace": lambda t, old, new: str(t).replace(old, new),
     "contains": lambda c, i: plain(i) in plain(c),
+    "enumerate": lambda xs: [[i, x] for i, x in enumerate(xs)],
+    "items": lambda d: [[k, v] for k, v in d.items()],
+    "startswith": lambda t, prefix: str(t).startswith(prefix),
+    "endswith": lambda t, suffix: str(t).endswith(suffix),
     "split": lambda t, sep=None: str(t).split(sep),
     "append": lambda xs, x: [*xs, x],
     "get": lambda d, k, default=None: d.get(k, default),
@@ -793,7 +859,7 @@ def children(step: Any) -> list[tuple[Any, ...]]:
     """The bodies directly inside a step, in reading order."""
     if isinstance(step, p.IfStep):
         return [*(b.body for b in step.branches), step.orelse]
-    if isinstance(step, p.ForStep | p.RepeatStep | p.WhileStep):
+    if isinstance(step, p.ForStep | p.RepeatStep | p.WhileStep | p.ParallelForStep):
         return [step.body]
     if isinstance(step, p.ParallelStep):
         return [step.branches]
@@ -824,7 +890,7 @@ def flatten(steps: Iterable[Any]) -> tuple[Any, ...]:
         elif isinstance(step, p.IfStep):
             out.append(attrs.evolve(step, branches=tuple(attrs.evolve(b, body=flatten(b.body)) for b in step.branches),
                                     orelse=flatten(step.orelse)))
-        elif isinstance(step, p.ForStep | p.RepeatStep | p.WhileStep):
+        elif isinstance(step, p.ForStep | p.RepeatStep | p.WhileStep | p.ParallelForStep):
             out.append(attrs.evolve(step, body=flatten(step.body)))
         elif isinstance(step, p.ParallelStep):
             out.append(attrs.evolve(step, branches=flatten(step.branches)))
@@ -895,6 +961,8 @@ class EffectAnalysis:
         self.plan = plan
         self.agents = {a.name: a for a in plan.agents}
         self.defs = {d.name: d for d in plan.defs}
+        #: The agents used as values anywhere: an ask through a variable may reach any of them.
+        self.valued = sorted(_agent_refs(to_data(plan)))
         self.def_effects: dict[str, Effects] = {name: Effects() for name in self.defs}
         changed = True
         while changed:  # least fixed point: defs may call each other
@@ -923,6 +991,15 @@ class EffectAnalysis:
             fx.add(self.def_effects[decl.reply_by])
         return fx
 
+    def reached(self, name: str, held: Any) -> Effects:
+        """An ask, tell or forget of `name`, or through the agent value `held` (any agent used as a value)."""
+        if held is None:
+            return self.agent(name)
+        fx = self.expr(held)
+        for agent in self.valued:
+            fx.add(self.agent(agent))
+        return fx
+
     def member(self, name: str) -> Effects:
         """A conversation member: like an ask, but in a fresh thread."""
         fx = self.agent(name)
@@ -936,7 +1013,7 @@ class EffectAnalysis:
             if isinstance(node, p.Var):
                 fx.reads.add(node.name)
             elif isinstance(node, p.Ask):
-                fx.add(self.agent(node.agent))
+                fx.add(self.reached(node.agent, node.agent_expr))
             elif isinstance(node, p.Call):
                 if node.callee_kind == "def" and node.callee in self.def_effects:
                     fx.add(self.def_effects[node.callee])
@@ -965,7 +1042,7 @@ class EffectAnalysis:
         fx = Effects()
         if isinstance(s, p.AskStep):
             fx.add(self.expr(s.message))
-            fx.add(self.agent(s.agent))
+            fx.add(self.reached(s.agent, s.agent_expr))
             if s.target is not None:
                 fx.add(self.target(s.target))
         elif isinstance(s, p.AssignStep):
@@ -973,9 +1050,13 @@ class EffectAnalysis:
             fx.add(self.target(s.target))
         elif isinstance(s, p.TellStep):
             fx.add(self.expr(s.message))
-            fx.writes.add(f"@{s.agent}")
+            fx.writes |= self.reached(s.agent, s.agent_expr).writes if s.agent_expr else {f"@{s.agent}"}
         elif isinstance(s, p.ForgetStep):
             fx.writes |= {f"@{a}" for a in s.agents}
+            if s.agent_exprs:
+                fx.writes |= {f"@{a}" for a in self.valued}
+                for held in s.agent_exprs:
+                    fx.add(self.expr(held))
         elif isinstance(s, p.PrintStep):
             fx.add(self.expr(s.value))
             fx.writes.add(IO)
@@ -1011,6 +1092,11 @@ class EffectAnalysis:
             fx.add(self.body(s.body))
         elif isinstance(s, p.ParallelStep):
             fx.add(self.body(s.branches))
+        elif isinstance(s, p.ParallelForStep):  # the loop variable is the iteration's own
+            fx.add(self.expr(s.iterable))
+            fx.add(self.expr(s.limit))
+            inner = self.body(s.body)
+            fx.add(Effects(inner.reads - {s.variable}, inner.writes - {s.variable}))
         elif isinstance(s, p.ConcurrentStep):
             fx.add(self.body(s.steps))
         return fx

@@ -30,7 +30,9 @@ def test_check_examples_is_clean() -> None:
     lines = output.strip().splitlines()
     assert lines[-1] == f"checked {len(files)} files: no problems"
     assert [line.split(":")[1].strip() for line in lines[:-1]] == [
-        str(EXAMPLES / "analyst.agent"), str(EXAMPLES / "math_with_human.agent"), str(EXAMPLES / "software_team.agent")]
+        str(EXAMPLES / "analyst.agent"), str(EXAMPLES / "math.agent"), str(EXAMPLES / "math_with_human.agent"),
+        str(EXAMPLES / "orchestrator.agent"), str(EXAMPLES / "software_team.agent"),
+        str(EXAMPLES / "supply_chain.agent")]
 
 
 def test_check_reports_every_error_and_fails(tmp_path: Path) -> None:

@@ -63,6 +63,9 @@ CODES = {
     "P231": "model/tools on a human/executor/python agent",
     "P232": "reply-by def signature",
     "P233": "select-by function",
+    "P236": "select handoff with no member that can hand off",
+    "P237": "select handoff member that never gets the floor",
+    "P238": "a tool named like a transfer tool",
     "P240": "break/continue outside a loop",
     "P241": "return outside a def",
     "P242": "unreachable code",
@@ -73,6 +76,8 @@ CODES = {
     "P250": "unknown field or property",
     "P251": "literal never equal",
     "P252": "slice of a non-text, non-list, or by a non-int",
+    "P254": "asking a variable that is not of type agent",
+    "P255": "the type agent where a value comes from outside",
     "P260": "default turn limit only",
     "P261": "bad bound",
     "P262": "budget twice",
@@ -87,7 +92,7 @@ CODES = {
     "P280": "parallel branches conflict",
     "P281": "parallel for iterations conflict",
 }
-WARNINGS = {"P242", "P243", "P244", "P260", "P263"}
+WARNINGS = {"P237", "P242", "P243", "P244", "P260", "P263"}
 
 #: Codes no script can produce yet, with the reason (strict xfail: remove the entry once it is fixed).
 UNREACHABLE: dict[str, str] = {}
@@ -169,6 +174,8 @@ EXPECTED: dict[str, set[str]] = {
     "73-import-name-too-long": {"P270"},
     "74-slice-wrong-types": {"P252"},
     "75-string-method-call": {"P217"},
+    "76-ask-a-text-variable": {"P254"},
+    "77-agent-type-from-outside": {"P255"},
     "80-select-by-unknown": {"P233"},
     "81-select-by-wrong-arity": {"P233"},
     "86-parallel-for-conflict": {"P281"},
@@ -176,6 +183,7 @@ EXPECTED: dict[str, set[str]] = {
     "91-parallel-same-python-module": {"P280"},
     "92-parallel-both-execute": {"P280"},
     "95-until-conditions": {"P158", "P159", "P261", "P260"},
+    "96-select-handoff": {"P236", "P237", "P238"},
 }
 
 #: Known compiler bugs, pinned as strict xfails so they are noticed when fixed.

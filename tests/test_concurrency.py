@@ -42,6 +42,7 @@ from plan_eval import (
     ConflictError,
     EffectAnalysis,
     ScriptBuilder,
+    Unsupported,
     agent_header,
     all_steps,
     fixed,
@@ -147,12 +148,26 @@ def test_generated_scripts_mean_the_same_in_every_order(text: str) -> None:
 
 @pytest.mark.parametrize("path", example_files(), ids=lambda path: str(path.relative_to(EXAMPLES)))
 def test_examples(path: Path) -> None:
-    """The examples too (typed replies, tools, conversations and inputs are faked by the evaluator)."""
+    """The examples too (typed replies, tools, conversations and inputs are faked by the evaluator).
+
+    The effects of every step are checked whatever the example does; running it in every order only
+    where the evaluator can model what it does (it says so, naming what it cannot)."""
     result = compile_path(path, display=str(path.relative_to(ROOT)))
     assert result.plan is not None
     check_groups(result.plan, str(path))
     check_greedy(result.plan)
-    check_orders(result.plan, str(path))
+    try:
+        check_orders(result.plan, str(path))
+    except Unsupported as reason:
+        assert path.name in BEYOND_THE_EVALUATOR, f"{path.name}: {reason}"
+        assert str(reason) == BEYOND_THE_EVALUATOR[path.name]
+
+
+#: Examples whose runs the reference evaluator cannot fake, and why (their effects are still checked).
+BEYOND_THE_EVALUATOR = {
+    "retrieval_qa.agent": "join of a Python tool's result (faked as a number)",
+    "supply_chain.agent": "conversations with `reply by` agents",
+}
 
 
 def test_the_generator_makes_groups_and_parallel_blocks() -> None:

@@ -234,6 +234,8 @@ def edge_plan() -> p.Plan:
         step(p.AskStep, 10, agent="a", message=T("json please"), target=None, type=VERDICT),
         step(p.CallStep, 11, expr=ask("a", "typed", type=p.ListType(item=VERDICT))),
         step(p.ContinueStep, 12),
+        step(p.AssignStep, 13, target=var("who"), value=p.AgentRef(name="b")),
+        step(p.AskStep, 14, agent="", agent_expr=V("who"), message=T("your turn"), target=None, type=None),
     )
     agents = tuple(p.AgentDecl(name=name, agent_kind="llm", system=None, description=None, model=None, tools=(),
                                settings=p.AgentSettings(), target=None, reply_by=None, span=sp(1)) for name in "abc")

@@ -40,7 +40,7 @@ from jsonschema import Draft202012Validator, validators
 from parley.compiler import compile_path
 from parley.compiler import plan as p
 from parley.compiler.plan_schema import hints, is_union, named_unions, plan_schema, schema_text, union_members
-from parley.compiler.serialize import from_data, plan_from_json, plan_to_json, to_data
+from parley.compiler.serialize import RECORDS as KINDS, from_data, plan_from_json, plan_to_json, to_data
 from parley.dsl._build import MAX_EXPRESSION_DEPTH
 from parley.dsl.errors import PlanError
 from parley.dsl.source import Span
@@ -206,12 +206,12 @@ def test_schema_is_valid_draft_2020_12() -> None:
 
 
 def test_schema_describes_every_record() -> None:
-    """Each record kind has a definition with its `kind`, all fields required, no others allowed."""
+    """Each record kind has a definition with its `kind`, the fields without a default required, no others allowed."""
     defs = SCHEMA["$defs"]
     for cls in RECORDS:
         schema = defs[cls.__name__]
         assert schema["properties"]["kind"] == {"const": cls.kind}
-        assert schema["required"] == ["kind", *(f.name for f in attrs.fields(cls))]
+        assert schema["required"] == ["kind", *(f.name for f in attrs.fields(cls) if f.default is attrs.NOTHING)]
         assert schema["additionalProperties"] is False
         assert schema["description"]
 
@@ -268,6 +268,34 @@ def test_example_plans_validate_and_round_trip(path: Path, monkeypatch: pytest.M
     VALIDATOR.validate(json.loads(text))
     assert plan_from_json(text) == plan
     assert plan_to_json(plan_from_json(text)) == text
+
+
+def _without_defaulted_fields(data: Any) -> Any:
+    """`data` without the fields that hold their default, as a plan written before those fields existed."""
+    if isinstance(data, list):
+        return [_without_defaulted_fields(item) for item in data]
+    if not isinstance(data, dict) or "kind" not in data:
+        return data
+    defaults = {f.name: to_data(f.default.factory() if isinstance(f.default, attrs.Factory) else f.default)
+                for f in attrs.fields(KINDS[data["kind"]]) if f.default is not attrs.NOTHING}
+    return {key: _without_defaulted_fields(value) for key, value in data.items()
+            if key not in defaults or value != defaults[key]}
+
+
+def test_a_missing_field_with_a_default_reads_as_its_default() -> None:
+    """A plan of this version written before a field was added keeps its meaning; one without a required
+    field is refused, by the loader and by the schema alike."""
+    plan = compile_path(EXAMPLES / "review.agent").plan
+    assert plan is not None
+    data = json.loads(plan_to_json(plan))
+    older = _without_defaulted_fields(data)
+    assert "agent_expr" in json.dumps(data) and "agent_expr" not in json.dumps(older)
+    VALIDATOR.validate(older)
+    assert plan_from_json(json.dumps(older)) == plan
+    del older["body"][0]["span"]
+    with pytest.raises(PlanError, match="lacks 'span'"):
+        plan_from_json(json.dumps(older), validate=False)
+    assert not VALIDATOR.is_valid(older)
 
 
 def _empty_plan(**fields: Any) -> p.Plan:
@@ -484,7 +512,7 @@ def test_an_older_plan_is_refused_clearly() -> None:
 
 
 def test_a_closed_set_refuses_other_strings_when_built_by_hand() -> None:
-    with pytest.raises(PlanError, match=r"GroupStep.select is 'auto', 'round_robin', 'random' or 'manual', "
+    with pytest.raises(PlanError, match=r"GroupStep.select is 'auto', 'round_robin', 'random', 'manual' or 'handoff', "
                                         r"not 'forever'"):
         p.GroupStep(id="s1", span=SPAN, reads=(), writes=(), members=("a", "b"), opening=p.Var(name="x"),
                     until=None, max_turns=10, target=None, select="forever",  # type: ignore[arg-type]
@@ -502,7 +530,8 @@ def test_a_closed_set_refuses_other_strings_in_json() -> None:
         max_turns=10, target=None, select="auto", seed=None, flow=(), manager=None))
     plan_from_json(json.dumps(data), validate=False)
     data["body"][1]["select"] = "forever"
-    with pytest.raises(PlanError, match="expected one of 'auto', 'round_robin', 'random', 'manual', found 'forever'"):
+    with pytest.raises(PlanError, match="expected one of 'auto', 'round_robin', 'random', 'manual', 'handoff', "
+                                        "found 'forever'"):
         plan_from_json(json.dumps(data))
     assert not VALIDATOR.is_valid(data)
 
@@ -536,7 +565,7 @@ def test_the_runtime_evaluates_every_operator() -> None:
 def test_closed_sets_are_enums_in_the_schema() -> None:
     defs = SCHEMA["$defs"]
     assert defs["GroupStep"]["properties"]["select"] == {
-        "type": "string", "enum": ["auto", "round_robin", "random", "manual"]}
+        "type": "string", "enum": ["auto", "round_robin", "random", "manual", "handoff"]}
     assert defs["Compare"]["properties"]["ops"]["items"]["enum"] == list(typing.get_args(p.CompareOperator))
     assert defs["AgentSettings"]["properties"]["languages"] == {"oneOf": [
         {"type": "array", "items": {"type": "string", "enum": ["python", "sh"]}}, {"type": "null"}]}

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 import parley
 from parley.cli import main
 from helpers import EXAMPLES, ROOT
+from parley.compiler import plan as p
 from parley.runtime.scripted import ScriptedModel
 
 AGENTS = 'agent writer:\n    """You write."""\nagent critic:\n    """You review drafts."""\n'
@@ -89,6 +90,17 @@ def test_select_auto_asks_a_model_and_retries_on_a_bad_name() -> None:
     result = run(source.replace("You choose", "x"), {**rules})
     assert [a for a, _ in turns(result)] == ["writer", "critic", "writer"]
     assert any(e.kind == "retry" for e in result.events)
+
+
+def test_the_console_says_why_a_speaker_is_chosen_again(tmp_path: Path) -> None:
+    script, rules = tmp_path / "g.agent", tmp_path / "rules.json"
+    script.write_text(AGENTS.replace("You choose", "x") + 'g = group writer, critic:\n    "Go."\n    select auto\n'
+                      '    until 2 turns\n', encoding="utf-8")
+    rules.write_text(json.dumps({"rules": [{"contains": "choose who speaks", "replies": ["nobody", "critic"]}]}))
+    result = CliRunner().invoke(main, ["run", str(script), "--model", f"scripted:{rules}", "--no-store"],
+                                env={"NO_COLOR": "1"})
+    assert result.exit_code == 0, result.output
+    assert "↻ retry: the selector's reply 'nobody' names no member who may speak next" in result.stderr
 
 
 def test_tools_are_checked_before_they_run(tmp_path: Path) -> None:
@@ -289,6 +301,17 @@ def test_declared_types_are_enforced_as_values_are_stored(source: str, message: 
     with pytest.raises(parley.RunError) as failed:
         parley.compile(source, "t.agent").run()
     assert str(failed.value) == message and failed.value.kind is parley.FailureKind.VALUE
+
+
+def test_a_later_ask_into_a_declared_variable_is_a_typed_ask() -> None:
+    """`n: int = 1` then `n = @o …`: the reply is asked for, and checked, as an int, not stored as text."""
+    source = 'agent o:\n    """You count."""\nn: int = 1\nn = @o How many?\nprint n + 1\n'
+    plan = parley.compile(source, "t.agent").plan
+    assert [type(s).__name__ for s in plan.body] == ["AssignStep", "AskStep", "PrintStep"]
+    assert plan.body[1].type == p.NamedType(name="int")
+    rules = {"rules": [{"contains": "How many", "json": 3}]}
+    result = parley.compile(source, "t.agent").run(model=ScriptedModel.from_data(rules))
+    assert result.printed == ["4"]
 
 
 def test_values_of_the_declared_type_pass() -> None:
