@@ -185,6 +185,14 @@ MISTAKES: dict[str, Mistake] = {
         ('chat a, b:\n    "hi"\n    until 8 turns or\n', 'chat a, b:\n    "hi"\n    until a says "X" and\n',
          'chat a, b:\n    "hi"\n    until a says "X" or or 3 turns\n'),
     ),
+    "not-says": Mistake(
+        "P149", "a `says` condition cannot be negated",
+        'stop on what the agent says when it is done (`until assistant says "ANSWER" or 6 turns`), '
+        "or on a value the script keeps (`until not waiting or 6 turns`)", "`not` cannot take this",
+        ('chat a, b:\n    "hi"\n    until not a says "X" or 3 turns\n',
+         'chat a, b:\n    "hi"\n    until not a says "X"\n'),
+        exact=True,
+    ),
     "flow-arrow": Mistake(
         "P162", "a flow edge is written `a -> b`", "write `flow planner -> coder, coder -> tester | planner`",
         "expected `->`", ('group a, b:\n    "hi"\n    flow a b\n', 'group a, b:\n    "hi"\n    flow a\n'),
