@@ -89,8 +89,7 @@ class ExpressionLowerer:
             what = kind or "variable"
             advice = {
                 "model": f"a model configures agents: give it to one with `model: {name.id}`",
-                "variable": "conversations name agents declared with `agent NAME:`; a variable of type `agent` "
-                            "can be asked (`@player …`), told and forgotten, not made a member",
+                "variable": "give the variable an agent, with the type `agent`: `player: agent = white`",
             }.get(what, "declare an agent with `agent NAME:`")
             self.ctx.error("P230", f"`{name.id}` is {'an' if what[0] in 'aeiou' else 'a'} {what}, not an agent",
                            name.span, "not an agent", did_you_mean(name.id, self.ns.agents, self.ns.spans) or advice)

@@ -155,7 +155,10 @@ def _stem(command: tuple[str, ...], url: str | None) -> str:
 
 
 def listed(server: p.McpServer, folder: Path | None) -> dict[str, dict[str, Any]] | str:
-    """The server's tools by name, or why they could not be listed (kept for the life of the process)."""
+    """The server's tools by name, or why they could not be listed (kept for the life of the process).
+    `PARLEY_MCP_CHECK=off` lists nothing: a check that must start no process and open no connection."""
+    if os.environ.get("PARLEY_MCP_CHECK", "").strip().lower() == "off":
+        return "listing is off (PARLEY_MCP_CHECK=off)"
     key = (server.command, server.url, server.env, str(folder), _fingerprint(server, folder))
     if key not in _listings:
         _listings[key] = _list_now(server, folder)

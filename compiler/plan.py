@@ -488,7 +488,9 @@ class ChatStep(StepBase):
     """A two-agent conversation: `members[0]` answers the opening, then they alternate.
 
     It stops when `until` holds or after `max_turns` messages, whichever is first (`max_turns` 0:
-    the `until`'s turn-count expressions alone bound it, evaluated as it starts).
+    the `until`'s turn-count expressions alone bound it, evaluated as it starts). `held` names the members
+    that are variables of type `agent` (`chat player, judge:`): the agents they hold take their places,
+    in `until` and `flow` too, as the conversation starts.
     """
 
     kind: ClassVar[str] = "chat"
@@ -497,6 +499,7 @@ class ChatStep(StepBase):
     until: Condition | None
     max_turns: int
     target: Target | None
+    held: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)
@@ -519,6 +522,7 @@ class GroupStep(StepBase):
     manager: str | None
     select_by: str | None = None  # a def or Python tool: (thread, members) -> the next speaker, or none for `auto`
     select_prompt: Expr | None = None  # `select auto(prompt=…)`: the selector's instruction, replacing the default
+    held: tuple[str, ...] = ()  # members that are `agent` variables, as in `ChatStep`
 
 
 @attrs.frozen(kw_only=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, cast, get_args
 
 from parley.compiler import plan as p
-from parley.compiler.agent_values import check_from_outside
+from parley.compiler.agent_values import check_from_outside, resolve_target
 from parley.compiler._context import did_you_mean
 from parley.compiler.concurrency import group_independent
 from parley.compiler.declarations import constant, is_constant
@@ -369,6 +369,7 @@ class BodyLowerer(ExpressionLowerer):
     def _conversation(self, s: n.Conversation) -> Steps:
         fx = Effects()
         members = []
+        held: list[str] = []  # members that are `agent` variables
         seen: set[str] = set()
         for member in s.members:
             if member.id in seen:
@@ -376,6 +377,15 @@ class BodyLowerer(ExpressionLowerer):
                                "list each member once")
                 continue
             seen.add(member.id)
+            through = resolve_target(self, member, fx)
+            if through is not None:  # a variable: an agent value (P254 already said if it is not one)
+                held.append(member.id)
+                members.append(member.id)
+                for reachable in through[2]:
+                    fx.writes |= io_of(self.unit, reachable)
+                    if self.unit.agent_effects is not None:
+                        fx.merge(self.unit.agent_effects(reachable))
+                continue
             agent = self.agent(member)
             if agent is not None:
                 members.append(agent)
@@ -399,7 +409,7 @@ class BodyLowerer(ExpressionLowerer):
         max_turns = self.turn_limit(s)
         target = self.target(s.target, fx, THREAD) if s.target is not None else None
         common = {"members": tuple(members), "opening": opening, "until": until, "max_turns": max_turns,
-                  "target": target}
+                  "target": target, "held": tuple(held)}
         if s.kind == "chat":
             return [self._step(p.ChatStep, s, fx, **common)]
         select, seed, prompt = self.select(s, fx)
@@ -409,7 +419,7 @@ class BodyLowerer(ExpressionLowerer):
         if select == "manual":
             fx.writes.add(IO)  # a person picks each next speaker
         flow = self.flow(s, set(seen))
-        if select == "handoff" and len(members) == len(seen):  # each member is a known agent
+        if select == "handoff" and len(members) == len(seen) and not held:  # each member is a known agent
             check_handoffs(s, names, flow, self.unit, self.ctx)
         manager = None
         if s.manager is not None:

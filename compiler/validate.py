@@ -147,6 +147,7 @@ class _Where:
     loop: bool = False
     in_def: bool = False
     members: tuple[str, ...] | None = None
+    held: tuple[str, ...] = ()  # members that are `agent` variables
 
 
 class _Checker:
@@ -333,7 +334,7 @@ class _Checker:
         if isinstance(record, p.ParallelStep | p.ParallelForStep) or isinstance(record, p.DefDecl) and field == "body":
             return attrs.evolve(where, loop=False)  # a branch cannot leave the loop around it
         if isinstance(record, p.ChatStep | p.GroupStep) and field == "until":
-            return attrs.evolve(where, members=record.members)
+            return attrs.evolve(where, members=record.members, held=record.held)
         return where
 
     def check(self, value: Any, path: str, where: _Where) -> None:
@@ -353,7 +354,7 @@ class _Checker:
                     self.agent_name(agent, f"{path}.agents[{index}]")
             case p.ChatStep() | p.GroupStep():
                 self.conversation(value, path)
-            case p.SaysCondition(agent=agent) if agent is not None:
+            case p.SaysCondition(agent=agent) if agent is not None and agent not in where.held:
                 self.agent_name(agent, f"{path}.agent")
                 if agent in self.agents and where.members is not None and agent not in where.members:
                     self.problem(f"{path}.agent", f"{agent!r} is not a member of this conversation")
@@ -391,10 +392,14 @@ class _Checker:
     def conversation(self, step: p.ChatStep | p.GroupStep, path: str) -> None:
         seen: set[str] = set()
         for index, member in enumerate(step.members):
-            self.agent_name(member, f"{path}.members[{index}]")
+            if member not in step.held:  # a held member is a variable, read when the conversation starts
+                self.agent_name(member, f"{path}.members[{index}]")
             if member in seen:
                 self.problem(f"{path}.members[{index}]", f"{member!r} is listed twice")
             seen.add(member)
+        for index, name in enumerate(step.held):
+            if name not in seen:
+                self.problem(f"{path}.held[{index}]", f"{name!r} is not a member of this conversation")
         if isinstance(step, p.ChatStep) and len(step.members) != 2:
             self.problem(f"{path}.members", f"a chat has exactly two members, not {len(step.members)}")
         if isinstance(step, p.GroupStep):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from parley.compiler import plan as p
 from parley.compiler.plan import json_schema
 from parley.dsl.errors import FailureKind, RunError
@@ -57,3 +59,31 @@ def _valid(value: Any, type_ref: p.TypeRef, records: dict[str, p.RecordDecl]) ->
     except schemas.ValidationError:
         return False
     return True
+
+
+async def with_held_members(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) -> p.ChatStep | p.GroupStep:
+    """The conversation with each member that is an `agent` variable (`chat player, judge:`) replaced by the
+    agent it holds now, in `until` and `flow` too, so the rest of the run sees declared agents only."""
+    if not step.held:
+        return step
+    names = {name: await reached("", p.Var(name=name), frame, run) for name in step.held}
+    members = tuple(names.get(m, m) for m in step.members)
+    twice = sorted({m for m in members if members.count(m) > 1})
+    if twice:
+        raise RunError(FailureKind.VALUE, f"`{twice[0]}` would be a member of this conversation twice "
+                                          f"({', '.join(f'`{v}` holds it' for v, a in names.items() if a == twice[0])})")
+    fields: dict[str, Any] = {"members": members, "until": _renamed(step.until, names), "held": ()}
+    if isinstance(step, p.GroupStep):
+        fields["flow"] = tuple(attrs.evolve(edge, source=names.get(edge.source, edge.source),
+                                            targets=tuple(names.get(t, t) for t in edge.targets)) for edge in step.flow)
+    return attrs.evolve(step, **fields)
+
+
+def _renamed(condition: p.Condition | None, names: dict[str, str]) -> p.Condition | None:
+    match condition:
+        case p.SaysCondition(agent=agent) if agent in names:
+            return attrs.evolve(condition, agent=names[agent])
+        case p.BoolCondition():
+            return attrs.evolve(condition, left=_renamed(condition.left, names), right=_renamed(condition.right, names))
+        case _:
+            return condition

@@ -11,6 +11,7 @@ import random
 from typing import TYPE_CHECKING, Any
 
 from parley.compiler import plan as p
+from parley.runtime.agent_values import with_held_members
 from parley.runtime.agents import ask_person
 from parley.runtime.bounds import MAX_REPLY_BYTES, clip, loads
 from parley.runtime.evaluate import Frame, evaluate, show, text, truthy
@@ -50,6 +51,7 @@ def _name(speaker: str) -> str:
 async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) -> Thread:
     """Run a chat or group to its end; the thread records why it stopped. A person may speak for an
     agent, at its turns or where the conversation would stop (`human_input`: people.py)."""
+    step = await with_held_members(step, frame, run)  # `chat player, judge:`: the agents they hold now
     opening = show(await evaluate(step.opening, frame, run))
     until, turn_limit = await settle(step, frame, run)
     thread = Thread(members=list(step.members))

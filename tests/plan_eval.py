@@ -753,7 +753,8 @@ class Evaluator:
                     self.eval(node.text)
                 elif isinstance(node, p.UsageCondition):
                     self.eval(node.limit)
-        for member in s.members:
+        members = [show(self.get_var(m)) if m in s.held else m for m in s.members]
+        for member in members:
             decl = self.agents[member]
             if decl.reply_by:
                 raise Unsupported("conversations with `reply by` agents")
@@ -762,12 +763,12 @@ class Evaluator:
             self.resource(IO)
         messages: list[tuple[str, str]] = [("script", opening)]
         for turn in range(min(s.max_turns, 4)):
-            speaker = s.members[turn % len(s.members)]
+            speaker = members[turn % len(members)]
             messages.extend(self.turn_extras(self.agents[speaker], messages[-1][1]))
             messages.append((speaker, fake_reply(speaker, messages, opening)))
         thread = Conversation(text=messages[-1][1], messages=[Reply(text, who) for who, text in messages[1:]],
                               turns=len(messages) - 1,
-                              members=list(s.members))
+                              members=members)
         if s.target is not None:
             self.assign(s.target, thread)
 
@@ -1067,7 +1068,12 @@ class EffectAnalysis:
             fx.add(self.expr(s.value if isinstance(s, p.ReturnStep) else s.expr))
         elif isinstance(s, p.ChatStep | p.GroupStep):
             for member in s.members:
-                fx.add(self.member(member))
+                if member in s.held:  # an `agent` variable: any agent used as a value
+                    fx.reads.add(member)
+                    for agent in self.valued:
+                        fx.add(self.member(agent))
+                else:
+                    fx.add(self.member(member))
             fx.add(self.expr(s.opening))
             fx.add(self.expr(s.until))
             if isinstance(s, p.GroupStep) and s.select == "manual":

@@ -120,7 +120,8 @@ def test_the_runtime_refuses_a_string_where_an_agent_is_declared_or_asked() -> N
     ("input first: agent\nprint first\n", "P255"),
     ("type Move:\n    by: agent\nm: Move = @judge Move.\nprint m\n", "P255"),
     ("q: agent = @judge Who moves?\nprint q\n", "P255"),
-    ("player = white\nchat player, judge:\n    \"Go.\"\n    until 2 turns\n", "P230"),
+    ("player = 3\nchat player, judge:\n    \"Go.\"\n    until 2 turns\n", "P254"),
+    ("m = 1\nchat white, judge:\n    \"Go.\"\n    until m says \"x\" or 2 turns\n", "P224"),
 ])
 def test_compile_errors(body: str, expected: str) -> None:
     assert expected in codes(body)
@@ -194,3 +195,50 @@ def test_plan_json_round_trip_and_drawing() -> None:
 def test_agent_values_are_strings_of_their_own_kind() -> None:
     value = AgentValue("white")
     assert value == "white" and isinstance(value, str) and type(value) is AgentValue
+
+
+# --- conversations with agent values as members ------------------------------------------------
+
+
+def test_a_def_holds_a_chat_between_the_agents_it_is_given() -> None:
+    """A reusable conversation: `until b says …` means whichever agent `b` holds when the chat starts."""
+    rules = {"rules": [{"system": "play judge", "replies": ["hmm", "YIELD"]}], "default": "point"}
+    body = ('def bout(a: agent, b: agent) -> str:\n    t = chat a, b:\n        "Debate."\n'
+            '        until b says "YIELD" or 6 turns\n    return "{t.turns} {t.stop_reason}"\n'
+            'print bout(white, judge)\nprint bout(black, white)\n')
+    model = ScriptedModel.from_data(rules)
+    result = run(body, model)
+    assert result.printed == ["4 until condition met", "6 turn limit (6 turns)"]
+    assert asked(model) == ["white", "judge"] * 2 + ["black", "white"] * 3
+
+
+def test_a_group_member_through_a_variable_follows_flow_under_its_agents_name() -> None:
+    body = ('p = black\ng = group p, judge, white:\n    "Go."\n    select round_robin\n'
+            '    flow p -> white, white -> judge, judge -> p\n    until p says "Nc6" or 5 turns\n'
+            'print "{g.turns} {g.stop_reason}"\n')
+    result = run(body)
+    assert result.printed == ["4 until condition met"]
+    turns = [e.data["agent"] for e in result.events if e.kind == "turn"]
+    assert turns == ["black", "white", "judge", "black"]
+
+
+def test_the_same_agent_twice_through_variables_stops_the_run_naming_the_line() -> None:
+    body = 'p = white\nq = white if true else black\nt = chat p, q:\n    "Go."\n    until 2 turns\nprint t.last\n'
+    with pytest.raises(parley.RunError) as failed:
+        run(body)
+    assert "t.agent:" in str(failed.value) and "`white` would be a member of this conversation twice" in str(failed.value)
+
+
+def test_a_member_variable_that_is_no_agent_is_p254() -> None:
+    assert "P254" in codes('p = "white"\nt = chat p, judge:\n    "Go."\n    until 2 turns\nprint t.last\n')
+
+
+def test_held_members_round_trip_and_a_plan_naming_a_stranger_is_refused() -> None:
+    plan = compiled('p = black\nt = chat p, judge:\n    "Go."\n    until p says "x" or 2 turns\nprint t.last\n')
+    chat = next(s for s in plan.body if isinstance(s, p.ChatStep))
+    assert chat.members == ("p", "judge") and chat.held == ("p",)
+    assert plan_from_json(plan_to_json(plan)) == plan
+    assert "chat p, judge" in plan_tree(plan)
+    stranger = attrs.evolve(plan, body=tuple(attrs.evolve(s, held=("q",)) if s is chat else s for s in plan.body))
+    with pytest.raises(parley.PlanError, match="'q' is not a member of this conversation"):
+        plan_from_json(plan_to_json(stranger))

@@ -88,6 +88,15 @@ def test_check_lists_the_servers_tools_and_names_a_misspelt_one(folder: Path) ->
     assert "notes.agent:3:" in text
 
 
+def test_with_the_check_off_nothing_is_started_and_a_misspelt_tool_waits_for_the_run(
+        folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARLEY_MCP_CHECK", "off")
+    program = load(folder, script('mcp("python notes_server.py", tools=["raed_note"])', "@keeper Remember the picnic.\n"))
+    warnings = [d for d in program.diagnostics if d.code == "P291"]
+    assert warnings and "listing is off (PARLEY_MCP_CHECK=off)" in warnings[0].message
+    assert servers_running(folder) == []
+
+
 def test_a_server_that_cannot_start_is_a_warning_and_the_plan_keeps_it(folder: Path) -> None:
     program = load(folder, script('mcp("python missing_server.py")', "@keeper Remember the picnic.\n"))
     warnings = [d for d in program.diagnostics if d.code == "P291"]
