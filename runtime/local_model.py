@@ -323,19 +323,48 @@ class _Shape:
 
     @classmethod
     def of(cls, request: ModelRequest) -> _Shape:
-        answer = _schema(request.response_format)
+        answer = _bounded(_schema(request.response_format))
         forced = next((t for t in request.tools if t.name == request.tool_choice), None)
         if forced is not None:
-            return cls("call", forced.parameters, forced.name)
+            return cls("call", _bounded(forced.parameters), forced.name)
         if request.tools:
             # After a tool's result the model answers: a tiny model would otherwise repeat its call.
             offered = () if _after_tool(request) else request.tools
-            return cls("choice", _choice_schema(offered, answer))
+            return cls("choice", _bounded(_choice_schema(offered, answer)))
         if answer is not None:
             return cls("json", answer)
         if request.choices:
             return cls("choices", choices=request.choices)
         return cls("text")
+
+
+#: Bounds a structured reply of the embedded model keeps wherever its schema sets none: a small model
+#: that starts repeating itself inside a string or a list still closes its JSON within its tokens.
+MAX_STRUCTURED_STRING = 400
+MAX_STRUCTURED_ITEMS = 16
+
+
+def _bounded(schema: Any) -> Any:
+    """`schema` with `maxLength` on every open string and `maxItems` on every open list."""
+    if not isinstance(schema, dict):
+        return schema
+    bounded = dict(schema)
+    for key in ("properties", "$defs", "definitions"):
+        if isinstance(schema.get(key), dict):
+            bounded[key] = {name: _bounded(sub) for name, sub in schema[key].items()}
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            bounded[key] = _bounded(schema[key])
+    for key in ("anyOf", "oneOf", "allOf", "prefixItems"):
+        if isinstance(schema.get(key), list):
+            bounded[key] = [_bounded(sub) for sub in schema[key]]
+    kinds = schema.get("type")
+    kinds = set(kinds) if isinstance(kinds, list) else {kinds}
+    if "string" in kinds and not {"maxLength", "enum", "const", "pattern", "format"} & schema.keys():
+        bounded["maxLength"] = MAX_STRUCTURED_STRING
+    if "array" in kinds and "maxItems" not in schema:
+        bounded["maxItems"] = MAX_STRUCTURED_ITEMS
+    return bounded
 
 
 def _schema(response_format: dict[str, Any] | None) -> dict[str, Any] | None:

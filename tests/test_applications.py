@@ -66,6 +66,8 @@ class _Capped:
     async def complete(self, request: Any, on_token: Any = None) -> Any:
         if request.response_format is None and not request.tools:
             request = attrs.evolve(request, max_tokens=min(request.max_tokens or self.max_tokens, self.max_tokens))
+        if request.seed is None:  # sampling above temperature 0 repeats itself from run to run
+            request = attrs.evolve(request, seed=7)
         return await self.model.complete(request, on_token)
 
 

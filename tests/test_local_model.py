@@ -373,6 +373,21 @@ def test_typed_asks_and_speaker_selection_carry_their_schema() -> None:
     assert selection.schema["properties"]["speaker"]["enum"] == ["other"]
 
 
+def test_open_strings_and_lists_get_bounds_so_a_repeating_reply_still_closes() -> None:
+    source = (HELPER + 'type Notes:\n    title: str\n    points: list[str]\n    kind: "a" | "b"\n\n'
+              'v: Notes = @helper Take notes.\nprint v\n')
+    typed = _Shape.of(requests_of(source, {"rules": [], "default": "fine"})[0])
+    assert typed.schema is not None
+    fields = typed.schema["properties"]
+    assert fields["title"] == {"type": "string", "maxLength": 400}
+    assert fields["points"] == {"type": "array", "items": {"type": "string", "maxLength": 400}, "maxItems": 16}
+    assert "maxLength" not in fields["kind"]  # a closed set is bounded already
+    tool = ToolSpec(name="note", description="", parameters={"type": "object", "properties": {"t": {"type": "string"}}})
+    offered = _Shape.of(ModelRequest(model="m", messages=(Message(role="user", content="Note it."),), tools=(tool,)))
+    assert offered.schema is not None
+    assert offered.schema["anyOf"][0]["properties"]["arguments"]["properties"]["t"]["maxLength"] == 400
+
+
 def test_tools_become_a_choice_then_an_answer_once_a_result_is_in() -> None:
     tool = ToolSpec(name="forecast", description="the forecast", parameters={"type": "object"})
     asked = ModelRequest(model="m", messages=(Message(role="user", content="Weather?"),), tools=(tool,))
