@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 import click
 
 from parley import __version__
+from parley._batch_command import batch
 from parley._store_commands import open_store, runs, show, store_flag, stored_run, trace, use_color
 from parley.dsl.diagnostics import Diagnostic, render, tally
 
@@ -457,5 +458,5 @@ def _summary(files: int, errors: int, warnings: int) -> str:
     return f"{checked}: {', '.join(parts)}"
 
 
-for _command in (runs, show, trace):
+for _command in (runs, show, trace, batch):
     main.add_command(_command)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,28 @@ class Program:
             return asyncio.run(self.run_async(inputs, **options))
         raise UsageError("Program.run() starts its own event loop, and one is already running here: "
                          "use `await program.run_async(...)` inside async code")
+
+    def run_many(self, rows: Iterable[dict[str, Any]], *, concurrency: int = 8, ordered: bool = True,
+                 **options: Any) -> list[Any]:
+        """Run once per row of inputs, at most `concurrency` rows at once: a `RowResult` per row (in order,
+        unless `ordered=False`). Every row is checked before the first request; a bad or failed row is a
+        result, not an exception. `options` are those of `run`."""
+        if _loop_running():
+            raise UsageError("Program.run_many() starts its own event loop, and one is already running here: "
+                             "use `async for r in program.run_many_async(...)` inside async code")
+
+        async def collect() -> list[Any]:
+            return [r async for r in self.run_many_async(rows, concurrency=concurrency, ordered=ordered, **options)]
+
+        return asyncio.run(collect())
+
+    def run_many_async(self, rows: Iterable[dict[str, Any]], *, concurrency: int = 8, ordered: bool = True,
+                       **options: Any) -> AsyncIterator[Any]:
+        """`run_many` as an async iterator of `RowResult`s."""
+        from parley.batch import run_rows
+
+        return run_rows(self, enumerate((dict(row) for row in rows), start=1), concurrency=concurrency,
+                        ordered=ordered, **options)
 
     async def run_async(
         self,
