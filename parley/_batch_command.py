@@ -64,21 +64,20 @@ def batch(file: str, rows: str, out_path: str, concurrency: int, unordered: bool
     failures: collections.Counter[str] = collections.Counter()
     started = time.monotonic()
 
-    async def go() -> None:
-        with open(out_path, "w", encoding="utf-8") as out:
-            async for result in run_rows(program, listed, concurrency=concurrency, ordered=not unordered,
-                                         **options):
-                out.write(json.dumps(result.as_json(), ensure_ascii=False) + "\n")
-                out.flush()
-                counts[result.status] += 1
-                if result.error is not None:
-                    failures[f"{result.error['kind']}: {result.error['message']}"] += 1
-                done = sum(counts.values())
-                if done % max(1, len(listed) // 10) == 0 or done == len(listed):
-                    click.echo(f"{done}/{len(listed)} rows · {counts['done']} done · "
-                               f"{done - counts['done']} not · {time.monotonic() - started:.1f}s", err=True)
+    async def go(out: Any) -> None:
+        async for result in run_rows(program, listed, concurrency=concurrency, ordered=not unordered, **options):
+            out.write(json.dumps(result.as_json(), ensure_ascii=False) + "\n")
+            out.flush()
+            counts[result.status] += 1
+            if result.error is not None:
+                failures[f"{result.error['kind']}: {result.error['message']}"] += 1
+            done = sum(counts.values())
+            if done % max(1, len(listed) // 10) == 0 or done == len(listed):
+                click.echo(f"{done}/{len(listed)} rows · {counts['done']} done · "
+                           f"{done - counts['done']} not · {time.monotonic() - started:.1f}s", err=True)
 
-    asyncio.run(go())
+    with open(out_path, "w", encoding="utf-8") as out:
+        asyncio.run(go(out))
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     click.echo(f"{len(listed)} rows: {summary} → {out_path}", err=True)
     for message, n in failures.most_common(5):

@@ -62,9 +62,10 @@ def read_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(io.StringIO(text))
         for number, record in enumerate(reader, start=1):
-            if None in record or any(v is None for v in record.values()):
-                yield number, f"has {len(record) + len(record.get(None) or []) - 1} fields, the header names " \
-                              f"{len(reader.fieldnames or [])}"
+            extra = record.pop(None, None) or []  # type: ignore[call-overload]
+            fields = sum(v is not None for v in record.values()) + len(extra)
+            if fields != len(reader.fieldnames or []):
+                yield number, f"has {fields} fields, the header names {len(reader.fieldnames or [])}"
             else:
                 yield number, dict(record)
         return
@@ -144,7 +145,7 @@ async def run_rows(program: Program, rows: Iterable[tuple[int, dict[str, Any] | 
 
 
 def _error(error: ParleyError) -> dict[str, Any]:
-    kind = getattr(getattr(error, "kind", None), "label", None) or type(error).__name__
+    kind = "host" if isinstance(error, HostError) else getattr(getattr(error, "kind", None), "label", "run")
     span = getattr(error, "span", None)
     return {"kind": kind, "message": getattr(error, "message", None) or str(error),
             "line": span.line if span is not None else None}

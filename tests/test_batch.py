@@ -138,3 +138,11 @@ def test_run_many_inside_a_running_loop_says_to_use_the_async_form() -> None:
         assert found == ["done"]
 
     asyncio.run(inside())
+
+
+def test_a_csv_row_with_the_wrong_number_of_fields_is_named(tmp_path: Path) -> None:
+    script, table, rules = files(tmp_path, "topic,n\ntea,2,extra\nowls\n", "rows.csv")
+    result = batch(str(script), str(table), "--out", str(tmp_path / "out.jsonl"), "--no-store")
+    assert result.exit_code == 2
+    assert "row 1 has 3 fields, the header names 2" in result.stderr
+    assert "row 2 has 1 fields, the header names 2" in result.stderr
