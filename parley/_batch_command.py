@@ -39,20 +39,11 @@ def batch(file: str, rows: str, out_path: str, concurrency: int, unordered: bool
     failed, ran out of its budget, or was a bad row skipped).
     """
     import parley
-    from parley.batch import check_row, read_rows, run_rows
-    from parley.dsl.errors import UsageError
+    from parley.batch import check_rows, read_rows, run_checked
 
     program = parley.load(file)
-    listed = list(read_rows(rows))
-    problems = []
-    for number, row in listed:
-        if isinstance(row, str):
-            problems.append(f"row {number} {row}")
-            continue
-        try:
-            check_row(program.plan, row)
-        except UsageError as error:
-            problems.append(f"row {number}: {error}")
+    listed = check_rows(program.plan, read_rows(rows))
+    problems = [values for _number, _given, values in listed if isinstance(values, str)]
     if problems and bad_rows == "stop":
         shown = "\n".join(f"  {p}" for p in problems[:10])
         more = f"\n  … and {len(problems) - 10} more" if len(problems) > 10 else ""
@@ -65,7 +56,7 @@ def batch(file: str, rows: str, out_path: str, concurrency: int, unordered: bool
     started = time.monotonic()
 
     async def go(out: Any) -> None:
-        async for result in run_rows(program, listed, concurrency=concurrency, ordered=not unordered, **options):
+        async for result in run_checked(program, listed, concurrency=concurrency, ordered=not unordered, **options):
             out.write(json.dumps(result.as_json(), ensure_ascii=False) + "\n")
             out.flush()
             counts[result.status] += 1

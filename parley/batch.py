@@ -102,20 +102,35 @@ def check_row(plan: Plan, row: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-async def run_rows(program: Program, rows: Iterable[tuple[int, dict[str, Any] | str]], *, concurrency: int = 8,
-                   ordered: bool = True, **options: Any) -> AsyncIterator[RowResult]:
-    """Run `program` once per row, at most `concurrency` at once; bad rows come back as `bad_row` results."""
-    if concurrency < 1:
-        raise UsageError(f"concurrency is at least 1, not {concurrency}")
-    checked: list[tuple[int, dict[str, Any], dict[str, Any] | str]] = []
-    for number, row in rows:  # every row is read and checked before the first request
+#: A row as read and checked: its number, what it gave, and its inputs as the script reads them or why it cannot.
+CheckedRow = tuple[int, dict[str, Any], "dict[str, Any] | str"]
+
+
+def check_rows(plan: Plan, rows: Iterable[tuple[int, dict[str, Any] | str]]) -> list[CheckedRow]:
+    """Every row read and checked (before the first request); a row that does not fit carries the reason."""
+    checked: list[CheckedRow] = []
+    for number, row in rows:
         if isinstance(row, str):
             checked.append((number, {}, f"row {number} {row}"))
             continue
         try:
-            checked.append((number, row, check_row(program.plan, row)))
+            checked.append((number, row, check_row(plan, row)))
         except UsageError as error:
             checked.append((number, row, f"row {number}: {error}"))
+    return checked
+
+
+def run_rows(program: Program, rows: Iterable[tuple[int, dict[str, Any] | str]], *, concurrency: int = 8,
+             ordered: bool = True, **options: Any) -> AsyncIterator[RowResult]:
+    """Run `program` once per row, at most `concurrency` at once; bad rows come back as `bad_row` results."""
+    return run_checked(program, check_rows(program.plan, rows), concurrency=concurrency, ordered=ordered, **options)
+
+
+async def run_checked(program: Program, checked: list[CheckedRow], *, concurrency: int = 8, ordered: bool = True,
+                      **options: Any) -> AsyncIterator[RowResult]:
+    """`run_rows` for rows `check_rows` read already."""
+    if concurrency < 1:
+        raise UsageError(f"concurrency is at least 1, not {concurrency}")
     gate = asyncio.Semaphore(concurrency)
 
     async def one(number: int, given: dict[str, Any], values: dict[str, Any] | str) -> RowResult:
