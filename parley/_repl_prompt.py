@@ -17,6 +17,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion, Path
 from prompt_toolkit.document import Document
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import StyleAndTextTuples
+from prompt_toolkit.formatted_text.utils import split_lines
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.lexers import Lexer
@@ -24,6 +25,7 @@ from prompt_toolkit.styles import Style
 
 from parley._repl_text import CONTINUATION, PROMPT, is_complete, split_prose
 from parley.dsl.keywords import RESERVED, SOFT
+from parley.highlight import fragments
 
 INDENT = "    "
 
@@ -31,12 +33,6 @@ STYLE = Style.from_dict({
     "keyword": "ansiblue bold", "string": "ansigreen", "comment": "ansibrightblack italic",
     "agent": "ansimagenta bold", "number": "ansicyan", "meta": "ansiyellow",
 })
-
-_TOKENS = re.compile(
-    r"(?P<comment>#.*)|(?P<string>[rR]?(?:\"\"\".*?(?:\"\"\"|$)|'''.*?(?:'''|$)|\"[^\"]*\"?|'[^']*'?))"
-    r"|(?P<agent>@[A-Za-z_]\w*\??)|(?P<number>\$?\d[\w.]*)|(?P<name>[A-Za-z_]\w*)|(?P<other>.)"
-)
-
 
 def history_path() -> Path:
     """Where entries are remembered between sessions: $XDG_STATE_HOME/parley/repl_history
@@ -59,23 +55,24 @@ def highlighted(line: str) -> StyleAndTextTuples:
     """One line as styled fragments: keywords, strings, comments, `@agents`, numbers; prose stays plain."""
     if line.lstrip().startswith(":"):
         return [("class:meta", line)]
-    line, prose = split_prose(line)
-    fragments: StyleAndTextTuples = []
-    for token in _TOKENS.finditer(line):
-        kind = token.lastgroup or "other"
-        text = token.group()
-        if kind == "name":
-            kind = "keyword" if text in RESERVED else "other"
-        fragments.append(("" if kind == "other" else f"class:{kind}", text))
-    if prose:
-        fragments.append(("", prose))
-    return fragments
+    return _styled(line)
+
+
+def _styled(text: str) -> StyleAndTextTuples:
+    return [(f"class:{kind}" if kind else "", piece) for kind, piece in fragments(text)]
 
 
 class _Lexer(Lexer):
+    """The whole entry lexed at once by Parley's Pygments lexer (`parley.highlight`), so a triple-quoted
+    string spanning lines is one string; a meta-command is shown as one."""
+
     def lex_document(self, document: Document) -> Callable[[int], StyleAndTextTuples]:
-        lines = document.lines
-        return lambda number: highlighted(lines[number]) if number < len(lines) else []
+        lines: list[StyleAndTextTuples]
+        if document.text.lstrip().startswith(":"):
+            lines = [[("class:meta", line)] for line in document.lines]
+        else:
+            lines = list(split_lines(_styled(document.text)))
+        return lambda number: lines[number] if number < len(lines) else []
 
 
 class _Completer(Completer):

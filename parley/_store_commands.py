@@ -13,8 +13,13 @@ from parley import __version__
 
 
 def use_color(stream: object) -> bool:
-    """Colour on a terminal only, and not when NO_COLOR is set."""
-    return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
+    """Colour on a terminal, or anywhere when FORCE_COLOR is set (not empty, not 0); never when NO_COLOR is
+    set (not empty: an empty NO_COLOR is as if unset, https://no-color.org)."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR", "") not in ("", "0"):
+        return True
+    return bool(getattr(stream, "isatty", lambda: False)())
 
 
 def stored_run(store, run_id: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -64,6 +69,8 @@ def runs(store_path: str | None, limit: int, check_store: bool) -> None:
     if not rows:
         click.echo("no runs yet")
         return
+    line = "{:<12}  {:<19}  {:<11} {:>5} {:>7} {:>9} {:>7}  {}"
+    click.echo(line.format("RUN", "STARTED", "STATUS", "TURNS", "TOKENS", "COST", "TIME", "SCRIPT"))
     for row in rows:
         if "damaged" in row:
             click.echo(f"{'?' * 12}  damaged: {row['damaged']}")
@@ -71,8 +78,11 @@ def runs(store_path: str | None, limit: int, check_store: bool) -> None:
         started = datetime.datetime.fromtimestamp(row["started"]).strftime("%Y-%m-%d %H:%M:%S")
         seconds = f"{row['ended'] - row['started']:.1f}s" if row["ended"] else "-"
         tries = f" (resumed ×{row['attempts'] - 1})" if row["attempts"] > 1 else ""
-        click.echo(f"{row['id']}  {started}  {row['status']:<11} {row['turns']:>4} turns {row['tokens']:>7} tokens "
-                   f"${row['cost']:.4f} {seconds:>7}  {row['script']}{tries}")
+        cost = f"${row['cost']:.4f}"
+        if row.get("unpriced"):  # some reply's price is unknown: what is known is a floor
+            cost = "unknown" if not row["cost"] else f"≥{cost}"
+        click.echo(line.format(row["id"], started, row["status"], row["turns"], row["tokens"], cost,
+                               seconds, f"{row['script']}{tries}"))
     damaged_runs(store, rows)
 
 
@@ -82,14 +92,30 @@ def runs(store_path: str | None, limit: int, check_store: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="The run and its events as JSON.")
 @click.option("--plan", "as_plan", is_flag=True,
               help="The plan the run ran, as a plan file (`parley run` runs it): kept with each run.")
-def show(run_id: str, store_path: str | None, as_json: bool, as_plan: bool) -> None:
-    """A stored run's transcript (or, with --json, its record and every event; with --plan, its plan)."""
+@click.option("--html", "as_html", is_flag=True,
+              help="A self-contained web page: transcript, timeline, steps' tokens and cost, plan, errors.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="With --html: the file to write (`-` for stdout; default: parley-RUN.html here, or stdout "
+                   "when piped).")
+def show(run_id: str, store_path: str | None, as_json: bool, as_plan: bool, as_html: bool,
+         output: str | None) -> None:
+    """A stored run's transcript (or, with --json, its record and every event; with --plan, its plan;
+    with --html, a web page of it)."""
     from parley._store_check import damaged_events
     from parley.console import Console
     from parley.runtime.events import Event
 
+    if sum((as_json, as_plan, as_html)) > 1:
+        raise click.UsageError("choose one of --json, --plan and --html")
+    if output is not None and not as_html:
+        raise click.UsageError("-o/--output writes the --html page: add --html")
     store = open_store(store_path, False)
     found = stored_run(store, run_id)
+    if as_html:
+        from parley._html_command import show_html
+
+        show_html(store, found, output)
+        return
     if as_plan:
         kept = store.plan(found["id"])
         if kept is None:
@@ -111,6 +137,8 @@ def show(run_id: str, store_path: str | None, as_json: bool, as_plan: bool) -> N
                       data=item["data"]))
     usage = {"turns": found["turns"], "tokens": found["tokens"], "cost": found["cost"],
              "seconds": (found["ended"] or found["started"]) - found["started"]}
+    if found.get("unpriced"):
+        usage["unpriced"] = found["unpriced"]
     console.usage(usage)
     click.echo(f"status: {found['status']}" + (f" ({found['error']})" if found["error"] else ""), err=True)
     damaged_events(store, found["id"], events)
@@ -130,10 +158,11 @@ def trace(run_id: str, store_path: str | None, output_format: str) -> None:
     events = store.events(found["id"])
     if output_format == "otlp-json":
 
+        from parley.otel import captures_content
         from parley.runtime.otlp import otlp_trace
 
         whole = [event for event in events if "damaged" not in event]
-        click.echo(json.dumps(otlp_trace(found, whole, __version__), ensure_ascii=False))
+        click.echo(json.dumps(otlp_trace(found, whole, __version__, captures_content()), ensure_ascii=False))
     else:
         for event in events:
             click.echo(json.dumps(event, ensure_ascii=False))

@@ -12,7 +12,7 @@ import asyncio
 import csv
 import io
 import json
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -21,6 +21,7 @@ import attrs
 from parley.dsl.errors import BudgetExceeded, HostError, ParleyError, RunError, UsageError
 
 if TYPE_CHECKING:
+    from parley.batch_ledger import BatchLedger
     from parley.compiler.plan import Plan
     from parley.program import Program
 
@@ -40,6 +41,12 @@ class RowResult:
     usage: dict[str, Any] = attrs.field(factory=dict)
     run_id: str | None = None
     error: dict[str, Any] | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RowResult:
+        """A row's result as `as_json` wrote it (values stay as JSON gave them)."""
+        return cls(data["row"], data["inputs"], data["status"], data.get("output"), list(data.get("outputs") or []),
+                   dict(data.get("usage") or {}), data.get("run_id"), data.get("error"))
 
     def as_json(self) -> dict[str, Any]:
         """The row as one JSON object (money as decimal text, as everywhere Parley writes JSON)."""
@@ -127,27 +134,31 @@ def run_rows(program: Program, rows: Iterable[tuple[int, dict[str, Any] | str]],
 
 
 async def run_checked(program: Program, checked: list[CheckedRow], *, concurrency: int = 8, ordered: bool = True,
+                      ledger: BatchLedger | None = None, runner: RowRunner | None = None,
                       **options: Any) -> AsyncIterator[RowResult]:
-    """`run_rows` for rows `check_rows` read already."""
+    """`run_rows` for rows `check_rows` read already. With a `ledger`, each row's run and result are
+    recorded as they happen, and a row the ledger has a result for is given back, not run again; `runner`
+    runs one row (default: in this process, `run_row`)."""
     if concurrency < 1:
         raise UsageError(f"concurrency is at least 1, not {concurrency}")
     gate = asyncio.Semaphore(concurrency)
+    run_one = runner or run_row
+    from parley.runtime.limits import widen_default_cap
+
+    widen_default_cap(concurrency)  # the rows asked for are not held to the default cap; a model's own limit holds
 
     async def one(number: int, given: dict[str, Any], values: dict[str, Any] | str) -> RowResult:
+        known = ledger.rows.get(number) if ledger is not None else None
+        if known is not None and known.result is not None:
+            return RowResult.from_json(known.result)
         if isinstance(values, str):
-            return RowResult(number, given, "bad_row", error={"kind": "input", "message": values, "line": None})
-        async with gate:
-            try:
-                result = await program.run_async(values, **options)
-            except (RunError, HostError) as failed:  # the row's run failed (the host's code in it too)
-                partial = failed.result
-                return RowResult(number, values, "budget" if isinstance(failed, BudgetExceeded) else "failed",
-                                 output=getattr(partial, "output", None),
-                                 outputs=list(getattr(partial, "outputs", None) or []),
-                                 usage=dict(getattr(partial, "usage", None) or {}),
-                                 run_id=getattr(partial, "run_id", None), error=_error(failed))
-        return RowResult(number, values, "done", output=result.output, outputs=list(result.outputs),
-                         usage=dict(result.usage), run_id=result.run_id)
+            result = RowResult(number, given, "bad_row", error={"kind": "input", "message": values, "line": None})
+        else:
+            async with gate:
+                result = await run_one(program, number, values, known.run_id if known else None, ledger, options)
+        if ledger is not None:
+            ledger.row_ended(number, result.as_json())
+        return result
 
     tasks = [asyncio.ensure_future(one(*item)) for item in checked]
     try:
@@ -157,6 +168,59 @@ async def run_checked(program: Program, checked: list[CheckedRow], *, concurrenc
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+#: Runs one row: (program, row number, inputs, the run to resume or None, the ledger, `run` options).
+RowRunner = Callable[["Program", int, dict[str, Any], "str | None", "BatchLedger | None", dict[str, Any]],
+                     Awaitable[RowResult]]
+
+
+async def run_row(program: Program, number: int, values: dict[str, Any], run_id: str | None,
+                  ledger: BatchLedger | None, options: dict[str, Any]) -> RowResult:
+    """One row's run in this process. With a ledger, the row's run id is noted before its run starts; `run_id`
+    is the one a stopped batch noted: that run is picked up where it stopped (its journaled calls served,
+    not sent again), or, when it finished already, its result is read from its record."""
+    store = options.get("store")
+    resume = None
+    if run_id is not None and store is not None and store.run(run_id) is not None:
+        finished = finished_row(store, number, values, run_id)
+        if finished is not None:
+            return finished
+        resume = run_id
+    elif ledger is not None and store is not None:
+        from parley.runtime.store import new_run_id
+
+        if run_id is None:
+            run_id = new_run_id()
+            ledger.run_started(number, run_id)
+        options = {**options, "run_id": run_id}  # a run noted but never started (killed between) starts now
+    try:
+        result = await program.run_async(None if resume else values, resume=resume, **options)
+    except (RunError, HostError) as failed:  # the row's run failed (the host's code in it too)
+        partial = failed.result
+        return RowResult(number, values, "budget" if isinstance(failed, BudgetExceeded) else "failed",
+                         output=getattr(partial, "output", None),
+                         outputs=list(getattr(partial, "outputs", None) or []),
+                         usage=dict(getattr(partial, "usage", None) or {}),
+                         run_id=getattr(partial, "run_id", None) or run_id, error=_error(failed))
+    except UsageError as refused:  # its run cannot be resumed (the script changed under it, say)
+        return RowResult(number, values, "failed", run_id=run_id,
+                         error={"kind": "usage", "message": str(refused), "line": None})
+    return RowResult(number, values, "done", output=result.output, outputs=list(result.outputs),
+                     usage=dict(result.usage), run_id=result.run_id)
+
+
+def finished_row(store: Any, number: int, values: dict[str, Any], run_id: str) -> RowResult | None:
+    """Row `number`'s result read from its run's record, when that run is `done` (it ended, but the batch
+    stopped before writing the row's line); None otherwise."""
+    record = store.run(run_id)
+    if record is None or record["status"] != "done":
+        return None
+    events = store.events(record["id"])
+    outputs = [e["data"]["value"] for e in events if e["kind"] == "output" and e["data"]]
+    usage = next((e["data"]["usage"] for e in reversed(events) if e["kind"] == "run_end" and e["data"]), {})
+    return RowResult(number, values, "done", output=outputs[-1] if outputs else None, outputs=outputs,
+                     usage=dict(usage), run_id=record["id"])
 
 
 def _error(error: ParleyError) -> dict[str, Any]:

@@ -102,6 +102,8 @@ def main(ctx: click.Context, debug: bool) -> None:
     from parley._output import masked_output
 
     ctx.with_resource(masked_output())  # secrets masked in whatever any command writes; a closed pipe survived
+    if os.environ.get("NO_COLOR") or os.environ.get("FORCE_COLOR", "") not in ("", "0"):
+        ctx.color = not os.environ.get("NO_COLOR")  # what click writes follows NO_COLOR, FORCE_COLOR (use_color)
     if ctx.invoked_subcommand is None:
         if sys.stdin.isatty() and sys.stdout.isatty():  # piped, it stays predictable: help, not a session
             ctx.invoke(repl)
@@ -239,8 +241,11 @@ def fmt(files: tuple[str, ...], check: bool, diff: bool) -> None:
 @click.argument("assignments", nargs=-1)
 @_model_options
 @click.option("--quiet", is_flag=True, help="Show only what the script prints.")
-@click.option("--json", "as_json", is_flag=True, help="Print the outputs as JSON on stdout.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print how the run ended as one JSON object on stdout (outputs, usage, error), failed or not.")
 @click.option("--trace", type=click.Path(dir_okay=False, writable=True), help="Write every event to FILE as JSONL.")
+@click.option("--otel/--no-otel", "otel", default=None,
+              help="Send OpenTelemetry spans (default: when OTEL_* variables name an exporter or endpoint).")
 @click.option("--seed", type=int, default=None, help="Seed for `select random` groups.")
 @click.option("--allow-code", is_flag=True, help="Let executor agents run the code they are sent.")
 @click.option("--max-turns", type=click.IntRange(min=1), help="Stop after this many agent turns.")
@@ -262,8 +267,8 @@ def fmt(files: tuple[str, ...], check: bool, diff: bool) -> None:
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True, max=1e9), default=None,
               help="Seconds each model request may take (default: the model's `timeout`, else 60).")
 def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_url: str | None, quiet: bool,
-        as_json: bool, trace: str | None, seed: int | None, allow_code: bool, max_turns: int | None,
-        max_tokens: int | None, max_cost: float | None, max_time: float | None, store_path: str | None,
+        as_json: bool, trace: str | None, otel: bool | None, seed: int | None, allow_code: bool,
+        max_turns: int | None, max_tokens: int | None, max_cost: float | None, max_time: float | None, store_path: str | None,
         no_store: bool, cache: bool | None, resume: str | None, replay: str | None, force: bool,
         max_retries: int | None, timeout: float | None) -> None:
     """Run a script: parley run FILE [name=value …], or parley run --resume RUN_ID.
@@ -275,7 +280,7 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
     unusable run store, 3 run failure (the host's code raising included), 4 budget spent, 70 a bug in
     Parley, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
     """
-    from parley.console import Console, ask_person
+    from parley.console import Console
     from parley.dsl.errors import HostError, InternalError, RunError, UsageError
     from parley.runtime.store import StoreError
 
@@ -286,10 +291,13 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
     program = _program_to_run(file, resume or replay, store)
     if program.warnings and not quiet:
         click.echo(program.render_warnings(use_color(sys.stderr)) + "\n", err=True)
-    console = Console(quiet=quiet or as_json, color=use_color(sys.stderr), prints_to_stderr=as_json)
+    console = Console(quiet=quiet or as_json, color=use_color(sys.stderr), prints_to_stderr=as_json, live=True)
     from parley._trace_file import TraceFile
 
     trace_file = TraceFile.open(trace, stored=not no_store) if trace else None
+    from parley.otel import for_command
+
+    spans = for_command(otel)  # live OpenTelemetry spans (docs/observability.md), or None
     run_id: list[str] = []
 
     def on_event(event: object) -> None:
@@ -298,13 +306,15 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
         console(event)
         if trace_file is not None:
             trace_file.write(event)
+        if spans is not None:
+            spans(event)
 
     from parley._signals import Terminated, stop_on_sigterm
 
     restore_sigterm = stop_on_sigterm()
     try:
         limits = {"turns": max_turns, "tokens": max_tokens, "cost": max_cost, "seconds": max_time}
-        result = program.run(inputs, model=model, human=ask_person, on_event=on_event, seed=seed,
+        result = program.run(inputs, model=model, human=console.ask, on_event=on_event, seed=seed,
                              allow_code=allow_code, stream=console.token, base_url=base_url,
                              store=store,
                              cache="auto" if cache is None else ("on" if cache else "off"),
@@ -321,27 +331,35 @@ def run(file: str | None, assignments: tuple[str, ...], model: str | None, base_
         console.usage(usage) if usage else None
         if run_id and not no_store and error.exit_code != 2:
             click.echo(f"resume with: parley run --resume {run_id[0]}" + store_flag(store_path), err=True)
+        if as_json:  # stdout still gets the one JSON object, saying how the run ended
+            from parley._envelope import echo_failure
+            echo_failure(error, error.exit_code, run_id[0] if run_id else None)
         sys.exit(error.exit_code)
     except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM (`Terminated`)
         console.end_stream()
         said = "terminated" if isinstance(stop, Terminated) else "interrupted"
         click.echo(said + (f"; resume with: parley run --resume {run_id[0]}{store_flag(store_path)}"
                            if run_id and not no_store else ""), err=True)
+        if as_json:
+            from parley._envelope import echo_failure
+            echo_failure(stop, getattr(stop, "exit_code", 130), run_id[0] if run_id else None)
         sys.exit(getattr(stop, "exit_code", 130))
     finally:
         restore_sigterm()
         if trace_file is not None:
             trace_file.close()
+        if spans is not None:
+            spans.close(sys.exc_info()[1])  # how the run stopped; then flushed and shut down
     console.usage(result.usage, None if no_store else result.run_id)
-    if not as_json and result.outputs:
-        from parley.runtime.evaluate import show
+    if not as_json:
+        from parley._envelope import shown_output
 
-        click.echo(show(result.output))
+        shown = shown_output(result)
+        click.echo(shown) if shown is not None else None
     if as_json:
-        from parley.runtime.values import jsonable
+        from parley._envelope import echo_result
 
-        click.echo(json.dumps({"output": jsonable(result.output), "outputs": jsonable(result.outputs)},
-                              indent=2, ensure_ascii=False))
+        echo_result(result, 1 if trace_file is not None and trace_file.failure else 0)
     if trace_file is not None and trace_file.failure:
         sys.exit(1)  # the run worked, its trace was not written (said when it failed)
 
@@ -444,6 +462,14 @@ def repl(file: str | None, assignments: tuple[str, ...], model: str | None, base
     except UsageError as error:
         raise click.UsageError(str(error)) from None
     sys.exit(status)
+
+
+@main.command()
+def lsp() -> None:
+    """Serve the Language Server Protocol on stdin/stdout, for editors (needs the `lsp` extra; docs/editors.md)."""
+    from parley.lsp import serve
+
+    serve()
 
 
 def _summary(files: int, errors: int, warnings: int) -> str:

@@ -10,15 +10,24 @@ import click
 from parley.runtime.budget import shown_cost
 from parley.runtime.secrets import StreamMask, redact_data
 
-_COLORS = ("cyan", "magenta", "green", "yellow", "blue", "bright_red")
+#: Speakers' colours: never yellow nor red, which say warning and error.
+_COLORS = ("cyan", "magenta", "green", "blue", "bright_magenta", "bright_green")
 
 
 class Console:
     """Prints events as a transcript; `quiet` shows only what the script prints."""
 
     def __init__(self, quiet: bool = False, color: bool | None = None, prints_to_stderr: bool = False,
-                 waiting: bool | None = None) -> None:
+                 waiting: bool | None = None, live: bool = False) -> None:
         self.quiet = quiet
+        # On a terminal (`live`, not quiet): the status area at its foot (parley._live), which also stands
+        # for the "agent …" line and the retry countdown below.
+        self.live = None
+        if live and not quiet:
+            from parley._live import LiveStatus
+
+            self.live = LiveStatus.for_terminal(paused=lambda: self._streaming is not None, color=color)
+        waiting = False if self.live is not None else waiting
         # On a terminal, a reply that does not stream shows "agent [line N] …" until it arrives.
         self.waiting = sys.stderr.isatty() if waiting is None else waiting
         self._pending = False
@@ -30,9 +39,14 @@ class Console:
         self._countdown: Any = None  # a retry's countdown line (parley._countdown.Countdown), on a terminal
         self._masks: dict[str, StreamMask] = {}  # per agent streaming: a secret split across pieces is masked
 
-    def token(self, agent: str, piece: str) -> None:
-        """A piece of a reply being written: shown as it arrives (a tail that may begin a secret, a little later)."""
+    def token(self, agent: str, piece: str, branch: str | None = None) -> None:
+        """A piece of a reply being written: shown as it arrives (a tail that may begin a secret, a little later).
+        A reply written beside others (`branch`) shows in its row of the live status; its turn, whole, after."""
         if self.quiet:
+            return
+        if branch is not None:
+            if self.live is not None:
+                self.live.piece(agent, branch, piece)
             return
         piece = self._masks.setdefault(agent, StreamMask()).feed(piece)
         if piece:
@@ -55,6 +69,8 @@ class Console:
         return self._style(name, fg=color, bold=True)
 
     def __call__(self, event: Any) -> None:
+        if self.live is not None:
+            self.live.event(event)
         data = redact_data(event.data)
         if event.kind != "reply_start" and (data.get("agent") or event.kind in ("run_end", "error")):
             self._release(data.get("agent"))  # that agent's reply (or, at the end, every one) is over
@@ -116,7 +132,10 @@ class Console:
         self._pending = True
 
     def _clear_pending(self) -> None:
-        """Take back the "agent …" line of a reply being waited for, or a retry's countdown (on a terminal)."""
+        """Take back the "agent …" line of a reply being waited for, or a retry's countdown, or the live status
+        (on a terminal), before writing."""
+        if self.live is not None:
+            self.live.erase()
         if self._countdown is not None:
             self._countdown.stop()
         if self._pending:
@@ -131,7 +150,9 @@ class Console:
                 self._piece(name, rest)
 
     def end_stream(self) -> None:
-        """Finish a reply that was cut off mid-stream (by a failure)."""
+        """Finish a reply that was cut off mid-stream (by a failure), and the live status."""
+        if self.live is not None:
+            self.live.close()
         self._release(None)
         self._clear_pending()
         if self._streaming is not None:
@@ -149,6 +170,12 @@ class Console:
         if run_id is not None:
             line += f" · run {run_id}"
         click.echo(self._style(line, dim=True), err=True)
+
+
+    def ask(self, agent: str, prompt: str) -> str:
+        """A person's turn at the terminal, the live status taken away while they answer."""
+        self._clear_pending()
+        return ask_person(agent, prompt)
 
 
 def ask_person(agent: str, prompt: str) -> str:

@@ -99,6 +99,7 @@ class Program:
         force: bool = False,
         max_retries: int | None = None,
         timeout: float | None = None,
+        run_id: str | None = None,
     ) -> Any:
         """Run the program: `inputs` by name; `model` a model client (or "scripted:FILE") used for
         every agent; `human` answers people's turns as (agent, prompt) → reply; `tools` replaces
@@ -113,7 +114,9 @@ class Program:
         its journal, and refuses if the script or plan changed unless `force`; `replay` runs a
         stored run from its record alone, failing on any call that differs. Both use the run's
         recorded inputs. `max_retries` and `timeout` (seconds per try) replace every OpenAI-compatible
-        model's own for this run. Raises `RunError` when the run fails."""
+        model's own for this run. `run_id` is the id a new run is recorded under (default: a fresh
+        one), for a host that notes it before the run starts, as a batch does. Raises `RunError` when
+        the run fails."""
         from parley.runtime.executor import Executor
         from parley.runtime.recording import OfflineModel, RecordError, Recording, replay_journal
         from parley.runtime.secrets import name_secrets, plan_secret_names
@@ -123,6 +126,8 @@ class Program:
             raise UsageError("resume and replay read the run store: pass store=Store(path)")
         if resume and replay:
             raise UsageError("a run is either resumed or replayed, not both")
+        if run_id is not None and (store is None or resume or replay):
+            raise UsageError("run_id names a new run in the store: pass store=, and neither resume nor replay")
         if (resume or replay) and inputs:
             raise UsageError("a resumed or replayed run takes the inputs it was recorded with; give none")
         unknown = sorted(set(tools or {}) - {t.name for t in self.plan.tools})
@@ -148,7 +153,8 @@ class Program:
                     recording.restart(self.plan)
                 if store is not None and recording is None:
                     recording = Recording.start(store, self.plan, dict(inputs or {}),
-                                                model if isinstance(model, str) else None, base_url, self.path)
+                                                model if isinstance(model, str) else None, base_url, self.path,
+                                                run_id)
                 journal = recording.journal if recording is not None else None
         except RecordError as error:
             raise UsageError(str(error)) from None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -138,8 +139,9 @@ async def ask_person(ask: HumanInput, journal: Journal, emit: Emit, who: str, pr
         except Exception as error:  # noqa: BLE001 - the host's callback failed: its bug, named as such
             raise HostError("the human callback", error, at.span) from error
 
+    started = time.monotonic()
     text = str(await journal.effect("human", [who, prompt], answer, at))
-    emit("human_input", at.step, agent=who, text=text)
+    emit("human_input", at, agent=who, text=text, seconds=round(time.monotonic() - started, 6))  # the wait
     return text
 
 
@@ -165,7 +167,7 @@ class ExecutorAgent:
         if not self._told:  # once per agent and run: what this machine cannot contain
             self._told.append(True)
             for gap in isolation().describe():
-                self.emit("notice", at.step, text=f"`{self.decl.name}`: {gap} (docs/code-execution.md)")
+                self.emit("notice", at, text=f"`{self.decl.name}`: {gap} (docs/code-execution.md)")
         outputs = []
         for language, code in blocks:
 
@@ -173,7 +175,7 @@ class ExecutorAgent:
                 return list(await asyncio.to_thread(runner.run, language, code))
 
             result = await self.journal.effect("code", [language, code, runner.folder], run_block, at)
-            self.emit("code", at.step, agent=self.decl.name, language=language, exit_code=result[0])
+            self.emit("code", at, agent=self.decl.name, language=language, exit_code=result[0])
             outputs.append(f"exit code: {result[0]}\n{result[1]}")
         return "\n\n".join(outputs), None
 

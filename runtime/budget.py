@@ -110,6 +110,10 @@ class Budget:
             raise BudgetExceeded(f"the turn budget ({self.turns} turns) is spent")
         self.spent_turns += 1
 
+    def give_back_turn(self) -> None:
+        """A turn taken that added no message (a person ending a chat with an empty answer): not a turn."""
+        self.spent_turns = max(0, self.spent_turns - 1)
+
     @property
     def elapsed(self) -> float:
         return time.monotonic() - self.started

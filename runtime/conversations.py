@@ -57,6 +57,8 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
     thread = Thread(members=list(step.members))
     chooser = _Chooser(step, run, frame.context)
     people = People(step, run, frame.context, opening, turn_limit)
+    run.emit("conversation_start", frame.context, conversation=step.id, members=list(step.members),
+             max_turns=people.max_turns, select=step.select if isinstance(step, p.GroupStep) else None)
     speaker: str | None = None
     replies: dict[str, int] = {}
     while True:
@@ -90,7 +92,7 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
                         thread.cost += cost
                     kept = chooser.floor.kept(speaker, said, transfers) if chooser.floor is not None else said
                     thread.messages.append(Said(speaker=speaker, text=kept, tokens=tokens, cost=cost))
-                    run.emit("turn", step, agent=speaker, text=said, conversation=step.id, **origin(reply))
+                    run.emit("turn", frame.context, agent=speaker, text=said, conversation=step.id, **origin(reply))
                     if chooser.floor is not None:
                         chooser.floor.record(speaker, transfers)  # a handoff passes the floor
             # After each message, `until` is checked: its expressions are evaluated again each time.
@@ -104,7 +106,7 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
                 thread.stop_reason = stop
                 break
             speaker = went_on  # a person spoke for `went_on`: the next member answers them
-    run.emit("conversation_stop", step, reason=thread.stop_reason, turns=thread.turns)
+    run.emit("conversation_stop", frame.context, reason=thread.stop_reason, turns=thread.turns)
     return thread
 
 
@@ -221,7 +223,7 @@ class _Chooser:
             chosen = _speaker(reply.text, candidates)
             if chosen is not None:
                 return chosen
-            self.run.emit("retry", self.step, what="speaker selection", attempt=attempt + 1, reply=clip(reply.text))
+            self.run.emit("retry", self.at, what="speaker selection", attempt=attempt + 1, reply=clip(reply.text))
         return candidates[0]
 
 

@@ -19,7 +19,8 @@ from parley.dsl.errors import InternalError
 EventKind = Literal[
     "run_start", "run_end", "error", "notice", "print", "output",
     "reply_start", "model_call", "cached", "turn", "retry",
-    "tool_call", "tool_result", "tool_error", "human_input", "code", "conversation_stop", "handoff",
+    "tool_call", "tool_result", "tool_error", "human_input", "code", "conversation_start", "conversation_stop",
+    "handoff",
 ]
 
 
@@ -49,15 +50,16 @@ FIELDS: Mapping[EventKind, Fields] = {
     "output": _fields("value"),
     "reply_start": _fields("agent streamed"),
     "model_call": _fields("agent provider model response_model input_tokens output_tokens finish_reason seconds "
-                          "cached journaled"),
+                          "cached journaled cost"),
     "cached": _fields("agent model"),
     "turn": _fields("agent text cached journaled", "tokens conversation"),
     "retry": _fields("", "what agent model problem attempt tries wait reason reply"),
     "tool_call": _fields("agent tool arguments call_id"),
     "tool_result": _fields("tool call_id seconds"),
     "tool_error": _fields("tool error", "call_id seconds"),
-    "human_input": _fields("agent text", "conversation mode"),
+    "human_input": _fields("agent text", "seconds conversation mode"),
     "code": _fields("agent language exit_code"),
+    "conversation_start": _fields("conversation members max_turns select"),
     "conversation_stop": _fields("reason turns"),
     "handoff": _fields("agent to conversation ignored"),
 }
@@ -95,10 +97,18 @@ EventSink = Callable[[Event], None]
 def make_event(kind: EventKind, step: Any, **data: Any) -> Event:
     """An event of `kind` at `step` (a plan step, or None for the run itself) with `data` as its fields.
 
+    `step` may also be the `StepContext` the event happens in: then `data` gets `path` too, the
+    step's visit under the steps around it (its journal cursor), which tells apart the same step
+    run in concurrent branches and nests the event in a trace (runtime/span_tree.py).
+
     Raises `InternalError` for a kind or a field not declared in `FIELDS`, or a field it always has missing."""
     declared = _DECLARED.get(kind)
     if declared is None or not data.keys() <= declared or not _ALWAYS[kind] <= data.keys():
         raise InternalError(_misfit(kind, data))
+    cursor = getattr(step, "cursor", None)
+    if cursor is not None:  # a StepContext: its step, and where in the run
+        data["path"] = cursor.path
+        step = step.step
     span = getattr(step, "span", None)
     return Event(
         kind=kind, step=getattr(step, "id", None), file=getattr(span, "file", None), line=getattr(span, "line", None),

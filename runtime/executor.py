@@ -433,7 +433,7 @@ class Executor:
                 fresh += 0 if resumed_try(reply, self.journal, served) else 1
                 thread.append(Message(role="assistant", content=said))
                 tokens = reply.usage.total_tokens if reply is not None else 0
-                self.emit("turn", step, agent=agent_name, text=said, tokens=tokens, **origin(reply))
+                self.emit("turn", at, agent=agent_name, text=said, tokens=tokens, **origin(reply))
                 if yes_no:
                     answer = parse_yes_no(said)
                     if answer is not None:
@@ -449,7 +449,7 @@ class Executor:
                 if fresh > TYPED_RETRIES:
                     raise RunError(FailureKind.REPLY, f"`{agent_name}` did not give a valid reply after "
                                               f"{attempt + 1} tries: {problem}")
-                self.emit("retry", step, agent=agent_name, problem=problem)
+                self.emit("retry", at, agent=agent_name, problem=problem)
                 thread.append(Message(role="user", content=f"That reply is not valid: {problem} Try again."))
         raise AssertionError("unreachable")  # pragma: no cover
 

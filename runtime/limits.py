@@ -104,6 +104,14 @@ _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, str
     weakref.WeakKeyDictionary())
 _servers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
     weakref.WeakKeyDictionary())
+_default_caps: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, int] = weakref.WeakKeyDictionary()
+
+
+def widen_default_cap(requests: int) -> None:
+    """Let each server take at least `requests` at once from this loop's models that set no
+    `max_concurrency` (a batch asked for that many rows in flight); for servers not yet used."""
+    loop = asyncio.get_running_loop()
+    _default_caps[loop] = max(_default_caps.get(loop, DEFAULT_SERVER_CONCURRENCY), requests)
 
 
 def gate(server: str, model: str, limits: Limits) -> Gate:
@@ -114,7 +122,7 @@ def gate(server: str, model: str, limits: Limits) -> Gate:
     wanted = limits if found is None else found.limits & limits
     if found is None or found.limits != wanted:  # a tighter limit applies to the requests that start after it
         servers = _servers.setdefault(loop, {})
-        slots = servers.setdefault(server, asyncio.Semaphore(DEFAULT_SERVER_CONCURRENCY))
+        slots = servers.setdefault(server, asyncio.Semaphore(_default_caps.get(loop, DEFAULT_SERVER_CONCURRENCY)))
         found = gates[(server, model)] = Gate(wanted, slots)
     return found
 

@@ -279,7 +279,7 @@ class McpTools:
             return self._refused(label, at, f"wrong arguments: {clip(error.message)}")
         except jsonschema.SchemaError:
             pass  # the server's schema is its own business; the server checks the arguments too
-        self.emit("tool_call", at.step, agent=agent.name, tool=label, arguments=arguments, call_id=call.id)
+        self.emit("tool_call", at, agent=agent.name, tool=label, arguments=arguments, call_id=call.id)
         started = time.monotonic()
         connection = await self.connection(plan, server, at)
 
@@ -290,14 +290,14 @@ class McpTools:
                                             live, at)
         seconds = round(time.monotonic() - started, 6)
         if outcome.get("error"):
-            self.emit("tool_error", at.step, tool=label, error=clip(str(outcome["text"]), 500), call_id=call.id,
+            self.emit("tool_error", at, tool=label, error=clip(str(outcome["text"]), 500), call_id=call.id,
                       seconds=seconds)
             return f"error: the tool failed: {outcome['text']}"
-        self.emit("tool_result", at.step, tool=label, call_id=call.id, seconds=seconds)
+        self.emit("tool_result", at, tool=label, call_id=call.id, seconds=seconds)
         return str(outcome["text"])
 
     def _refused(self, tool: str, at: StepContext, why: str) -> str:
-        self.emit("tool_error", at.step, tool=tool, error=why)
+        self.emit("tool_error", at, tool=tool, error=why)
         return f"error: {why}"
 
     async def close(self) -> None:

@@ -102,13 +102,12 @@ class OpenAIModel:
             arguments.get("tools", ())), request.max_tokens)
 
         async def attempt(number: int) -> ModelReply:
-            options: dict[str, Any] = {"timeout": self.timeout,
-                                       "extra_headers": {"x-stainless-retry-count": str(number - 1)}}
+            options = _request_options(self.timeout, number)
             async with gate.slot(estimate):
                 if on_token is None:
-                    return _reply(await client.chat.completions.create(**arguments, **options))
-                stream = await client.chat.completions.create(
-                    **arguments, **options, stream=True, stream_options={"include_usage": True})
+                    return _reply(await _post(client, arguments, options, stream=False))
+                stream = await _post(client, {**arguments, "stream_options": {"include_usage": True}}, options,
+                                     stream=True)
                 return await self._read(stream, arguments["model"], on_token)
 
         try:
@@ -174,6 +173,36 @@ class OpenAIModel:
             for index, slot in sorted(calls.items())
         )
         return ModelReply(text="".join(text), tool_calls=tool_calls, usage=usage, model=model, finish_reason=finish)
+
+
+def _post(client: openai.AsyncOpenAI, body: dict[str, Any], options: Any, *, stream: bool) -> Any:
+    """`chat.completions.create` without its parameter transform, which walks the whole history against
+    the SDK's type hints on every request (its cost grows with the history), to give back what Parley
+    built already: plain JSON. The same client method (`post`), headers, auth, timeout and streaming."""
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+    return client.post("/chat/completions", body={**body, "stream": True} if stream else body, options=options,
+                       cast_to=ChatCompletion, stream=stream, stream_cls=openai.AsyncStream[ChatCompletionChunk])
+
+
+def _request_options(timeout: float | None, attempt: int) -> Any:
+    """What `create` would give `post` for these options (the SDK's own `make_request_options`)."""
+    from openai._base_client import make_request_options
+
+    extra: dict[str, Any] = {"security": {"bearer_auth": True}} if _TAKES_SECURITY else {}
+    return make_request_options(extra_headers={"x-stainless-retry-count": str(attempt - 1)}, timeout=timeout,
+                                **extra)
+
+
+def _takes_security() -> bool:
+    import inspect
+
+    from openai._base_client import make_request_options
+
+    return "security" in inspect.signature(make_request_options).parameters
+
+
+_TAKES_SECURITY = _takes_security()
 
 
 def _arguments(request: ModelRequest) -> dict[str, Any]:

@@ -64,6 +64,7 @@ class People:
         said_by, text = self._last(thread)
         answer = await self._ask(name, f"{said_by} said: {text}\nYour reply (enter or '{EXIT}': end the chat)?")
         if _ends(answer):
+            self.run.budget.give_back_turn()  # the answer that ends the chat is no message: no turn
             return False
         self._send(thread, name, answer)
         return True
@@ -130,7 +131,7 @@ class People:
 
     def _send(self, thread: Thread, name: str, text: str) -> None:
         thread.messages.append(Said(speaker=name, text=text, tokens=0, cost=0.0))
-        self.run.emit("turn", self.step, agent=name, text=text, conversation=self.step.id, cached=False,
+        self.run.emit("turn", self.at, agent=name, text=text, conversation=self.step.id, cached=False,
                       journaled=False)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import weakref
 from typing import Any
 
 import attrs
@@ -40,7 +41,27 @@ class RecordError(Exception):
 
 def plan_sha256(plan: p.Plan) -> str:
     """A hash of the whole plan, imports included: a resume refuses a plan that changed."""
-    return hashlib.sha256(plan_to_json(plan).encode()).hexdigest()
+    return _plan_texts(plan)[0]
+
+
+def compact_plan_json(plan: p.Plan) -> str:
+    """The plan as one line of JSON, as each run's record keeps it."""
+    return _plan_texts(plan)[1]
+
+
+#: Per plan (by identity, while it lives): its hash and compact JSON. A plan is immutable, and a batch
+#: records a run of the same plan per row: made once, not per run.
+_texts: dict[int, tuple[weakref.ref[p.Plan], str, str]] = {}
+
+
+def _plan_texts(plan: p.Plan) -> tuple[str, str]:
+    found = _texts.get(id(plan))
+    if found is None or found[0]() is not plan:
+        key = id(plan)
+        digest = hashlib.sha256(plan_to_json(plan).encode()).hexdigest()
+        found = _texts[key] = (weakref.ref(plan, lambda _: _texts.pop(key, None)), digest,
+                               plan_to_json(plan, indent=None))
+    return found[1], found[2]
 
 
 @attrs.define
@@ -65,12 +86,14 @@ class Recording:
 
     @classmethod
     def start(cls, store: Store, plan: p.Plan, inputs: dict[str, Any], model: str | None,
-              base_url: str | None = None, script_path: str | None = None) -> Recording:
+              base_url: str | None = None, script_path: str | None = None,
+              run_id: str | None = None) -> Recording:
         """A new run of `plan`; `script_path` is the file it was loaded from (a plan file, say), if not
         its script `plan.file`: a resume without a file runs that file again."""
         run_id = store.start_run(plan.file, plan.source_sha256, plan.version, inputs,
                                  script_path=os.path.abspath(script_path or plan.file), plan_sha256=plan_sha256(plan),
-                                 model=model, base_url=base_url, plan=plan_to_json(plan, indent=None))
+                                 model=model, base_url=base_url, plan=compact_plan_json(plan),
+                                 run_id=run_id)
         return cls(store, run_id, Journal("live", recorder=_StoreRecorder(store, run_id)), inputs, model, base_url)
 
     @classmethod
@@ -98,7 +121,7 @@ class Recording:
 
     def restart(self, plan: p.Plan) -> None:
         """Mark a resumed run `running` again, in this process, with `plan`: it is about to start."""
-        self.store.restart_run(self.run_id, plan_sha256(plan), plan_to_json(plan, indent=None))
+        self.store.restart_run(self.run_id, plan_sha256(plan), compact_plan_json(plan))
 
     def on_event(self, event: Any) -> None:
         if event.kind not in EPHEMERAL:

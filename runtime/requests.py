@@ -55,7 +55,7 @@ class ModelCalls:
         """One model request, charged to the budget (checked before and after); the reply carries its cost."""
         self.budget.check()
         sink = self._sink(agent.name, at) if stream and agent is not None else None
-        step = at.step
+        step = at  # its events name the step and where in the run it is (the context's path)
         made: list[ModelReply] = []
         found: list[Price | None] = []
         held: list[Hold] = []
@@ -68,7 +68,7 @@ class ModelCalls:
         async def live() -> dict[str, Any]:
             held.append(await self.budget.hold(request, price() if self.budget.cost is not None else None,
                                                 request.model))  # room first, or wait, or stop
-            if agent is not None and not at.together:  # the console's header line, or its "agent …"
+            if agent is not None:  # the console's header line, or its "agent …" (a row, beside others)
                 self.emit("reply_start", step, agent=agent.name, streamed=sink is not None)
             sent = request if held[0].max_tokens is None else attrs.evolve(request, max_tokens=held[0].max_tokens)
             try:
@@ -83,12 +83,15 @@ class ModelCalls:
             reply = made[0]
         else:
             reply = attrs.evolve(restored(data), cached=data["cached"], journaled=True)  # shown whole, marked
+        cost: str | None = "0"  # a cached reply costs nothing; that of a model whose price is unknown: None
         if not reply.cached:
-            reply = attrs.evolve(reply, cost=float(self.budget.charge(reply.usage, price())))
+            charged = self.budget.charge(reply.usage, price())
+            reply = attrs.evolve(reply, cost=float(charged))
+            cost = str(charged) if price() is not None else None
         self.emit("model_call", step, agent=agent.name if agent else None, provider=getattr(client, "provider", "openai"),
                   model=request.model, response_model=reply.model, input_tokens=reply.usage.prompt_tokens,
                   output_tokens=reply.usage.completion_tokens, finish_reason=reply.finish_reason,
-                  seconds=round(time.monotonic() - started, 6), **origin(reply))
+                  seconds=round(time.monotonic() - started, 6), **origin(reply), cost=cost)
         self.budget.check()
         if held and held[0].max_tokens is not None and reply.finish_reason == "length":
             raise BudgetExceeded(f"the budget left room for only {held[0].max_tokens} reply tokens, and the "
@@ -96,10 +99,13 @@ class ModelCalls:
         return reply
 
     def _sink(self, agent: str, at: StepContext) -> Callable[[str], None] | None:
-        """Where an agent's reply streams to, if anywhere (never while steps run at once)."""
-        if self.stream is None or at.together:
+        """Where an agent's reply streams to, if anywhere. While steps run at once, only to a `stream` that
+        takes `branch` (which tells their pieces apart: the path that the reply's events have too)."""
+        if self.stream is None or (at.together and not takes_branch(self.stream)):
             return None
         stream = self.stream
+        if at.together:
+            return lambda piece: stream(agent, piece, branch=at.cursor.path)  # type: ignore[call-arg]
         return lambda piece: stream(agent, piece)
 
     async def _live(self, client: ModelClient, request: ModelRequest, agent: p.AgentDecl | None,
@@ -139,3 +145,13 @@ class ModelCalls:
             return None
         return cache_key(request, server or "openai")
 
+
+def takes_branch(stream: Callable[..., None]) -> bool:
+    """Whether a `stream` callback takes the `branch` keyword (then replies stream while steps run at once)."""
+    import inspect
+
+    try:
+        parameters = inspect.signature(stream).parameters
+    except (TypeError, ValueError):  # a callable without a readable signature
+        return False
+    return "branch" in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())

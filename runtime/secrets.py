@@ -64,9 +64,19 @@ def plan_secret_names(plan: Any) -> list[str]:
 
 
 def secret_values() -> list[str]:
-    """The values of the environment's secrets (see the module), longest first."""
-    values = {value for name, value in os.environ.items() if len(value) >= MIN_LENGTH and is_secret_name(name)}
-    return sorted(values, key=lambda value: (-len(value), value))
+    """The values of the environment's secrets (see the module), longest first; read again whenever the
+    environment or the names given to `name_secrets` changed (everything written asks, so it is kept)."""
+    global _found
+    raw = getattr(os.environ, "_data", None)  # the bytes behind os.environ: compared without decoding
+    state = (tuple(raw.items()) if isinstance(raw, dict) else tuple(os.environ.items()), frozenset(_named))
+    if _found is None or _found[0] != state:
+        values = {value for name, value in os.environ.items() if len(value) >= MIN_LENGTH and is_secret_name(name)}
+        _found = (state, sorted(values, key=lambda value: (-len(value), value)))
+    return list(_found[1])
+
+
+#: The environment (and the names given as secrets) last read, with the secrets found in it.
+_found: tuple[Any, list[str]] | None = None
 
 
 def redact(text: str, extra: tuple[str, ...] = ()) -> str:

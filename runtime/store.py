@@ -45,7 +45,7 @@ from parley.runtime.store_file import (  # noqa: F401 - StoreError, default_path
     writable,
 )
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 #: Migrations by the version they lead to; each runs once, in order.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -86,12 +86,33 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # With the pid, when its process started (`processes.start_token`): a `running` run whose process is
     # gone (killed, crashed) reads as `died`, even once the pid is another process's.
     5: ("ALTER TABLE runs ADD COLUMN process_start TEXT",),
+    # Batches (`parley batch`): what each ran, and each row's run and result, so a batch resumes
+    # (`parley.batch_ledger`).
+    6: (
+        (
+            "CREATE TABLE batches (id TEXT PRIMARY KEY, script TEXT NOT NULL, plan_sha256 TEXT NOT NULL, "
+            "plan TEXT, rows_path TEXT NOT NULL, rows_sha256 TEXT NOT NULL, rows INTEGER NOT NULL, "
+            "settings TEXT NOT NULL, status TEXT NOT NULL, started REAL NOT NULL, ended REAL, host TEXT, "
+            "pid INTEGER, process_start TEXT)"
+        ),
+        (
+            "CREATE TABLE batch_rows (batch TEXT NOT NULL REFERENCES batches(id), row INTEGER NOT NULL, "
+            "run TEXT, result TEXT, PRIMARY KEY (batch, row))"
+        ),
+        # Replies whose price is unknown: a run's cost is then a floor, never shown as all it cost.
+        "ALTER TABLE runs ADD COLUMN unpriced INTEGER NOT NULL DEFAULT 0",
+    ),
 }
 
 #: The columns of a run's record, as `run()` returns them (its plan, which may be large, is `plan()`'s).
 RUN_COLUMNS = ("id", "script", "script_sha256", "plan_version", "inputs", "status", "started", "ended", "turns",
                "tokens", "cost", "error", "script_path", "plan_sha256", "model", "base_url", "attempts", "host", "pid",
-               "process_start")
+               "process_start", "unpriced")
+
+def new_run_id() -> str:
+    """A fresh run id: 12 hex digits."""
+    return uuid.uuid4().hex[:12]
+
 
 class Store:
     """Runs and their events, in one SQLite file (or in memory for `:memory:`)."""
@@ -154,6 +175,18 @@ class Store:
         return StoreError(f"cannot use the run store at {self.path}: {text}")
 
     @contextlib.contextmanager
+    def writing(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction, its failures as the store's (for records kept beside the runs: batches)."""
+        with self._guard(), self._write(durable) as db:
+            yield db
+
+    @contextlib.contextmanager
+    def reading(self, what: str) -> Iterator[sqlite3.Connection]:
+        """The connection, for reads whose failures are the store's (damage named as in `what`)."""
+        with self._guard(what):
+            yield self.db
+
+    @contextlib.contextmanager
     def _write(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction, taken at once (IMMEDIATE) so concurrent writers queue, not fail.
 
@@ -203,10 +236,11 @@ class Store:
 
     def start_run(self, script: str, script_sha256: str, plan_version: str, inputs: dict[str, Any], *,
                   script_path: str | None = None, plan_sha256: str | None = None, model: str | None = None,
-                  base_url: str | None = None, plan: str | None = None) -> str:
+                  base_url: str | None = None, plan: str | None = None, run_id: str | None = None) -> str:
         """A new run, `running` from now; `model` and `base_url` are the run's own `--model` and server,
-        `plan` the plan it runs as JSON (kept only if it holds no secret: see `plan()`)."""
-        run_id = uuid.uuid4().hex[:12]
+        `plan` the plan it runs as JSON (kept only if it holds no secret: see `plan()`); `run_id` the id
+        to record it under, chosen beforehand (a batch notes a row's run before it starts), else a new one."""
+        run_id = run_id or new_run_id()
         with self._guard(), self._write() as db:
             db.execute(
                 "INSERT INTO runs (id, script, script_sha256, plan_version, inputs, status, started, script_path, "
@@ -246,9 +280,10 @@ class Store:
     def finish_run(self, run_id: str, status: str, usage: dict[str, Any], error: str | None = None) -> None:
         with self._guard(), self._write() as db:
             db.execute(
-                "UPDATE runs SET status = ?, ended = ?, turns = ?, tokens = ?, cost = ?, error = ? WHERE id = ?",
-                (status, time.time(), usage.get("turns", 0), usage.get("tokens", 0), float(usage.get("cost", 0)),
-                 redact(error) if error else None, run_id),
+                "UPDATE runs SET status = ?, ended = ?, turns = ?, tokens = ?, cost = ?, error = ?, unpriced = ? "
+                "WHERE id = ?",
+                (status, time.time(), usage.get("turns", 0), usage.get("tokens", 0), float(usage.get("cost") or 0),
+                 redact(error) if error else None, int(usage.get("unpriced") or 0), run_id),
             )
 
     # --- the effect journal -----------------------------------------------------------
@@ -306,7 +341,7 @@ class Store:
         damaged, the runs that can still be read, and for each that cannot, `{"damaged": why}` (so one
         damaged run does not hide the others); a store too damaged for even that raises `StoreDamaged`."""
         names = ("id", "script", "status", "started", "ended", "turns", "tokens", "cost", "error", "attempts",
-                 "host", "pid", "process_start")
+                 "host", "pid", "process_start", "unpriced")
         try:
             rows = self.db.execute(f"SELECT {', '.join(names)} FROM runs ORDER BY started DESC LIMIT ?",
                                    (limit,)).fetchall()

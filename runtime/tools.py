@@ -76,7 +76,7 @@ class ToolBox:
             why = (f"not run: one reply may make at most {MAX_TOOL_CALLS} tool calls, and this one made "
                    f"{len(calls)}; make the calls still needed in your next reply")
             names = ", ".join(dict.fromkeys(call.name for call in excess))
-            self.emit("tool_error", at.step, tool=clip(names, 120), error=f"{len(excess)} calls {why}")
+            self.emit("tool_error", at, tool=clip(names, 120), error=f"{len(excess)} calls {why}")
             results.extend(f"error: {why}" for _ in excess)
         return results
 
@@ -106,19 +106,19 @@ class ToolBox:
         except schemas.ValidationError as error:
             return self._refused(call, at, f"wrong arguments: {clip(error.message)}")
         kind = "def" if any(d.name == target for d in self.plan.defs) else "tool"
-        self.emit("tool_call", at.step, agent=agent.name, tool=target, arguments=arguments, call_id=call.id)
+        self.emit("tool_call", at, agent=agent.name, tool=target, arguments=arguments, call_id=call.id)
         started = time.monotonic()
         try:
             value = await self.call(target, kind, [], arguments, at)
         except RunError as failure:
             if failure.kind not in (FailureKind.VALUE, FailureKind.PYTHON):
                 raise  # a spent budget or an unreachable model stops the run
-            self.emit("tool_error", at.step, tool=target, error=failure.message, call_id=call.id,
+            self.emit("tool_error", at, tool=target, error=failure.message, call_id=call.id,
                       seconds=round(time.monotonic() - started, 6))
             return f"error: the tool failed: {failure.message}"
-        self.emit("tool_result", at.step, tool=target, call_id=call.id, seconds=round(time.monotonic() - started, 6))
+        self.emit("tool_result", at, tool=target, call_id=call.id, seconds=round(time.monotonic() - started, 6))
         return show(value)
 
     def _refused(self, call: ToolCall, at: StepContext, why: str) -> str:
-        self.emit("tool_error", at.step, tool=call.name, error=why)
+        self.emit("tool_error", at, tool=call.name, error=why)
         return f"error: {why}"

@@ -103,7 +103,7 @@ def _run(name: str, **options: Any) -> Any:
 
 def test_the_chair_is_asked_again_when_it_names_a_member_flow_does_not_allow() -> None:
     result, model = _run("product_team")
-    retries = [e.data for e in result.events if e.kind == "retry"]
+    retries = [{k: v for k, v in e.data.items() if k != "path"} for e in result.events if e.kind == "retry"]
     assert retries == [{"what": "speaker selection", "attempt": 1, "reply": "engineer"}]
     asked = [r.messages[-1].content for r in model.requests if "You chair a product team" in r.messages[-1].content]
     assert len(asked) == 7  # six choices, one of them asked twice

@@ -210,6 +210,7 @@ def test_the_wheel_holds_the_parley_package_alone(tmp_path: Path) -> None:
         expected |= {f"parley/{stage}/{p.relative_to(tree / stage).as_posix()}" for p in _sources(tree / stage)}
     assert {n for n in names if n.endswith(".py")} == expected
     assert "parley/py.typed" in names
+    assert "parley/_html_view.html" in names  # the page of `parley show --html`
     lark_files = {f"parley/grammar/{p.name}" for p in (tree / "grammar").glob("*.lark")}
     assert lark_files and lark_files <= set(names)
     metadata = zipfile.ZipFile(wheels[0]).read(wheels[0].name.split("-py3")[0] + ".dist-info/METADATA").decode()

@@ -286,11 +286,16 @@ def test_otlp_trace_has_genai_spans_with_file_and_line(fake_openai, tmp_path: Pa
     spans = trace["resourceSpans"][0]["scopeSpans"][0]["spans"]
     root = spans[0]
     assert all(s["traceId"] == root["traceId"] and len(s["spanId"]) == 16 for s in spans)
-    assert all(s["parentSpanId"] == root["spanId"] for s in spans[1:])
+    by_id = {s["spanId"]: s["name"] for s in spans}  # run → the ask's turn → its model calls and tool call
+    assert [(s["name"], by_id.get(s["parentSpanId"])) for s in spans] == [
+        ("invoke_workflow t.agent", None), ("invoke_agent writer", "invoke_workflow t.agent"),
+        ("chat gpt-4o-mini", "invoke_agent writer"), ("execute_tool dumps", "invoke_agent writer"),
+        ("chat gpt-4o-mini", "invoke_agent writer")]
     assert all(int(s["startTimeUnixNano"]) <= int(s["endTimeUnixNano"]) for s in spans)
     outline = []
     for span in spans:
         attributes = {a["key"]: next(iter(a["value"].values())) for a in span["attributes"]}
+        assert attributes.pop("gen_ai.conversation.id") == run_id  # the run is the conversation
         outline.append((span["name"], span["kind"], {k: v for k, v in attributes.items()
                                                      if k.startswith(("gen_ai.", "code."))}))
     assert outline == snapshot

@@ -50,8 +50,10 @@ def test_runs_are_journaled_and_shown(tmp_path: Path) -> None:
                                     "--store", store_file])
     assert ran.exit_code == 0
     listed = CliRunner().invoke(main, ["runs", "--store", store_file])
-    run_id = listed.output.split()[0]
-    assert "done" in listed.output and "2 turns" in listed.output and "hello.agent" in listed.output
+    header, row = listed.output.splitlines()
+    assert header.split() == ["RUN", "STARTED", "STATUS", "TURNS", "TOKENS", "COST", "TIME", "SCRIPT"]
+    run_id, _, _, status, turns, *_ = row.split()
+    assert (status, turns) == ("done", "2") and row.endswith("hello.agent")
     shown = CliRunner().invoke(main, ["show", run_id[:6], "--store", store_file, "--json"])
     record = json.loads(shown.output)
     assert record["run"]["status"] == "done" and record["run"]["inputs"] == '{"name": "Ada"}'
@@ -146,7 +148,30 @@ def test_an_older_store_is_migrated_and_keeps_its_runs(tmp_path: Path) -> None:
 def test_trace_prints_a_stored_runs_events_as_json_lines(tmp_path: Path) -> None:
     store_file = str(tmp_path / "runs.db")
     CliRunner().invoke(main, ["run", str(EXAMPLES / "hello.agent"), "--model", RULES, "--store", store_file])
-    run_id = CliRunner().invoke(main, ["runs", "--store", store_file]).output.split()[0]
+    run_id = CliRunner().invoke(main, ["runs", "--store", store_file]).output.splitlines()[1].split()[0]
     traced = CliRunner().invoke(main, ["trace", run_id, "--store", store_file])
     lines = [json.loads(line) for line in traced.output.splitlines()]
     assert traced.exit_code == 0 and lines[0]["kind"] == "run_start" and lines[-1]["kind"] == "run_end"
+
+
+def test_a_run_with_replies_of_unknown_price_lists_its_cost_as_unknown(tmp_path: Path) -> None:
+    from fake_openai import FakeOpenAI, reply
+
+    fake = FakeOpenAI()
+    fake.handler = lambda body: reply("hello", usage=(20, 5))
+    try:
+        script = tmp_path / "hi.agent"
+        script.write_text('agent a:\n    """You greet."""\nx = @a Say hello.\noutput x\n')
+        store = str(tmp_path / "s.db")
+        env = {"OPENAI_API_KEY": "sk-test", "NO_COLOR": "1"}
+        ran = CliRunner().invoke(main, ["run", str(script), "--model", "house-model-7", "--base-url", fake.base_url,
+                                        "--store", store], env=env)
+        assert ran.exit_code == 0, ran.output
+    finally:
+        fake.close()
+    listed = CliRunner().invoke(main, ["runs", "--store", store], env=env)
+    assert listed.exit_code == 0
+    row = listed.output.splitlines()[1]
+    assert " unknown " in row and "$0.0000" not in row
+    shown = CliRunner().invoke(main, ["show", row.split()[0], "--store", store], env=env)
+    assert "unknown (1 reply of unpriced models)" in shown.stderr
