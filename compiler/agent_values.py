@@ -16,7 +16,6 @@ field, a typed reply (P255).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -39,6 +38,8 @@ _NOT_VALUES: dict[type, tuple[str, ...]] = {
     n.SaysCondition: ("agent",), n.AgentDecl: ("name", "reply_by"), n.Setting: ("key",), n.Def: ("name",),
     n.Param: ("name",), n.For: ("targets",), n.Keyword: ("name",),
 }
+#: Field types (as annotated) that hold no node.
+_SCALARS = frozenset({"Span", "str", "bool", "float", "int"})
 #: Nodes with no expression inside.
 _SKIP = (n.FromImport, n.ImportAgent, n.PythonImport, n.ModelDecl, n.DefaultModel, n.TypeDecl, n.TypeAlias,
          n.TypeName, n.FlowEdge, n.Select)
@@ -58,21 +59,38 @@ def agents_as_values(module: n.Module, main: Namespace, registry: Registry) -> f
     return frozenset(found)
 
 
-def _names(node: Any) -> Iterator[n.Name]:
-    """Every `Name` under `node` in a position that can be an expression."""
-    if isinstance(node, tuple):
-        for item in node:
-            yield from _names(item)
-        return
-    if isinstance(node, n.Name):
-        yield node
-        return
-    if isinstance(node, _SKIP) or not attrs.has(type(node)):
-        return
-    skipped = _NOT_VALUES.get(type(node), ())
-    for field in attrs.fields(type(node)):
-        if field.name not in skipped:
-            yield from _names(getattr(node, field.name))
+def _names(root: Any) -> list[n.Name]:
+    """Every `Name` under `root` in a position that can be an expression (walked without recursion:
+    nested generators would cost each name a step per level of depth)."""
+    found: list[n.Name] = []
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, tuple):
+            pending.extend(node)
+        elif isinstance(node, n.Name):
+            found.append(node)
+        else:
+            fields = _FIELDS.get(type(node))
+            if fields is None:
+                fields = _FIELDS[type(node)] = _walked_fields(type(node))
+            pending.extend(getattr(node, field) for field in fields)
+    return found
+
+
+#: The fields `_names` walks, by node class.
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _walked_fields(cls: type) -> tuple[str, ...]:
+    """The fields of a node class that may hold expressions (none for spans, text and numbers)."""
+    if issubclass(cls, _SKIP) or not attrs.has(cls):
+        return ()
+    skipped = _NOT_VALUES.get(cls, ())
+    return tuple(
+        field.name for field in attrs.fields(cls)
+        if field.name not in skipped and str(field.type) not in _SCALARS and not str(field.type).startswith("Lit[")
+    )
 
 
 def mentions_agent(type_ref: p.TypeRef | None) -> bool:

@@ -29,6 +29,7 @@ from parley.compiler.statements import BodyLowerer
 from parley.compiler.unit import Unit
 from parley.dsl import nodes as n
 from parley.dsl.caps import cap
+from parley.dsl.collector import collector_paused
 from parley.dsl.diagnostics import Diagnostic
 from parley.dsl.errors import InternalError, ParleyError
 from parley.dsl.parser import parse_path, parse_source
@@ -55,14 +56,14 @@ class CompileResult:
 
 def compile_path(path: str | os.PathLike[str], display: str | None = None) -> CompileResult:
     """Read, parse and compile a script file; imports are found relative to it."""
-    with _only_script_errors(display if display is not None else os.fspath(path)):
+    with _only_script_errors(display if display is not None else os.fspath(path)), collector_paused():
         parsed = parse_path(path, display)
         return _compile(parsed.module, parsed.source, parsed.diagnostics, Path(path).resolve())
 
 
 def compile_source(text: str | bytes, filename: str = "<script>", path: str | os.PathLike[str] | None = None) -> CompileResult:
     """Compile script text; `path` (if given) is where imports are looked up from."""
-    with _only_script_errors(filename):
+    with _only_script_errors(filename), collector_paused():
         parsed = parse_source(text, filename)
         return _compile(parsed.module, parsed.source, parsed.diagnostics, Path(path).resolve() if path else None)
 

@@ -13,14 +13,12 @@ the process, keyed by the server and the files it names.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import re
 import shlex
 import shutil
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -179,6 +177,8 @@ def _fingerprint(server: p.McpServer, folder: Path | None) -> tuple[Any, ...]:
 
 def _list_now(server: p.McpServer, folder: Path | None) -> dict[str, dict[str, Any]] | str:
     """List the tools in a thread with its own event loop (the compiler may be called inside a running one)."""
+    import asyncio  # only a script naming an MCP server needs it: `parley check` of others starts faster
+
     outcome: dict[str, Any] = {}
 
     def work() -> None:
@@ -200,6 +200,8 @@ def _list_now(server: p.McpServer, folder: Path | None) -> dict[str, dict[str, A
 
 
 async def _list(server: p.McpServer, folder: Path | None) -> dict[str, dict[str, Any]]:
+    import tempfile
+
     from mcp import ClientSession, types
 
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog:

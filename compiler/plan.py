@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Literal, NoReturn, get_args
 import attrs
 
 from parley.dsl.errors import PlanError
+from parley.dsl.records import Record
 from parley.dsl.source import Span
 
 #: The plan format's version; `plan_from_json` reads only this one. Version 2: one step kind per loop
@@ -104,56 +105,56 @@ def assert_never(value: NoReturn) -> NoReturn:
 # --- expressions ----------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class Const:
+@attrs.frozen(kw_only=True, repr=False)
+class Const(Record):
     """A literal: str, int, float, bool or None."""
 
     kind: ClassVar[str] = "const"
     value: str | int | float | bool | None
 
 
-@attrs.frozen(kw_only=True)
-class Money:
+@attrs.frozen(kw_only=True, repr=False)
+class Money(Record):
     """An amount in dollars, kept exact as decimal text (`"0.50"`)."""
 
     kind: ClassVar[str] = "money"
     amount: str
 
 
-@attrs.frozen(kw_only=True)
-class Duration:
+@attrs.frozen(kw_only=True, repr=False)
+class Duration(Record):
     """A length of time in seconds."""
 
     kind: ClassVar[str] = "duration"
     seconds: float
 
 
-@attrs.frozen(kw_only=True)
-class Var:
+@attrs.frozen(kw_only=True, repr=False)
+class Var(Record):
     """The value of a variable, input or parameter."""
 
     kind: ClassVar[str] = "var"
     name: str
 
 
-@attrs.frozen(kw_only=True)
-class Text:
+@attrs.frozen(kw_only=True, repr=False)
+class Text(Record):
     """Text with interpolations: `parts` are literal strings and expressions, joined as text."""
 
     kind: ClassVar[str] = "text"
     parts: tuple[str | Expr, ...]
 
 
-@attrs.frozen(kw_only=True)
-class ListOf:
+@attrs.frozen(kw_only=True, repr=False)
+class ListOf(Record):
     """A list literal."""
 
     kind: ClassVar[str] = "list"
     items: tuple[Expr, ...]
 
 
-@attrs.frozen(kw_only=True)
-class DictOf:
+@attrs.frozen(kw_only=True, repr=False)
+class DictOf(Record):
     """A dict literal: `keys[i]` maps to `values[i]`."""
 
     kind: ClassVar[str] = "dict"
@@ -161,8 +162,8 @@ class DictOf:
     values: tuple[Expr, ...]
 
 
-@attrs.frozen(kw_only=True)
-class GetAttr:
+@attrs.frozen(kw_only=True, repr=False)
+class GetAttr(Record):
     """`value.name`: a record field, or a thread or reply property (`.last`, `.tokens`…)."""
 
     kind: ClassVar[str] = "attr"
@@ -170,8 +171,8 @@ class GetAttr:
     name: str
 
 
-@attrs.frozen(kw_only=True)
-class GetItem:
+@attrs.frozen(kw_only=True, repr=False)
+class GetItem(Record):
     """`value[index]`."""
 
     kind: ClassVar[str] = "item"
@@ -179,8 +180,8 @@ class GetItem:
     index: Expr
 
 
-@attrs.frozen(kw_only=True)
-class Slice:
+@attrs.frozen(kw_only=True, repr=False)
+class Slice(Record):
     """`value[start:stop]` of a text or a list: int bounds, negative from the end, an omitted one (null) at the end."""
 
     kind: ClassVar[str] = "slice"
@@ -189,8 +190,8 @@ class Slice:
     stop: Expr | None
 
 
-@attrs.frozen(kw_only=True)
-class KeywordArg:
+@attrs.frozen(kw_only=True, repr=False)
+class KeywordArg(Record):
     """`name=value` in a call."""
 
     kind: ClassVar[str] = "keyword"
@@ -198,8 +199,8 @@ class KeywordArg:
     value: Expr
 
 
-@attrs.frozen(kw_only=True)
-class Call:
+@attrs.frozen(kw_only=True, repr=False)
+class Call(Record):
     """A call of a built-in, a def or a Python tool; `callee` is `callee_kind` `builtin`, `def` or `tool`."""
 
     kind: ClassVar[str] = "call_expr"
@@ -209,8 +210,8 @@ class Call:
     keywords: tuple[KeywordArg, ...]
 
 
-@attrs.frozen(kw_only=True)
-class Unary:
+@attrs.frozen(kw_only=True, repr=False)
+class Unary(Record):
     """`op operand` with `op` one of `-`, `+`, `not`."""
 
     kind: ClassVar[str] = "unary"
@@ -218,8 +219,8 @@ class Unary:
     operand: Expr
 
 
-@attrs.frozen(kw_only=True)
-class Binary:
+@attrs.frozen(kw_only=True, repr=False)
+class Binary(Record):
     """`left op right`; `and` and `or` short-circuit."""
 
     kind: ClassVar[str] = "binary"
@@ -228,8 +229,8 @@ class Binary:
     right: Expr
 
 
-@attrs.frozen(kw_only=True)
-class Compare:
+@attrs.frozen(kw_only=True, repr=False)
+class Compare(Record):
     """A comparison chain, read as in Python."""
 
     kind: ClassVar[str] = "compare"
@@ -238,8 +239,8 @@ class Compare:
     comparators: tuple[Expr, ...]
 
 
-@attrs.frozen(kw_only=True)
-class IfElse:
+@attrs.frozen(kw_only=True, repr=False)
+class IfElse(Record):
     """`body if test else orelse`."""
 
     kind: ClassVar[str] = "ifelse"
@@ -248,8 +249,8 @@ class IfElse:
     orelse: Expr
 
 
-@attrs.frozen(kw_only=True)
-class Ask:
+@attrs.frozen(kw_only=True, repr=False)
+class Ask(Record):
     """An ask inside an expression: a message to `agent` in the script's thread with it.
 
     `yes_no` asks return a bool; `type` (when set) is what the reply must validate as.
@@ -265,8 +266,8 @@ class Ask:
     agent_expr: Expr | None = None
 
 
-@attrs.frozen(kw_only=True)
-class AgentRef:
+@attrs.frozen(kw_only=True, repr=False)
+class AgentRef(Record):
     """The agent declared as `name`, as a value (`player = white`): it prints as its name."""
 
     kind: ClassVar[str] = "agent_ref"
@@ -282,40 +283,40 @@ Expr = (
 # --- types ---------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class NamedType:
+@attrs.frozen(kw_only=True, repr=False)
+class NamedType(Record):
     """`str`, `int`, `float`, `bool`, `none`, `any`, or a record type's name."""
 
     kind: ClassVar[str] = "named"
     name: str
 
 
-@attrs.frozen(kw_only=True)
-class ListType:
+@attrs.frozen(kw_only=True, repr=False)
+class ListType(Record):
     """`list[item]`."""
 
     kind: ClassVar[str] = "list_type"
     item: TypeRef
 
 
-@attrs.frozen(kw_only=True)
-class DictType:
+@attrs.frozen(kw_only=True, repr=False)
+class DictType(Record):
     """`dict[str, value]` (keys are always strings)."""
 
     kind: ClassVar[str] = "dict_type"
     value: TypeRef
 
 
-@attrs.frozen(kw_only=True)
-class LiteralType:
+@attrs.frozen(kw_only=True, repr=False)
+class LiteralType(Record):
     """One literal value, as in `"publish" | "revise"`."""
 
     kind: ClassVar[str] = "literal"
     value: str
 
 
-@attrs.frozen(kw_only=True)
-class UnionType:
+@attrs.frozen(kw_only=True, repr=False)
+class UnionType(Record):
     """Any of `options`."""
 
     kind: ClassVar[str] = "union"
@@ -328,8 +329,8 @@ TypeRef = NamedType | ListType | DictType | LiteralType | UnionType
 # --- termination conditions ----------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class TurnsCondition:
+@attrs.frozen(kw_only=True, repr=False)
+class TurnsCondition(Record):
     """Stop after `count` messages from the members; with `bound` (`moves turns`), after as many as it
     evaluates to when the conversation starts (a positive int, else a run error), `count` then being 0."""
 
@@ -338,8 +339,8 @@ class TurnsCondition:
     bound: Expr | None = None
 
 
-@attrs.frozen(kw_only=True)
-class SaysCondition:
+@attrs.frozen(kw_only=True, repr=False)
+class SaysCondition(Record):
     """Stop when a message from `agent` (anyone when None) contains `text`."""
 
     kind: ClassVar[str] = "says"
@@ -347,16 +348,16 @@ class SaysCondition:
     text: Text
 
 
-@attrs.frozen(kw_only=True)
-class ProseCondition:
+@attrs.frozen(kw_only=True, repr=False)
+class ProseCondition(Record):
     """Stop when a model judges `text` true of the conversation (asked after each message)."""
 
     kind: ClassVar[str] = "prose"
     text: Text
 
 
-@attrs.frozen(kw_only=True)
-class UsageCondition:
+@attrs.frozen(kw_only=True, repr=False)
+class UsageCondition(Record):
     """Stop when the conversation's `metric` (tokens, cost, time) passes `limit`."""
 
     kind: ClassVar[str] = "usage"
@@ -364,8 +365,8 @@ class UsageCondition:
     limit: Expr
 
 
-@attrs.frozen(kw_only=True)
-class BoolCondition:
+@attrs.frozen(kw_only=True, repr=False)
+class BoolCondition(Record):
     """`left op right` over conditions, `op` being `and` or `or`."""
 
     kind: ClassVar[str] = "bool"
@@ -374,8 +375,8 @@ class BoolCondition:
     right: Condition
 
 
-@attrs.frozen(kw_only=True)
-class ExprCondition:
+@attrs.frozen(kw_only=True, repr=False)
+class ExprCondition(Record):
     """Stop when `test` (variables, calls of defs and Python functions) is true after a message."""
 
     kind: ClassVar[str] = "expr"
@@ -388,16 +389,16 @@ Condition = TurnsCondition | SaysCondition | ProseCondition | UsageCondition | B
 # --- assignment targets ----------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class VarTarget:
+@attrs.frozen(kw_only=True, repr=False)
+class VarTarget(Record):
     """Assign to a variable."""
 
     kind: ClassVar[str] = "var_target"
     name: str
 
 
-@attrs.frozen(kw_only=True)
-class ItemTarget:
+@attrs.frozen(kw_only=True, repr=False)
+class ItemTarget(Record):
     """Assign to `value[index]`."""
 
     kind: ClassVar[str] = "item_target"
@@ -405,8 +406,8 @@ class ItemTarget:
     index: Expr
 
 
-@attrs.frozen(kw_only=True)
-class AttrTarget:
+@attrs.frozen(kw_only=True, repr=False)
+class AttrTarget(Record):
     """Assign to the field `value.name`."""
 
     kind: ClassVar[str] = "attr_target"
@@ -420,8 +421,8 @@ Target = VarTarget | ItemTarget | AttrTarget
 # --- steps -----------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class StepBase:
+@attrs.frozen(kw_only=True, repr=False)
+class StepBase(Record):
     """What every step has: `id` (`s1`, `s2`… in reading order), the `span` of its statement,
     and the variables, `@agent` threads and resources it `reads` and `writes`."""
 
@@ -431,7 +432,7 @@ class StepBase:
     writes: tuple[str, ...]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AskStep(StepBase):
     """`[target [: type] =] @agent message`: one message to the agent, its reply stored in `target`.
     `agent_expr` (with `agent` empty): `@player …`, the agent is the value of this expression when the step
@@ -445,7 +446,7 @@ class AskStep(StepBase):
     agent_expr: Expr | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class AssignStep(StepBase):
     """`target = value`; `type` is the declared type of `target: T = value`, checked as the value is stored."""
 
@@ -455,7 +456,7 @@ class AssignStep(StepBase):
     type: TypeRef | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class TellStep(StepBase):
     """`tell agent message`: add to the agent's thread without a reply; `agent_expr` as for `AskStep`."""
 
@@ -465,7 +466,7 @@ class TellStep(StepBase):
     agent_expr: Expr | None = None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ForgetStep(StepBase):
     """`forget agents`: clear the script's threads with them, and with the agents `agent_exprs` hold."""
 
@@ -474,8 +475,8 @@ class ForgetStep(StepBase):
     agent_exprs: tuple[Expr, ...] = ()
 
 
-@attrs.frozen(kw_only=True)
-class FlowEdge:
+@attrs.frozen(kw_only=True, repr=False)
+class FlowEdge(Record):
     """After `source` speaks, one of `targets` may speak next."""
 
     kind: ClassVar[str] = "flow"
@@ -483,7 +484,7 @@ class FlowEdge:
     targets: tuple[str, ...]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ChatStep(StepBase):
     """A two-agent conversation: `members[0]` answers the opening, then they alternate.
 
@@ -502,7 +503,7 @@ class ChatStep(StepBase):
     held: tuple[str, ...] = ()
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class GroupStep(StepBase):
     """A group chat: `select` picks each next speaker (`auto`, `round_robin`, `random`, `manual`, `handoff`).
 
@@ -525,8 +526,8 @@ class GroupStep(StepBase):
     held: tuple[str, ...] = ()  # members that are `agent` variables, as in `ChatStep`
 
 
-@attrs.frozen(kw_only=True)
-class Branch:
+@attrs.frozen(kw_only=True, repr=False)
+class Branch(Record):
     """`if`/`elif` `test` and its body."""
 
     kind: ClassVar[str] = "branch"
@@ -534,7 +535,7 @@ class Branch:
     body: tuple[Step, ...]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class IfStep(StepBase):
     """`if … elif … else …`."""
 
@@ -543,7 +544,7 @@ class IfStep(StepBase):
     orelse: tuple[Step, ...]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ForStep(StepBase):
     """`for variables in iterable:`: `body` once per item of `iterable`, bound to `variables`
     (one name; or two, which unpack each item — a dict's key and value)."""
@@ -554,7 +555,7 @@ class ForStep(StepBase):
     body: tuple[Step, ...]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class RepeatStep(StepBase):
     """`repeat count:`: `body` `count` times."""
 
@@ -563,7 +564,7 @@ class RepeatStep(StepBase):
     body: tuple[Step, ...]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class WhileStep(StepBase):
     """`while test max limit:`: `body` while `test` holds, at most `limit` times."""
 
@@ -573,7 +574,7 @@ class WhileStep(StepBase):
     body: tuple[Step, ...]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ParallelStep(StepBase):
     """`parallel:`: each of `branches` runs concurrently; their writes are visible after."""
 
@@ -581,7 +582,7 @@ class ParallelStep(StepBase):
     branches: tuple[Step, ...]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ParallelForStep(StepBase):
     """`parallel for variable in iterable max limit:`: `body` once per item, at most `limit` at once.
 
@@ -597,7 +598,7 @@ class ParallelForStep(StepBase):
     collected: tuple[str, ...] = ()
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ConcurrentStep(StepBase):
     """Consecutive steps the compiler found independent (disjoint reads and writes): the
     runtime may run them at once with the same result as running them in order."""
@@ -606,7 +607,7 @@ class ConcurrentStep(StepBase):
     steps: tuple[Step, ...]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class CallStep(StepBase):
     """An expression statement (a call, or an ask with a string message)."""
 
@@ -614,7 +615,7 @@ class CallStep(StepBase):
     expr: Expr
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class PrintStep(StepBase):
     """`print value`."""
 
@@ -622,7 +623,7 @@ class PrintStep(StepBase):
     value: Expr
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class OutputStep(StepBase):
     """`output value`: the script's result."""
 
@@ -630,7 +631,7 @@ class OutputStep(StepBase):
     value: Expr
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ReturnStep(StepBase):
     """`return [value]` from a def."""
 
@@ -638,14 +639,14 @@ class ReturnStep(StepBase):
     value: Expr | None
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class BreakStep(StepBase):
     """`break`: leave the innermost loop."""
 
     kind: ClassVar[str] = "break"
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class ContinueStep(StepBase):
     """`continue`: next iteration of the innermost loop."""
 
@@ -661,8 +662,8 @@ Step = (
 # --- declarations ----------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class Option:
+@attrs.frozen(kw_only=True, repr=False)
+class Option(Record):
     """A `name=value` option of a model, as a constant (which options a provider takes: `PROVIDERS` in
     `compiler.declarations`)."""
 
@@ -671,8 +672,8 @@ class Option:
     value: Any
 
 
-@attrs.frozen(kw_only=True)
-class ModelDecl:
+@attrs.frozen(kw_only=True, repr=False)
+class ModelDecl(Record):
     """`model NAME = provider("model-id", options…)`."""
 
     kind: ClassVar[str] = "model"
@@ -683,8 +684,8 @@ class ModelDecl:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class AgentSettings:
+@attrs.frozen(kw_only=True, repr=False)
+class AgentSettings(Record):
     """An agent's settings as written in its declaration; None where the script gives none (the
     runtime's default, or the model's option, applies). Which kind of agent takes which setting:
     `SETTINGS` in `compiler.resolve`; the compiler checks every range."""
@@ -727,8 +728,8 @@ class AgentSettings:
         return {f.name: getattr(self, f.name) for f in attrs.fields(AgentSettings) if getattr(self, f.name) is not None}
 
 
-@attrs.frozen(kw_only=True)
-class AgentDecl:
+@attrs.frozen(kw_only=True, repr=False)
+class AgentDecl(Record):
     """An agent. `agent_kind`: `llm`, `human`, `executor` or `python`.
 
     `system` is the system message; `description` what a group's selector
@@ -752,8 +753,8 @@ class AgentDecl:
     """LLM: the MCP servers whose tools it is offered, besides `tools`."""
 
 
-@attrs.frozen(kw_only=True)
-class McpServer:
+@attrs.frozen(kw_only=True, repr=False)
+class McpServer(Record):
     """A Model Context Protocol server whose tools agents use: `mcp("python notes.py")` (a command started
     with its standard input and output as the connection) or `mcp(url="http://…/mcp")` (streamable HTTP).
 
@@ -777,8 +778,8 @@ class McpServer:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class McpUse:
+@attrs.frozen(kw_only=True, repr=False)
+class McpUse(Record):
     """An agent's use of an MCP server: which server, and which of its tools (None: all of them)."""
 
     kind: ClassVar[str] = "mcp_use"
@@ -787,8 +788,8 @@ class McpUse:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Param:
+@attrs.frozen(kw_only=True, repr=False)
+class Param(Record):
     """A parameter of a def or tool: `type` and `default` are optional."""
 
     kind: ClassVar[str] = "param"
@@ -798,8 +799,8 @@ class Param:
     required: bool
 
 
-@attrs.frozen(kw_only=True)
-class ToolDecl:
+@attrs.frozen(kw_only=True, repr=False)
+class ToolDecl(Record):
     """A Python function usable as a function and as a tool: `module`.`function`.
 
     `schema` is the JSON Schema of its arguments, from its signature and docstring.
@@ -815,8 +816,8 @@ class ToolDecl:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Field:
+@attrs.frozen(kw_only=True, repr=False)
+class Field(Record):
     """A field of a record type."""
 
     kind: ClassVar[str] = "field"
@@ -825,8 +826,8 @@ class Field:
     default: Expr | None
 
 
-@attrs.frozen(kw_only=True)
-class RecordDecl:
+@attrs.frozen(kw_only=True, repr=False)
+class RecordDecl(Record):
     """`type NAME:` with its fields, for structured replies."""
 
     kind: ClassVar[str] = "record"
@@ -835,8 +836,8 @@ class RecordDecl:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class InputDecl:
+@attrs.frozen(kw_only=True, repr=False)
+class InputDecl(Record):
     """`input NAME: type [= default]`."""
 
     kind: ClassVar[str] = "input"
@@ -846,8 +847,8 @@ class InputDecl:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Budget:
+@attrs.frozen(kw_only=True, repr=False)
+class Budget(Record):
     """A run-wide limit: `metric` tokens, turns, cost (dollars, decimal text) or time (seconds)."""
 
     kind: ClassVar[str] = "budget"
@@ -856,8 +857,8 @@ class Budget:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class DefDecl:
+@attrs.frozen(kw_only=True, repr=False)
+class DefDecl(Record):
     """`def name(params) -> returns:` — a conversation fragment, callable, usable as a tool
     (`schema` describes its arguments) and as an agent's `reply by`."""
 
@@ -871,8 +872,8 @@ class DefDecl:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Plan:
+@attrs.frozen(kw_only=True, repr=False)
+class Plan(Record):
     """A compiled script: its declarations and the steps of its body."""
 
     kind: ClassVar[str] = "plan"

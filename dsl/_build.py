@@ -1,12 +1,12 @@
-"""Lark's parse tree → the syntax tree of `dsl.nodes`.
+"""Lark's reductions → the syntax tree of `dsl.nodes`, built during the parse.
 
 The parser keeps every token (keywords and brackets included) and computes no
-positions; this builder walks the tree bottom-up without recursion, gives
-each rule the span from its first to its last token, and calls one method
-per rule (or alias) with that span and the rule's meaningful children
-(values, not punctuation). Problems that only show once the tree is built
-(an unknown agent kind, a bad escape, a clause given twice) become
-diagnostics; the builder never raises for them.
+positions; as Lark reduces each rule (bottom-up, without recursion), this
+builder gives it the span from its first to its last token and calls one
+method per rule (or alias) with that span and the rule's meaningful children
+(values, not punctuation). No parse tree is made. Problems that only show
+once the nodes are built (an unknown agent kind, a bad escape, a clause given
+twice) become diagnostics; the builder never raises for them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from lark import Token, Tree
+from lark import Token
 from parley.dsl import nodes as n
 from parley.dsl._tokens import start_of
 from parley.dsl.diagnostics import Diagnostic
@@ -48,6 +48,8 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 ExprParser = Callable[[str, int, int], "n.Expr | None"]
 #: (line, column, end_line, end_column) in the parsed text, end exclusive.
 Position = tuple[int, int, int, int]
+#: What the builder gives Lark for a rule: the value built and the rule's position.
+Built = tuple[Any, Position]
 
 
 class DepthGuard:
@@ -80,42 +82,27 @@ class TreeBuilder:
         self.line0 = line - 1
         self.column0 = column - 1
         self.guard = guard if guard is not None else DepthGuard()
+        self._methods: dict[str, Callable[[Span, list[Any]], Any]] = {}
 
-    def transform(self, tree: Tree) -> Any:
-        """Build nodes bottom-up without recursion."""
-        pending = [tree]
-        order: list[Tree] = []
-        while pending:
-            current = pending.pop()
-            order.append(current)
-            pending.extend(c for c in current.children if type(c) is Tree)
-        built: dict[int, Any] = {}
-        positions: dict[int, Position] = {}
-        methods: dict[str, Any] = {}
-        for current in reversed(order):
-            raw = current.children
-            first, last = raw[0], raw[-1]
-            start = positions[id(first)] if type(first) is Tree else _token_position(first)
-            end = positions[id(last)] if type(last) is Tree else _token_position(last)
-            position = (start[0], start[1], end[2], end[3])
-            positions[id(current)] = position
-            name = current.data
-            if name in _TOKEN_RULES:
-                children = list(raw)
-            else:
-                children = [
-                    built.pop(id(c)) if type(c) is Tree else c
-                    for c in raw
-                    if type(c) is Tree or c.type in VALUE_TOKENS
-                ]
-            method = methods.get(name)
-            if method is None:
-                method = methods[name] = getattr(self, name)
-            built[id(current)] = method(self._span(position), children)
-            for child in raw:
-                if type(child) is Tree:
-                    del positions[id(child)]
-        return built[id(tree)]
+    def build(self, data: str, raw: list[Any]) -> Built:
+        """The node of one rule, built as Lark reduces it (see `_lark.building`).
+
+        `raw` holds the rule's tokens and, for its sub-rules, what this method
+        returned for them: (value, position) pairs. The rule's span runs from
+        its first token to its last.
+        """
+        first, last = raw[0], raw[-1]
+        start = first[1] if type(first) is tuple else _token_position(first)
+        end = last[1] if type(last) is tuple else _token_position(last)
+        position = (start[0], start[1], end[2], end[3])
+        if data in _TOKEN_RULES:
+            children = raw
+        else:
+            children = [c[0] if type(c) is tuple else c for c in raw if type(c) is tuple or c.type in VALUE_TOKENS]
+        method = self._methods.get(data)
+        if method is None:
+            method = self._methods[data] = getattr(self, data)
+        return method(self._span(position), children), position
 
     # --- positions -----------------------------------------------------------
 

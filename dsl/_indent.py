@@ -7,6 +7,7 @@ wrong kind, and a cap on nesting so no later stage can recurse too deep.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 from lark import Token
@@ -35,21 +36,49 @@ class LayoutError(Exception):
 
 
 class ParleyIndenter(PostLex):
-    """Turns `_NEWLINE` tokens into layout; ignores newlines inside brackets."""
+    """Turns `_NEWLINE` tokens into layout; ignores newlines inside brackets.
+
+    Each parse gets its own `Layout`: an interpolation is parsed while the
+    file around it is (its nodes are built during the parse), and must not
+    disturb the file's open blocks and brackets. `layout` is the state of the
+    parse started last, which explains that parse's error.
+    """
 
     always_accept = ("_NEWLINE",)
+
+    def __init__(self) -> None:
+        self.layout = Layout()
+
+    @property
+    def brackets(self) -> list[Token]:
+        return self.layout.brackets
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        self.layout = Layout()
+        return self.layout.process(stream)
+
+    def complete_before(self, line: int, column: int) -> int:
+        """A line above which every statement was parsed whole (see `Layout.complete_before`)."""
+        return self.layout.complete_before(line, column)
+
+    @contextlib.contextmanager
+    def nested(self) -> Iterator[None]:
+        """A parse inside this block (an interpolation, an example) leaves `layout` as it found it."""
+        outer = self.layout
+        try:
+            yield
+        finally:
+            self.layout = outer
+
+
+class Layout:
+    """One parse's open blocks (`indents`) and brackets, and where its last statements start."""
 
     def __init__(self) -> None:
         self.brackets: list[Token] = []
         self.indents: list[int] = [0]
         # Where the last two top-level statements read so far start (line, column).
         self._starts: tuple[tuple[int, int], tuple[int, int]] = ((1, 1), (1, 1))
-
-    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        self.brackets = []
-        self.indents = [0]
-        self._starts = ((1, 1), (1, 1))
-        return self._process(stream)
 
     def complete_before(self, line: int, column: int) -> int:
         """A line above which every statement was parsed whole, for a failure at `line`:`column`.
@@ -61,7 +90,7 @@ class ParleyIndenter(PostLex):
         previous, current = self._starts
         return previous[0] if (line, column) <= current else current[0]
 
-    def _process(self, stream: Iterator[Token]) -> Iterator[Token]:
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         last: Token | None = None
         before: Token | None = None  # the token before `last`
         top_level = False  # a newline at depth 0 came last: the next token may start a statement

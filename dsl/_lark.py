@@ -1,15 +1,18 @@
-"""The one Lark parser instance: LALR, contextual lexer, strict, cached on disk."""
+"""The one Lark parser instance: LALR, contextual lexer, strict, cached on disk; it builds trees or nodes."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import lark
-from lark import Lark
+from lark import Lark, Tree
 
 from parley.dsl._indent import ParleyIndenter
 from parley.grammar import grammar_text
@@ -30,6 +33,7 @@ def parser() -> Lark:
         "propagate_positions": False,
         "maybe_placeholders": False,
         "start": ["start", "expr"],
+        "tree_class": _node,
     }
     cache = _cache_file(text)
     if cache is not None:
@@ -38,6 +42,45 @@ def parser() -> Lark:
         except OSError:
             pass
     return Lark(text, **options)
+
+
+class _Active(threading.local):
+    build: Callable[[str, list[Any]], Any] | None = None
+
+
+_active = _Active()
+
+
+class _Nodes:
+    """What Lark makes of each rule it reduces (its `tree_class`): a parse tree node, or inside
+    `building`, the node built.
+
+    Building while parsing skips the parse tree and the walk over it. Rules
+    named `_…` stay trees: Lark splices their children into the rule that uses them.
+    """
+
+    def __call__(self, data: str, children: list[Any]) -> Any:
+        build = _active.build
+        if build is None or data[0] == "_":
+            return Tree(data, children)
+        return build(data, children)
+
+    def __repr__(self) -> str:
+        return "parley.dsl._lark._Nodes"  # Lark keys its cache on the options' text: no address in it
+
+
+_node = _Nodes()
+
+
+@contextlib.contextmanager
+def building(build: Callable[[str, list[Any]], Any] | None) -> Iterator[None]:
+    """Parses in this block (on this thread) return `build(rule, children)` for each rule; None: trees."""
+    outer = _active.build
+    _active.build = build
+    try:
+        yield
+    finally:
+        _active.build = outer
 
 
 def postlexer() -> ParleyIndenter:

@@ -17,7 +17,7 @@ from lark import Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 from lark.lexer import PatternStr
 from parley.dsl._indent import MAX_NESTING, LayoutError
-from parley.dsl._lark import parser, postlexer
+from parley.dsl._lark import building, parser, postlexer
 from parley.dsl._tokens import start_of
 from parley.dsl.diagnostics import Diagnostic
 from parley.dsl.source import Source, Span
@@ -112,12 +112,12 @@ class _ExampleParser:
 
     def __call__(self, text: str) -> None:
         if text not in self._failures:
-            # Parsing an example resets the shared post-lexer, whose open brackets
-            # the caller still needs to explain (and recover from) the real error.
-            layout = postlexer()
-            brackets, indents = layout.brackets, layout.indents
+            # Parsing an example must leave the post-lexer's layout, whose open brackets
+            # the caller still needs to explain (and recover from) the real error; and it
+            # builds no nodes (it may run while a file's nodes are built, for an interpolation).
             try:
-                parser().parse(text, start="start")
+                with postlexer().nested(), building(None):
+                    parser().parse(text, start="start")
                 self._failures[text] = None
             except UnexpectedInput as error:
                 error.state = _StateAt(error.state)
@@ -128,8 +128,6 @@ class _ExampleParser:
                 self._failures[text] = error
             except LayoutError:
                 self._failures[text] = None
-            finally:
-                layout.brackets, layout.indents = brackets, indents
         failure = self._failures[text]
         if failure is not None:
             raise failure

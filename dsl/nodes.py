@@ -12,29 +12,30 @@ from typing import Literal as Lit
 
 import attrs
 
+from parley.dsl.records import Record
 from parley.dsl.source import Span
 
 # --- names and templates -------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class Name:
+@attrs.frozen(kw_only=True, repr=False)
+class Name(Record):
     """A name as written: `id` is the text (for `@writer`, `writer`)."""
 
     id: str
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Interpolation:
+@attrs.frozen(kw_only=True, repr=False)
+class Interpolation(Record):
     """`{expr}` inside a string or prose: `expr` is parsed, `span` covers the braces."""
 
     expr: Expr
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Template:
+@attrs.frozen(kw_only=True, repr=False)
+class Template(Record):
     """A string or prose message: `parts` alternate literal text and `Interpolation`s.
 
     `kind` is "string" (quoted), "prose" (after `@agent`) or "raw" (`r"…"`, no
@@ -56,16 +57,16 @@ class Template:
 # --- expressions ---------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class Literal:
+@attrs.frozen(kw_only=True, repr=False)
+class Literal(Record):
     """`value`: an int, float, bool (`true`/`false`) or None (`none`)."""
 
     value: int | float | bool | None
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Duration:
+@attrs.frozen(kw_only=True, repr=False)
+class Duration(Record):
     """A duration such as `500ms`, `30s`, `5m`, `2h`: `seconds` is its length."""
 
     seconds: float
@@ -73,24 +74,24 @@ class Duration:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Money:
+@attrs.frozen(kw_only=True, repr=False)
+class Money(Record):
     """An amount such as `$0.50`: `amount` in dollars, exact."""
 
     amount: Decimal
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class ListExpr:
+@attrs.frozen(kw_only=True, repr=False)
+class ListExpr(Record):
     """`[a, b, c]`: `items`."""
 
     items: tuple[Expr, ...]
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class DictEntry:
+@attrs.frozen(kw_only=True, repr=False)
+class DictEntry(Record):
     """`key: value` inside a dict literal."""
 
     key: Expr
@@ -98,16 +99,16 @@ class DictEntry:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class DictExpr:
+@attrs.frozen(kw_only=True, repr=False)
+class DictExpr(Record):
     """`{k: v, …}`: `entries`."""
 
     entries: tuple[DictEntry, ...]
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Attribute:
+@attrs.frozen(kw_only=True, repr=False)
+class Attribute(Record):
     """`value.attr` (`attr_span` covers the attribute name)."""
 
     value: Expr
@@ -116,8 +117,8 @@ class Attribute:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Index:
+@attrs.frozen(kw_only=True, repr=False)
+class Index(Record):
     """`value[index]`."""
 
     value: Expr
@@ -125,8 +126,8 @@ class Index:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Slice:
+@attrs.frozen(kw_only=True, repr=False)
+class Slice(Record):
     """`value[start:stop]`; an omitted bound is None."""
 
     value: Expr
@@ -135,8 +136,8 @@ class Slice:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Keyword:
+@attrs.frozen(kw_only=True, repr=False)
+class Keyword(Record):
     """`name=value` in a call's arguments."""
 
     name: Name
@@ -144,8 +145,8 @@ class Keyword:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Call:
+@attrs.frozen(kw_only=True, repr=False)
+class Call(Record):
     """`func(args…, keywords…)`."""
 
     func: Expr
@@ -154,8 +155,8 @@ class Call:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class UnaryOp:
+@attrs.frozen(kw_only=True, repr=False)
+class UnaryOp(Record):
     """`op operand`, where `op` is `-`, `+` or `not`."""
 
     op: str
@@ -163,8 +164,8 @@ class UnaryOp:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class BinaryOp:
+@attrs.frozen(kw_only=True, repr=False)
+class BinaryOp(Record):
     """`left op right` for arithmetic (`+ - * / // % **`) and logic (`and`, `or`)."""
 
     op: str
@@ -173,8 +174,8 @@ class BinaryOp:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Compare:
+@attrs.frozen(kw_only=True, repr=False)
+class Compare(Record):
     """A comparison chain `left op1 right1 op2 right2 …`, read as in Python.
 
     `ops` are `== != < <= > >= in`, `not in`, `is`, `is not`.
@@ -186,8 +187,8 @@ class Compare:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Conditional:
+@attrs.frozen(kw_only=True, repr=False)
+class Conditional(Record):
     """`body if test else orelse`."""
 
     test: Expr
@@ -196,8 +197,8 @@ class Conditional:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Ask:
+@attrs.frozen(kw_only=True, repr=False)
+class Ask(Record):
     """A message to an agent whose value is the reply.
 
     `agent` is the agent's name (its span covers `@name`); `message` is prose
@@ -219,8 +220,8 @@ Expr = (
 # --- types ---------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class TypeName:
+@attrs.frozen(kw_only=True, repr=False)
+class TypeName(Record):
     """A named type, `args` for generics: `str`, `Verdict`, `list[str]`, `dict[str, int]`."""
 
     name: Name
@@ -228,16 +229,16 @@ class TypeName:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class LiteralType:
+@attrs.frozen(kw_only=True, repr=False)
+class LiteralType(Record):
     """A literal in a type, as in `"publish" | "revise"`; `none` has `value` None."""
 
     value: str | None
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class UnionType:
+@attrs.frozen(kw_only=True, repr=False)
+class UnionType(Record):
     """`a | b | …`: `options`."""
 
     options: tuple[TypeExpr, ...]
@@ -250,24 +251,24 @@ TypeExpr = TypeName | LiteralType | UnionType
 # --- termination conditions ----------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class TurnsCondition:
+@attrs.frozen(kw_only=True, repr=False)
+class TurnsCondition(Record):
     """`N turns`: stop after `count` messages (an expression: `moves turns`, checked a positive int)."""
 
     count: Expr
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class ExprCondition:
+@attrs.frozen(kw_only=True, repr=False)
+class ExprCondition(Record):
     """An expression as a condition (`board_done()`, `score >= 8`): stop when it is true."""
 
     test: Expr
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class SaysCondition:
+@attrs.frozen(kw_only=True, repr=False)
+class SaysCondition(Record):
     """`AGENT says "TEXT"` (or `anyone says`, with `agent` None): stop when a message contains `text`."""
 
     agent: Name | None
@@ -275,16 +276,16 @@ class SaysCondition:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class ProseCondition:
+@attrs.frozen(kw_only=True, repr=False)
+class ProseCondition(Record):
     """`"a natural-language condition"`, judged yes/no by a model after each message."""
 
     text: Template
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class UsageCondition:
+@attrs.frozen(kw_only=True, repr=False)
+class UsageCondition(Record):
     """`tokens > N`, `cost > $X`, `time > 5m`: stop when the conversation's usage passes `limit`."""
 
     metric: Lit["tokens", "cost", "time"]
@@ -292,8 +293,8 @@ class UsageCondition:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class BoolCondition:
+@attrs.frozen(kw_only=True, repr=False)
+class BoolCondition(Record):
     """`left or right` / `left and right` over conditions."""
 
     op: Lit["and", "or"]
@@ -308,8 +309,8 @@ Condition = TurnsCondition | SaysCondition | ProseCondition | UsageCondition | B
 # --- declarations --------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class ModelDecl:
+@attrs.frozen(kw_only=True, repr=False)
+class ModelDecl(Record):
     """`model NAME = provider(args…, key=value…)`."""
 
     name: Name
@@ -319,16 +320,16 @@ class ModelDecl:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class DefaultModel:
+@attrs.frozen(kw_only=True, repr=False)
+class DefaultModel(Record):
     """`default model NAME`."""
 
     model: Name
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Setting:
+@attrs.frozen(kw_only=True, repr=False)
+class Setting(Record):
     """`key: value[, value…]` in an agent block; several values form a list (`tools: a, b`)."""
 
     key: Name
@@ -336,8 +337,8 @@ class Setting:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class AgentDecl:
+@attrs.frozen(kw_only=True, repr=False)
+class AgentDecl(Record):
     """An agent.
 
     `kind` is "llm" (`agent NAME:`), "human", "executor" or "python"
@@ -354,8 +355,8 @@ class AgentDecl:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class ImportName:
+@attrs.frozen(kw_only=True, repr=False)
+class ImportName(Record):
     """`name [as alias]` in an import list."""
 
     name: Name
@@ -363,8 +364,8 @@ class ImportName:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class ImportAgent:
+@attrs.frozen(kw_only=True, repr=False)
+class ImportAgent(Record):
     """`import "path.agent" [as alias]`: another script's declarations, under a prefix."""
 
     path: Template
@@ -372,8 +373,8 @@ class ImportAgent:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class FromImport:
+@attrs.frozen(kw_only=True, repr=False)
+class FromImport(Record):
     """`from "path.agent" import a, b as c`."""
 
     path: Template
@@ -381,8 +382,8 @@ class FromImport:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class PythonImport:
+@attrs.frozen(kw_only=True, repr=False)
+class PythonImport(Record):
     """`from python "module" import f, g`: Python callables as functions and tools."""
 
     module: Template
@@ -390,8 +391,8 @@ class PythonImport:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Field:
+@attrs.frozen(kw_only=True, repr=False)
+class Field(Record):
     """`name: type [= default]` in a record type."""
 
     name: Name
@@ -400,8 +401,8 @@ class Field:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class TypeDecl:
+@attrs.frozen(kw_only=True, repr=False)
+class TypeDecl(Record):
     """`type NAME:` with one field per line: a record type for structured replies."""
 
     name: Name
@@ -409,8 +410,8 @@ class TypeDecl:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class TypeAlias:
+@attrs.frozen(kw_only=True, repr=False)
+class TypeAlias(Record):
     """`type NAME = type`."""
 
     name: Name
@@ -418,8 +419,8 @@ class TypeAlias:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class InputDecl:
+@attrs.frozen(kw_only=True, repr=False)
+class InputDecl(Record):
     """`input NAME: type [= default]`: a script parameter."""
 
     name: Name
@@ -428,16 +429,16 @@ class InputDecl:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class OutputStmt:
+@attrs.frozen(kw_only=True, repr=False)
+class OutputStmt(Record):
     """`output expr`: the script's result."""
 
     value: Expr
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class BudgetStmt:
+@attrs.frozen(kw_only=True, repr=False)
+class BudgetStmt(Record):
     """`budget N tokens | N turns | $X | DURATION`: a run-wide limit of `kind`."""
 
     kind: Lit["tokens", "turns", "cost", "time"]
@@ -448,8 +449,8 @@ class BudgetStmt:
 # --- statements ----------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class Assign:
+@attrs.frozen(kw_only=True, repr=False)
+class Assign(Record):
     """`target [: annotation] = value`; an annotation makes an ask typed.
 
     `target` is a name, an item (`scores[name]`) or a field (`report.title`).
@@ -461,8 +462,8 @@ class Assign:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class AugAssign:
+@attrs.frozen(kw_only=True, repr=False)
+class AugAssign(Record):
     """`target op= value` with `op` one of `+ - * /`."""
 
     target: Name
@@ -471,16 +472,16 @@ class AugAssign:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class ExprStmt:
+@attrs.frozen(kw_only=True, repr=False)
+class ExprStmt(Record):
     """An expression used as a statement: an ask, a call."""
 
     expr: Expr
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Tell:
+@attrs.frozen(kw_only=True, repr=False)
+class Tell(Record):
     """`tell agent message`: add to the agent's thread without asking for a reply."""
 
     agent: Name
@@ -488,46 +489,46 @@ class Tell:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Forget:
+@attrs.frozen(kw_only=True, repr=False)
+class Forget(Record):
     """`forget a, b`: clear the script's threads with these agents."""
 
     agents: tuple[Name, ...]
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Print:
+@attrs.frozen(kw_only=True, repr=False)
+class Print(Record):
     """`print expr`."""
 
     value: Expr
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Return:
+@attrs.frozen(kw_only=True, repr=False)
+class Return(Record):
     """`return [expr]`."""
 
     value: Expr | None
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Break:
+@attrs.frozen(kw_only=True, repr=False)
+class Break(Record):
     """`break`."""
 
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Continue:
+@attrs.frozen(kw_only=True, repr=False)
+class Continue(Record):
     """`continue`."""
 
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class IfBranch:
+@attrs.frozen(kw_only=True, repr=False)
+class IfBranch(Record):
     """`if`/`elif` `test:` and its `body`."""
 
     test: Expr
@@ -535,8 +536,8 @@ class IfBranch:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class If:
+@attrs.frozen(kw_only=True, repr=False)
+class If(Record):
     """`if … elif … else …`: `branches` in order, then `orelse` (empty without `else`)."""
 
     branches: tuple[IfBranch, ...]
@@ -544,8 +545,8 @@ class If:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class For:
+@attrs.frozen(kw_only=True, repr=False)
+class For(Record):
     """`for a[, b…] in iterable:` `body`."""
 
     targets: tuple[Name, ...]
@@ -554,8 +555,8 @@ class For:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Repeat:
+@attrs.frozen(kw_only=True, repr=False)
+class Repeat(Record):
     """`repeat count:` `body`."""
 
     count: Expr
@@ -563,8 +564,8 @@ class Repeat:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class While:
+@attrs.frozen(kw_only=True, repr=False)
+class While(Record):
     """`while test max limit:` `body` — `limit` bounds the iterations."""
 
     test: Expr
@@ -573,8 +574,8 @@ class While:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Parallel:
+@attrs.frozen(kw_only=True, repr=False)
+class Parallel(Record):
     """`parallel:` — each statement of `body` is a branch run concurrently.
 
     `parallel for target in iterable max limit:` (`target` set) runs `body` once per item instead,
@@ -587,8 +588,8 @@ class Parallel:
     limit: Expr | None = None
 
 
-@attrs.frozen(kw_only=True)
-class Param:
+@attrs.frozen(kw_only=True, repr=False)
+class Param(Record):
     """`name[: type][= default]` in a def's parameters."""
 
     name: Name
@@ -597,8 +598,8 @@ class Param:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Def:
+@attrs.frozen(kw_only=True, repr=False)
+class Def(Record):
     """`def name(params) [-> returns]:` with an optional docstring and a `body`."""
 
     name: Name
@@ -609,8 +610,8 @@ class Def:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class FlowEdge:
+@attrs.frozen(kw_only=True, repr=False)
+class FlowEdge(Record):
     """`source -> a | b`: who may speak after `source`."""
 
     source: Name
@@ -618,8 +619,8 @@ class FlowEdge:
     span: Span
 
 
-@attrs.frozen(kw_only=True)
-class Select:
+@attrs.frozen(kw_only=True, repr=False)
+class Select(Record):
     """`select MODE[(args)]`: how a group picks its next speaker; `select by NAME` (`by`, and no `mode`)
     lets a def or Python function pick, the model (as `auto`) when it returns none."""
 
@@ -630,8 +631,8 @@ class Select:
     by: Name | None = None
 
 
-@attrs.frozen(kw_only=True)
-class Conversation:
+@attrs.frozen(kw_only=True, repr=False)
+class Conversation(Record):
     """A `chat` (two agents alternating) or a `group`, optionally assigned to `target`.
 
     `opening` is the script's first message; the clauses are optional and
@@ -656,8 +657,8 @@ Stmt = (
 )
 
 
-@attrs.frozen(kw_only=True)
-class Module:
+@attrs.frozen(kw_only=True, repr=False)
+class Module(Record):
     """A whole script: its statements in order."""
 
     body: tuple[Stmt, ...]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 import attrs
 from lark import UnexpectedInput
@@ -16,10 +17,11 @@ from lark.exceptions import LarkError
 from parley.dsl import nodes as n
 from parley.dsl._build import DepthGuard, ExprParser, TreeBuilder
 from parley.dsl._indent import LayoutError
-from parley.dsl._lark import parser, postlexer
+from parley.dsl._lark import building, parser, postlexer
 from parley.dsl._syntax_errors import describe_token, diagnose
 from parley.dsl._tokens import start_of
 from parley.dsl.caps import cap
+from parley.dsl.collector import collector_paused
 from parley.dsl.diagnostics import Diagnostic, Severity
 from parley.dsl.errors import InternalError, ScriptError
 from parley.dsl.source import Source, Span
@@ -67,7 +69,8 @@ def parse_source(text: str | bytes, filename: str = "<script>") -> ParseResult:
         )
         return ParseResult(source, n.Module(body=(), span=source.point(1, 1)), (warning,))
     try:
-        return _parse(source)
+        with collector_paused():
+            return _parse(source)
     except RecursionError:
         span = source.point(1, 1)
         return ParseResult(source, None, (Diagnostic("P106", "the script is nested too deeply", span),))
@@ -190,12 +193,16 @@ def _parse(source: Source) -> ParseResult:
             help="the first statement of a script starts at column 1",
         ))
         lines[first] = lines[first].lstrip()
-    tree = None
+    module = None
     seen: set[tuple[int, int]] = set()
     skipped = 0
     while len(diagnostics) < MAX_SYNTAX_ERRORS:
+        # The nodes are built during the parse; what building finds counts only if the parse succeeds.
+        found: list[Diagnostic] = []
+        guard = DepthGuard()
+        builder = TreeBuilder(source.name, found, _expr_parser(source, found, guard), guard=guard)
         try:
-            tree = parser().parse("\n".join(lines) + "\n", start="start")
+            module = _build(builder, "\n".join(lines) + "\n", "start")
             break
         except (UnexpectedInput, LayoutError) as error:
             parsed = postlexer().complete_before(getattr(error, "line", 1) or 1, getattr(error, "column", 1) or 1)
@@ -213,11 +220,9 @@ def _parse(source: Source) -> ParseResult:
             "P199", f"too many syntax errors; stopped after {MAX_SYNTAX_ERRORS}", diagnostics[-1].span,
             severity=Severity.WARNING, help="fix the errors above and check again",
         ))
-    if diagnostics or tree is None:
+    if diagnostics or module is None:
         return ParseResult(source, None, tuple(diagnostics))
-    guard = DepthGuard()
-    builder = TreeBuilder(source.name, diagnostics, _expr_parser(source, diagnostics, guard), guard=guard)
-    module = builder.transform(tree)
+    diagnostics.extend(found)
     if any(d.is_error for d in diagnostics):
         return ParseResult(source, None, _capped(diagnostics))
     return ParseResult(source, module, tuple(diagnostics))
@@ -338,17 +343,28 @@ def _parse_expr_at(
 ) -> n.Expr | None:
     """Parse `text` as one expression placed at `line`:`column` of `source`."""
     guard = guard if guard is not None else DepthGuard()
-    try:
-        tree = parser().parse(text, start="expr")
-    except LayoutError as error:
-        where = source.point(line + error.line - 1, error.column + (column - 1 if error.line == 1 else 0))
-        diagnostics.append(attrs.evolve(diagnose(error, Source(source.name, text)), span=where))
-        return None
-    except UnexpectedInput as error:
-        diagnostics.append(_interpolation_error(error, source, text, line, column))
-        return None
-    builder = TreeBuilder(source.name, diagnostics, _expr_parser(source, diagnostics, guard), line, column, guard)
-    return builder.transform(tree)  # type: ignore[no-any-return]
+    found: list[Diagnostic] = []
+    builder = TreeBuilder(source.name, found, _expr_parser(source, found, guard), line, column, guard)
+    # It may be parsed while the file around it is: the file's layout must survive, and explain its errors.
+    with postlexer().nested():
+        try:
+            expr = _build(builder, text, "expr")
+        except LayoutError as error:
+            where = source.point(line + error.line - 1, error.column + (column - 1 if error.line == 1 else 0))
+            diagnostics.append(attrs.evolve(diagnose(error, Source(source.name, text)), span=where))
+            return None
+        except UnexpectedInput as error:
+            diagnostics.append(_interpolation_error(error, source, text, line, column))
+            return None
+    diagnostics.extend(found)
+    return expr  # type: ignore[no-any-return]
+
+
+def _build(builder: TreeBuilder, text: str, start: str) -> Any:
+    """Parse `text` from the rule `start`, building its nodes with `builder` as Lark reduces each rule."""
+    with building(builder.build):
+        value, _ = parser().parse(text, start=start)
+    return value
 
 
 def _interpolation_error(error: Exception, source: Source, text: str, line: int, column: int) -> Diagnostic:

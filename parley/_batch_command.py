@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import json
@@ -108,6 +107,8 @@ def batch(file: str | None, rows: str | None, out_path: str | None, concurrency:
 
 def _run(program: Any, listed: list[Any], out_path: str, options: dict[str, Any], ledger: Any,
          settings: dict[str, Any], concurrency: int, engine: str, quiet: bool, store_path: str | None) -> None:
+    import asyncio
+
     from parley._batch_progress import Tally, progress_for
     from parley.batch import run_checked
 
@@ -182,6 +183,8 @@ def _stopped_by_signals() -> Iterator[list[int]]:
     """While the batch runs, Ctrl-C and SIGTERM cancel it at its next await, never in the middle of a
     store write or a run's start: every run in flight then settles as `interrupted`. Yields the signals
     taken (empty when none was)."""
+    import asyncio
+
     loop, main = asyncio.get_running_loop(), asyncio.current_task()
     taken: list[int] = []
 

@@ -110,9 +110,10 @@ class BatchLedger:
         return ledger
 
     def run_started(self, row: int, run_id: str) -> None:
-        """Row `row`'s run began (written before its first call, so a resume finds the run)."""
+        """Row `row`'s run begins (written before its first call, so a resume finds the run; it reaches the
+        disk with that call's journal entry, as everything but the journal does: `runtime.store`)."""
         self.rows.setdefault(row, LedgerRow()).run_id = run_id
-        with self.store.writing() as db:
+        with self.store.writing(durable=False) as db:
             db.execute("INSERT INTO batch_rows (batch, row, run) VALUES (?, ?, ?) "
                        "ON CONFLICT (batch, row) DO UPDATE SET run = excluded.run", (self.batch_id, row, run_id))
 
@@ -120,7 +121,7 @@ class BatchLedger:
         """Row `row`'s result, as its output line shows it."""
         entry = self.rows.setdefault(row, LedgerRow())
         entry.result = result
-        with self.store.writing() as db:
+        with self.store.writing(durable=False) as db:
             db.execute("INSERT INTO batch_rows (batch, row, run, result) VALUES (?, ?, ?, ?) "
                        "ON CONFLICT (batch, row) DO UPDATE SET result = excluded.result, run = excluded.run",
                        (self.batch_id, row, result.get("run_id") or entry.run_id,
@@ -128,5 +129,5 @@ class BatchLedger:
 
     def end(self, status: str) -> None:
         """The batch stopped: `done` (every row ended), or `interrupted`."""
-        with self.store.writing() as db:
+        with self.store.writing(durable=False) as db:
             db.execute("UPDATE batches SET status = ?, ended = ? WHERE id = ?", (status, time.time(), self.batch_id))

@@ -83,8 +83,8 @@ def _relaying_store(relay: Any) -> Any:
     class RelayingStore(Store):
         """An in-memory store that also sends each journal entry to the driver as it is written."""
 
-        def write_effect(self, run_id: str, key: Any, entry: Any) -> None:
-            super().write_effect(run_id, key, entry)
+        def write_effect(self, run_id: str, key: Any, entry: Any, durable: bool = True) -> None:
+            super().write_effect(run_id, key, entry, durable)
             relay.put.remote(run_id, key, entry)  # not awaited: ordered per actor, and the row's end repeats all
 
     return RelayingStore(":memory:")

@@ -8,14 +8,16 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from parley import __version__
 from parley._batch_command import batch
 from parley._store_commands import open_store, runs, show, store_flag, stored_run, trace, use_color
-from parley.dsl.diagnostics import Diagnostic, render, tally
+
+if TYPE_CHECKING:
+    from parley.dsl.diagnostics import Diagnostic
 
 
 class _Commands(click.Group):
@@ -150,6 +152,7 @@ def check(files: tuple[str, ...], as_json: bool, strict: bool) -> None:
     --strict), 2 on wrong usage.
     """
     from parley.compiler import compile_path
+    from parley.dsl.diagnostics import render, tally
     from parley.runtime.sandbox import code_agents
 
     files = _scripts_in(files)
@@ -200,6 +203,7 @@ def plan(file: str, output_format: str, verbose: bool) -> None:
     from parley._plan_files import is_plan_file
     from parley.compiler import compile_path, draw
     from parley.compiler.serialize import plan_to_json
+    from parley.dsl.diagnostics import render
 
     if is_plan_file(file):
         shown = _load(file).plan

@@ -246,11 +246,9 @@ def _program(result: CompileResult) -> Program:
 
 
 def _loop_running() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+    from parley.runtime.recording import loop_running
+
+    return loop_running()
 
 
 def _end(recording: Any, failure: BaseException, usage: dict[str, Any]) -> None:

@@ -160,7 +160,8 @@ class Budget:
 
     def _room(self, request: ModelRequest, price: Any) -> Hold | None:
         """The hold for `request` if it fits beside what is spent and held, else None."""
-        prompt = prompt_tokens(request)
+        limited = self.tokens is not None or self.cost is not None
+        prompt = prompt_tokens(request) if limited else 0  # sized only for a budget it counts against
         wanted = request.max_tokens or REPLY_ROOM
         room = wanted
         if self.tokens is not None:

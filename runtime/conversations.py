@@ -33,15 +33,32 @@ SELECT_RETRIES = 2
 SELECT_INSTRUCTION = "You choose who speaks next in a group conversation."
 
 
-def view(thread: Thread, member: str, opening: str) -> list[Message]:
-    """The conversation as `member` sees it."""
-    messages = [Message(role="user", content=opening, name="script")]
-    for said in thread.messages:
-        if said.speaker == member:
-            messages.append(Message(role="assistant", content=said.text))
-        else:
-            messages.append(Message(role="user", content=said.text, name=_name(said.speaker)))
-    return messages
+class Views:
+    """The conversation as each member sees it, kept from turn to turn: a turn sends the whole history,
+    and making each message of it again every turn would cost time in proportion to its length."""
+
+    def __init__(self, thread: Thread, opening: str) -> None:
+        self.thread = thread
+        self.opening = opening
+        self._seen: dict[str, tuple[list[Message], int]] = {}  # a member's view, and how many messages it has
+
+    def of(self, member: str) -> list[Message]:
+        """The conversation as `member` sees it (a list of its own: the caller may change it)."""
+        said = self.thread.messages
+        kept = self._seen.get(member)
+        if kept is None or kept[1] > len(said):  # a thread only grows; rebuilt if it ever did not
+            kept = [Message(role="user", content=self.opening, name="script")], 0
+        messages, count = kept
+        messages.extend(_seen_by(member, s) for s in said[count:])
+        self._seen[member] = (messages, len(said))
+        return list(messages)
+
+
+def _seen_by(member: str, said: Said) -> Message:
+    """One message as `member` sees it: its own as `assistant`, the others' as `user` named by their speaker."""
+    if said.speaker == member:
+        return Message(role="assistant", content=said.text)
+    return Message(role="user", content=said.text, name=_name(said.speaker))
 
 
 def _name(speaker: str) -> str:
@@ -55,6 +72,7 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
     opening = show(await evaluate(step.opening, frame, run))
     until, turn_limit = await settle(step, frame, run)
     thread = Thread(members=list(step.members))
+    views = Views(thread, opening)
     chooser = _Chooser(step, run, frame.context)
     people = People(step, run, frame.context, opening, turn_limit)
     run.emit("conversation_start", frame.context, conversation=step.id, members=list(step.members),
@@ -84,8 +102,7 @@ async def converse(step: p.ChatStep | p.GroupStep, frame: Frame, run: Executor) 
                 if typed is None:  # the agent replies itself
                     replies[speaker] = replies.get(speaker, 0) + 1
                     transfers = chooser.floor.offer(speaker) if chooser.floor is not None else None
-                    said, reply = await run.reply(agent, view(thread, speaker, opening), frame.context,
-                                                  transfers=transfers)
+                    said, reply = await run.reply(agent, views.of(speaker), frame.context, transfers=transfers)
                     tokens, cost = (reply.usage.total_tokens, reply.cost) if reply is not None else (0, 0.0)
                     if reply is not None:
                         thread.usage = thread.usage + reply.usage

@@ -83,7 +83,8 @@ class Entry:
 
 
 class Recorder(Protocol):
-    """Where live effects are written (the run store), committed before `write` returns."""
+    """Where live effects are written (the run store), committed before `write` returns. One whose writes
+    reach the disk apart also has `async settle()`, awaited before the run goes on."""
 
     def write(self, key: Key, entry: Entry) -> None: ...
 
@@ -100,21 +101,23 @@ class Journal:
     notify: Callable[[Any, str], None] | None = None
 
     async def effect(self, kind: str, request: Any, run: Callable[[], Awaitable[Any]], at: StepContext) -> Any:
-        """The result of one call made at `at`: from the record when it holds this very call, else by running it."""
+        """The result of one call made at `at`: from the record when it holds this very call, else by running it.
+        `request` is JSON data, or an attrs instance standing for its fields (a model request)."""
         key = at.cursor.next_key()
-        wanted = digest([kind, request])
         entry = self.recorded.get(key)
+        wanted = self._digest(kind, request, entry)
         if entry is not None and entry.kind == kind and entry.digest == wanted:
             self.served += 1
             return entry.result
         if self.mode == "replay":
-            raise RunError(FailureKind.REPLAY, _mismatch(kind, request, entry, key), at.span)
+            raise RunError(FailureKind.REPLAY, _mismatch(kind, _data(request), entry, key), at.span)
         try:
             result = await (_finished(run()) if kind in FINISHED_WHEN_STOPPED else run())
         except _Stopped as stopped:
             self._record(key, Entry(kind, wanted, stopped.result))
             raise asyncio.CancelledError from None
         self._record(key, Entry(kind, wanted, result))
+        await self._settled()
         return result
 
     async def python(self, kind: str, request: Any, run: Callable[[], Awaitable[Any]], at: StepContext,
@@ -134,11 +137,11 @@ class Journal:
         and says so, since the calls after it may then differ from the record and run live.
         """
         key = at.cursor.next_key()
-        wanted = digest([kind, request])
         entry = self.recorded.get(key)
+        wanted = self._digest(kind, request, entry)
         same_call = entry is not None and entry.kind == kind and entry.digest == wanted
         if self.mode == "replay" and not same_call:
-            raise RunError(FailureKind.REPLAY, _mismatch(kind, request, entry, key), at.span)
+            raise RunError(FailureKind.REPLAY, _mismatch(kind, _data(request), entry, key), at.span)
         stopped: _Stopped | None = None
         try:
             result = await _finished(run())
@@ -159,17 +162,37 @@ class Journal:
         self._record(key, Entry(kind, wanted, result))
         if stopped is not None:
             raise asyncio.CancelledError from None
+        await self._settled()
         return result
+
+    def _digest(self, kind: str, request: Any, entry: Entry | None) -> str:
+        """The request's digest when something needs it: a recorded entry to compare with, or a recorder
+        to write it to (a run without a store hashes nothing)."""
+        if entry is None and self.recorder is None:
+            return ""
+        return digest([kind, _data(request)])
 
     def _record(self, key: Key, entry: Entry) -> None:
         if self.recorder is not None:
             self.recorder.write(key, entry)
+
+    async def _settled(self) -> None:
+        """Wait until what `_record` wrote is on the disk, where the recorder syncs apart from writing."""
+        settle = getattr(self.recorder, "settle", None)
+        if settle is not None:
+            await settle()
 
 
 def is_journaled(function: Any) -> bool:
     """Whether a Python function asks to be journaled (`parley_journal = True` on it, or on the callable
     a bound method wraps) rather than run again on resume and replay."""
     return getattr(function, MARKER, False) is True
+
+
+def _data(request: Any) -> Any:
+    """A call's request as JSON data: an attrs instance (a model request) as its fields, made only when the
+    journal compares or records it."""
+    return attrs.asdict(request) if attrs.has(type(request)) else request
 
 
 def _as_recorded(result: Any) -> Any:

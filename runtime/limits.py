@@ -28,10 +28,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import attrs
-from aiolimiter import AsyncLimiter
 
-#: Requests in flight to one server from the models on it that set no `max_concurrency`.
-DEFAULT_SERVER_CONCURRENCY = 16
+#: Requests in flight to one server from the models on it that set no `max_concurrency`: as many as the
+#: openai client keeps connections alive (100), so that a script's independent asks all go out at once, as
+#: written, while a runaway fan-out (a `parallel for` over thousands) still queues.
+DEFAULT_SERVER_CONCURRENCY = 100
 
 
 def _tighter(a: Any, b: Any) -> Any:
@@ -70,6 +71,8 @@ class Gate:
         self.limits = limits
         self._slots = asyncio.Semaphore(limits.max_concurrency) if limits.max_concurrency else server_slots
         self._requests = self._tokens = None
+        if limits.rpm or limits.tpm:
+            from aiolimiter import AsyncLimiter  # imported only for a model that sets a rate (it is slow to import)
         if limits.rpm:
             per_second = max(1.0, limits.rpm / 60)  # rpm / 60 per second, or one request per 60 / rpm seconds
             self._requests = AsyncLimiter(per_second, per_second * 60 / limits.rpm)

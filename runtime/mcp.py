@@ -24,7 +24,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
 from parley.compiler import plan as p
 from parley.dsl.errors import FailureKind, RunError
 from parley.runtime.bounds import MAX_TOOL_ARGUMENT_BYTES, clip, loads
@@ -273,6 +272,8 @@ class McpTools:
             return self._refused(label, at, f"the arguments are not valid JSON ({clip(str(error))}); send a JSON object")
         if not isinstance(arguments, dict):
             return self._refused(label, at, "the arguments must be a JSON object")
+        import jsonschema  # loaded by the first call of an MCP tool, not by every run
+
         try:
             jsonschema.validate(arguments, tool.get("inputSchema") or {})
         except jsonschema.ValidationError as error:

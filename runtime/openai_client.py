@@ -12,10 +12,11 @@ do and how long it tried.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
 
 import openai
@@ -95,20 +96,21 @@ class OpenAIModel:
         """One chat completion; streamed to `on_token` when given; `on_retry` told of each retry."""
         self.open()
         assert self._lease is not None
-        client = self._lease.client
+        lease = self._lease
         arguments = _arguments(request)
         gate = gates.gate(self.base_url or OPENAI_API, request.model, self.limits)
-        estimate = gates.estimate_tokens(json.dumps(arguments.get("messages", ())) + json.dumps(
-            arguments.get("tools", ())), request.max_tokens)
+        estimate = 0 if gate.limits.tpm is None else gates.estimate_tokens(json.dumps(
+            arguments.get("messages", ())) + json.dumps(arguments.get("tools", ())), request.max_tokens)
 
         async def attempt(number: int) -> ModelReply:
             options = _request_options(self.timeout, number)
             async with gate.slot(estimate):
-                if on_token is None:
-                    return _reply(await _post(client, arguments, options, stream=False))
-                stream = await _post(client, {**arguments, "stream_options": {"include_usage": True}}, options,
-                                     stream=True)
-                return await self._read(stream, arguments["model"], on_token)
+                with lease.lend() as client:
+                    if on_token is None:
+                        return _reply(await _post(client, arguments, options, stream=False))
+                    stream = await _post(client, {**arguments, "stream_options": {"include_usage": True}}, options,
+                                         stream=True)
+                    return await self._read(stream, arguments["model"], on_token)
 
         try:
             reply = await with_retries(attempt, max_retries=self.max_retries, classify=_retryable, on_retry=on_retry)
@@ -274,28 +276,60 @@ def _retryable(error: BaseException) -> Retry | None:
 
 
 class _Lease:
-    """The process's `AsyncOpenAI` for one server and key on one event loop, and how many models hold it.
+    """The process's `AsyncOpenAI` clients for one server and key on one event loop, and how many models hold them.
 
-    It stays open while its loop runs, for the next run on the loop, and is closed as the loop shuts
-    down (`asyncio.run` closes the loop's async generators, among them the one holding it)."""
+    One client while few requests are in flight; another for every `PER_CLIENT` more, up to `MOST_CLIENTS`:
+    a client's connection pool does work for every pooled connection on each request (httpcore's pool is
+    quadratic in its connections), so a hundred requests in flight cost less over a few pools than one.
+    They stay open while their loop runs, for the next run on the loop, and are closed as the loop shuts
+    down (`asyncio.run` closes the loop's async generators, among them those holding them)."""
+
+    PER_CLIENT = 24
+    MOST_CLIENTS = 8
 
     _shared: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str | None, str], _Lease]]] = (
         weakref.WeakKeyDictionary())
 
-    def __init__(self, client: openai.AsyncOpenAI) -> None:
-        self.client = client
+    def __init__(self, base_url: str | None, api_key: str) -> None:
+        self.base_url, self._key = base_url, api_key
+        self.clients: list[openai.AsyncOpenAI] = []
+        self.lent: list[int] = []  # requests in flight on each client
+        self._keepers: list[AsyncIterator[None]] = []  # strong references: the loop keeps only weak ones
         self.holders = 0
-        self._keeper = _open_until_shutdown(client)  # a strong reference: the loop keeps only a weak one
-        asyncio.ensure_future(self._keeper.__anext__())  # started now, so its `finally` runs at shutdown
+        self._add()
+
+    @property
+    def client(self) -> openai.AsyncOpenAI:
+        return self.clients[0]
+
+    def _add(self) -> int:
+        # Retries are Parley's (`runtime.retries`); the timeout is given with each request.
+        client = openai.AsyncOpenAI(api_key=self._key, base_url=self.base_url, max_retries=0, timeout=DEFAULT_TIMEOUT)
+        keeper = _open_until_shutdown(client)
+        asyncio.ensure_future(keeper.__anext__())  # started now, so its `finally` runs at shutdown
+        self.clients.append(client)
+        self.lent.append(0)
+        self._keepers.append(keeper)
+        return len(self.clients) - 1
+
+    @contextlib.contextmanager
+    def lend(self) -> Iterator[openai.AsyncOpenAI]:
+        """The client with the fewest requests in flight (a new one when all have `PER_CLIENT`), for one request."""
+        index = min(range(len(self.lent)), key=self.lent.__getitem__)
+        if self.lent[index] >= self.PER_CLIENT and len(self.clients) < self.MOST_CLIENTS:
+            index = self._add()
+        self.lent[index] += 1
+        try:
+            yield self.clients[index]
+        finally:
+            self.lent[index] -= 1
 
     @classmethod
     def take(cls, base_url: str | None, api_key: str) -> _Lease:
         leases = cls._shared.setdefault(asyncio.get_running_loop(), {})
         lease = leases.get((base_url, api_key))
         if lease is None or lease.client.is_closed():
-            # Retries are Parley's (`runtime.retries`); the timeout is given with each request.
-            lease = leases[(base_url, api_key)] = _Lease(
-                openai.AsyncOpenAI(api_key=api_key, base_url=base_url, max_retries=0, timeout=DEFAULT_TIMEOUT))
+            lease = leases[(base_url, api_key)] = _Lease(base_url, api_key)
         lease.holders += 1
         return lease
 

@@ -10,6 +10,7 @@ be checked from here: it is taken to be alive.
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from pathlib import Path
@@ -19,7 +20,18 @@ _PROC = Path("/proc")
 
 def start_token(pid: int | None = None) -> str | None:
     """A token of when process `pid` (this one by default) started; None where the system does not tell."""
-    stat = _stat(os.getpid() if pid is None else pid)
+    if pid is None or pid == os.getpid():
+        return _own_token(os.getpid())  # asked at every run's start: read once per process (a fork reads anew)
+    return _token(pid)
+
+
+@functools.lru_cache(maxsize=4)
+def _own_token(pid: int) -> str | None:
+    return _token(pid)
+
+
+def _token(pid: int) -> str | None:
+    stat = _stat(pid)
     if stat is None:
         return None
     try:

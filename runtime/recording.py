@@ -10,6 +10,7 @@ or replayed from the plan its record keeps (`stored_plan`).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import socket
@@ -70,7 +71,21 @@ class _StoreRecorder:
     run_id: str
 
     def write(self, key: Key, entry: Entry) -> None:
-        self.store.write_effect(self.run_id, key, entry)
+        """Commit the entry at once; on the disk by the time `settle` returns (in a running event loop, the
+        runs in flight share one sync of the disk), else before this returns."""
+        self.store.write_effect(self.run_id, key, entry, durable=not loop_running())
+
+    async def settle(self) -> None:
+        await self.store.synced()
+
+
+def loop_running() -> bool:
+    """Whether this thread is running an event loop now."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 @attrs.define

@@ -78,7 +78,7 @@ class ModelCalls:
             return {**stored(made[0]), "cached": made[0].cached}
 
         started = time.monotonic()
-        data = await self.journal.effect("model", attrs.asdict(request), live, at)
+        data = await self.journal.effect("model", request, live, at)  # its fields, digested only with a store
         if made:
             reply = made[0]
         else:

@@ -1,10 +1,16 @@
 """The run store: one SQLite database of runs and their event journals.
 
 WAL with a busy timeout, so several runs (processes) can write at once; each
-journal entry is committed to the disk before the run moves on
-(`synchronous=FULL`), so a run that dies keeps everything it did; events (the
-transcript) are committed as they happen and reach the disk with the next
-journal entry. The schema has a version and migrations. Each run keeps the
+journal entry is on the disk before the run moves on (`synchronous=FULL`, or,
+inside an event loop, one `fsync` of the log shared by the runs waiting:
+`synced`), so a run that dies keeps everything it did. The rest
+(events, the transcript; a run's record as it starts and ends; a batch's
+ledger) is committed as it happens, which a killed process cannot undo, and
+reaches the disk with the next journal entry (the WAL is synced in order): a
+power cut can lose only what the journal makes good again (a run reads
+`died` instead of `done` and resumes with nothing to ask; a batch row's line
+is read back from its run). A batch of a thousand rows writes a few
+durable commits a row, not a dozen. The schema has a version and migrations. Each run keeps the
 plan it ran (as JSON), so it can be resumed, replayed and read without its
 script.
 The file is created readable by its owner only.
@@ -18,6 +24,7 @@ is reported as such, with the way out, never as a bug: `StoreDamaged`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -26,6 +33,7 @@ import socket
 import sqlite3
 import time
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -119,6 +127,10 @@ class Store:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
+        self._commits = 0  # commits made, and how many of them are known to be on the disk (`synced`)
+        self._synced = 0
+        self._syncing: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
+            weakref.WeakKeyDictionary())
         #: Opened read-only: the file (or its folder) cannot be written; reading works, writing says why not.
         self.read_only = self.path != ":memory:" and Path(self.path).is_file() and not writable(Path(self.path))
         if self.path != ":memory:" and os.path.lexists(self.path):
@@ -174,6 +186,36 @@ class Store:
             return StoreError(read_only_message(self.path, text))
         return StoreError(f"cannot use the run store at {self.path}: {text}")
 
+    async def synced(self) -> None:
+        """Wait until every commit made so far is on the disk: one sync of the write-ahead log (in a thread,
+        so the event loop goes on) serves every run waiting for it then."""
+        if self.path == ":memory:":
+            return
+        loop = asyncio.get_running_loop()
+        target = self._commits
+        while self._synced < target:
+            syncing = self._syncing.get(loop)
+            if syncing is None or syncing.done():
+                syncing = self._syncing[loop] = loop.create_task(self._sync())
+            await asyncio.shield(syncing)
+
+    async def _sync(self) -> None:
+        covered = self._commits
+        await asyncio.to_thread(self._sync_files)
+        self._synced = max(self._synced, covered)
+
+    def _sync_files(self) -> None:
+        for path in (self.path + "-wal", self.path):  # the log, else (checkpointed away) the file it went to
+            try:
+                descriptor = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+            return
+
     @contextlib.contextmanager
     def writing(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """One write transaction, its failures as the store's (for records kept beside the runs: batches)."""
@@ -208,6 +250,9 @@ class Store:
         try:
             yield self.db
             self.db.execute("COMMIT")
+            self._commits += 1
+            if durable:
+                self._synced = self._commits
         except BaseException:
             with contextlib.suppress(sqlite3.Error):  # a damaged file may refuse this too: the first failure tells
                 self.db.execute("ROLLBACK")
@@ -241,7 +286,7 @@ class Store:
         `plan` the plan it runs as JSON (kept only if it holds no secret: see `plan()`); `run_id` the id
         to record it under, chosen beforehand (a batch notes a row's run before it starts), else a new one."""
         run_id = run_id or new_run_id()
-        with self._guard(), self._write() as db:
+        with self._guard(), self._write(durable=False) as db:
             db.execute(
                 "INSERT INTO runs (id, script, script_sha256, plan_version, inputs, status, started, script_path, "
                 "plan_sha256, model, base_url, host, pid, plan, process_start) "
@@ -256,7 +301,7 @@ class Store:
     def restart_run(self, run_id: str, plan_sha256: str | None = None, plan: str | None = None) -> None:
         """Run `run_id` again (a resume): `running` once more, its events to be written anew; its journal stays.
         `plan` (with its `plan_sha256`) is the plan it runs now, which a forced resume may have changed."""
-        with self._guard(), self._write() as db:
+        with self._guard(), self._write(durable=False) as db:
             db.execute("DELETE FROM events WHERE run = ?", (run_id,))
             db.execute(
                 "UPDATE runs SET status = 'running', ended = NULL, error = NULL, attempts = attempts + 1, "
@@ -278,7 +323,7 @@ class Store:
             )
 
     def finish_run(self, run_id: str, status: str, usage: dict[str, Any], error: str | None = None) -> None:
-        with self._guard(), self._write() as db:
+        with self._guard(), self._write(durable=False) as db:
             db.execute(
                 "UPDATE runs SET status = ?, ended = ?, turns = ?, tokens = ?, cost = ?, error = ?, unpriced = ? "
                 "WHERE id = ?",
@@ -288,9 +333,11 @@ class Store:
 
     # --- the effect journal -----------------------------------------------------------
 
-    def write_effect(self, run_id: str, key: Key, entry: Entry) -> None:
-        """Journal one effect (a model reply, a tool result, an answer); committed before this returns."""
-        with self._guard(), self._write() as db:
+    def write_effect(self, run_id: str, key: Key, entry: Entry, durable: bool = True) -> None:
+        """Journal one effect (a model reply, a tool result, an answer); committed before this returns, and
+        on the disk too unless not `durable`: then `await synced()` before the run goes on (so that many
+        runs' entries share one sync of the disk)."""
+        with self._guard(), self._write(durable) as db:
             db.execute(
                 "INSERT OR REPLACE INTO journal (run, path, call, kind, digest, result, time) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -321,7 +368,7 @@ class Store:
         return None
 
     def cache(self, key: str, model: str, reply: dict[str, Any]) -> None:
-        with self._guard(), self._write() as db:
+        with self._guard(), self._write(durable=False) as db:
             db.execute("INSERT OR REPLACE INTO cache (key, model, reply, created) VALUES (?, ?, ?, ?)",
                        (key, model, redact(json.dumps(reply, ensure_ascii=False)), time.time()))
 

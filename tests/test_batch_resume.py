@@ -133,17 +133,20 @@ def test_a_killed_batch_resumes_without_sending_a_journaled_request_again(batch_
     assert query(store, "SELECT status FROM batches") == [("done",)]
 
 
-def test_sigterm_stops_the_batch_as_interrupted_and_says_how_to_resume(batch_files: dict[str, Any]) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_the_batch_as_interrupted_and_says_how_to_resume(batch_files: dict[str, Any],
+                                                                        signum: int) -> None:
     store = batch_files["store"]
     process = start(batch_files, "--unordered")
     wait_for(lambda: len(query(store, "SELECT 1 FROM batch_rows WHERE result IS NOT NULL")) >= 3, process)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)  # SIGINT: Ctrl-C
     _, stderr = process.communicate(timeout=30)
-    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert process.returncode == 128 + signum, stderr
     (batch_id, status), = query(store, "SELECT id, status FROM batches")
     assert status == "interrupted"
     assert f"resume with: parley batch --resume {batch_id} --store {store}" in stderr
-    assert "terminated: " in stderr and f" of {ROWS} rows ended" in stderr
+    said = "terminated" if signum == signal.SIGTERM else "interrupted"
+    assert f"{said}: " in stderr and f" of {ROWS} rows ended" in stderr
     statuses = {s for (s,) in query(store, "SELECT status FROM runs")}
     assert statuses <= {"done", "interrupted"} and "interrupted" in statuses  # the rows in flight were settled
 

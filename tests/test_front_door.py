@@ -121,7 +121,7 @@ LOADED = ("import sys, json; print(json.dumps(sorted(m for m in sys.modules "
           "if m == 'lark' or m.startswith(('lark.', 'parley')))))")
 
 #: What the runtime may import from the stages before it: the plan IR and the dependency-free leaf.
-RUNTIME_MAY_LOAD = {"parley.dsl", "parley.dsl.errors", "parley.dsl.source", "parley.compiler",
+RUNTIME_MAY_LOAD = {"parley.dsl", "parley.dsl.errors", "parley.dsl.source", "parley.dsl.records", "parley.compiler",
                     "parley.compiler.plan", "parley.compiler.types", "parley.compiler.python_modules"}
 
 

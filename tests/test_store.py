@@ -175,3 +175,46 @@ def test_a_run_with_replies_of_unknown_price_lists_its_cost_as_unknown(tmp_path:
     assert " unknown " in row and "$0.0000" not in row
     shown = CliRunner().invoke(main, ["show", row.split()[0], "--store", store], env=env)
     assert "unknown (1 reply of unpriced models)" in shown.stderr
+
+
+def test_runs_in_flight_share_syncs_of_the_disk_and_wait_for_them(tmp_path: Path, monkeypatch) -> None:
+    import asyncio
+    import time
+
+    import parley
+
+    store = Store(tmp_path / "s.db")
+    syncs: list[tuple[float, float]] = []  # (started, ended)
+    real_sync, real_write = store._sync_files, store.write_effect
+
+    def slow_sync() -> None:
+        started = time.monotonic()
+        time.sleep(0.05)
+        real_sync()
+        syncs.append((started, time.monotonic()))
+
+    written: dict[object, float] = {}  # each run's (task's) last journal write
+
+    def write(*args: object, **kwargs: object) -> None:
+        real_write(*args, **kwargs)  # type: ignore[arg-type]
+        written[asyncio.current_task()] = time.monotonic()
+
+    monkeypatch.setattr(store, "_sync_files", slow_sync)
+    monkeypatch.setattr(store, "write_effect", write)
+    program = parley.compile('agent a:\n    """You answer."""\ninput n: int\nx = @a One {n}?\ny = @a Two {n}?\n'
+                             'output y\n', "t.agent")
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": [], "default": "ok"}))
+    went_on = []
+
+    def on_event(event: object) -> None:
+        if event.kind == "turn":  # type: ignore[attr-defined]  # the run went past its call: its entry is synced
+            wrote, now = written[asyncio.current_task()], time.monotonic()
+            went_on.append(any(started >= wrote and ended <= now for started, ended in syncs))
+
+    results = program.run_many([{"n": i} for i in range(30)], concurrency=30, model=f"scripted:{rules}",
+                               store=store, on_event=on_event)
+    assert [r.status for r in results] == ["done"] * 30
+    assert store.db.execute("SELECT count(*) FROM journal").fetchone()[0] == 60
+    assert len(went_on) == 60 and all(went_on)  # no run went past a call before a sync begun after it ended
+    assert 1 <= len(syncs) <= 15  # shared: many entries a sync
