@@ -244,7 +244,6 @@ def terminal_console(stream: TextIO, color: bool | None) -> Console:
 
 
 def _is_terminal(stream: TextIO) -> bool:
-    try:
-        return bool(stream.isatty()) and os.environ.get("TERM") != "dumb"
-    except (AttributeError, ValueError):
-        return False
+    from parley.console import is_terminal
+
+    return is_terminal(stream)

@@ -125,8 +125,12 @@ class RayRunner:
             raise UsageError("--engine ray needs Ray: pip install 'parley-lang[ray]'") from None
         started = False
         if not ray.is_initialized():
-            ray.init(address=os.environ.get("RAY_ADDRESS") or None, include_dashboard=False, log_to_driver=False,
-                     logging_level="WARNING")
+            address = os.environ.get("RAY_ADDRESS") or None
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
+            except Exception as error:  # Ray's own errors for a cluster it cannot reach or start (many kinds)
+                where = f"the Ray cluster at {address} (RAY_ADDRESS)" if address else "a local Ray"
+                raise UsageError(f"cannot start {where}: {str(error).strip() or type(error).__name__}") from None
             started = True
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         count = max(1, min(cpus, concurrency))

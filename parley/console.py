@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -14,6 +15,14 @@ from parley.runtime.secrets import StreamMask, redact_data
 _COLORS = ("cyan", "magenta", "green", "blue", "bright_magenta", "bright_green")
 
 
+def is_terminal(stream: Any) -> bool:
+    """Whether `stream` is a terminal that can redraw a status area (not TERM=dumb)."""
+    try:
+        return bool(stream.isatty()) and os.environ.get("TERM") != "dumb"
+    except (AttributeError, ValueError):
+        return False
+
+
 class Console:
     """Prints events as a transcript; `quiet` shows only what the script prints."""
 
@@ -23,7 +32,7 @@ class Console:
         # On a terminal (`live`, not quiet): the status area at its foot (parley._live), which also stands
         # for the "agent …" line and the retry countdown below.
         self.live = None
-        if live and not quiet:
+        if live and not quiet and is_terminal(sys.stderr):  # rich is imported only for a terminal
             from parley._live import LiveStatus
 
             self.live = LiveStatus.for_terminal(paused=lambda: self._streaming is not None, color=color)

@@ -3,14 +3,14 @@
 WAL with a busy timeout, so several runs (processes) can write at once; each
 journal entry is on the disk before the run moves on (`synchronous=FULL`, or,
 inside an event loop, one `fsync` of the log shared by the runs waiting:
-`synced`), so a run that dies keeps everything it did. The rest
-(events, the transcript; a run's record as it starts and ends; a batch's
-ledger) is committed as it happens, which a killed process cannot undo, and
-reaches the disk with the next journal entry (the WAL is synced in order): a
-power cut can lose only what the journal makes good again (a run reads
-`died` instead of `done` and resumes with nothing to ask; a batch row's line
-is read back from its run). A batch of a thousand rows writes a few
-durable commits a row, not a dozen. The schema has a version and migrations. Each run keeps the
+`synced`), so a run that dies keeps everything it did. The rest (a run's
+record as it starts and ends; a batch's ledger; events, the transcript, which
+are held up to `EVENT_DELAY` and written together) is committed without
+waiting for the disk, which a killed process cannot undo, and reaches the
+disk with the next journal entry (the WAL is synced in order): a power cut
+can lose only what the journal makes good again (a run reads `died` instead
+of `done` and resumes with nothing to ask; a batch row's line is read back
+from its run). The schema has a version and migrations. Each run keeps the
 plan it ran (as JSON), so it can be resumed, replayed and read without its
 script.
 The file is created readable by its owner only.
@@ -54,6 +54,9 @@ from parley.runtime.store_file import (  # noqa: F401 - StoreError, default_path
 )
 
 SCHEMA_VERSION = 6
+
+#: At most this long (seconds) between an event and its write, inside an event loop (`Store.record`).
+EVENT_DELAY = 0.05
 
 #: Migrations by the version they lead to; each runs once, in order.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -127,6 +130,9 @@ class Store:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = str(path)
+        self._pending_events: list[tuple[Any, ...]] = []  # recorded, not yet written (`record`)
+        self._flush_loop: weakref.ref[asyncio.AbstractEventLoop] | None = None  # where a write of them is due
+        self._event_failure: StoreError | None = None
         self._commits = 0  # commits made, and how many of them are known to be on the disk (`synced`)
         self._synced = 0
         self._syncing: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = (
@@ -162,6 +168,8 @@ class Store:
         self._seq: dict[str, int] = {}
 
     def close(self) -> None:
+        with contextlib.suppress(StoreError):  # a store that cannot be written has said so already
+            self.flush()
         self.db.close()
 
     @contextlib.contextmanager
@@ -236,6 +244,7 @@ class Store:
         survive the process being killed (WAL, `NORMAL`) and reach the disk with the next durable one."""
         if self.read_only:
             raise StoreError(read_only_message(self.path, "the file or its folder cannot be written"))
+        self._raise_event_failure()
         if durable != self._durable:
             self.db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
             self._durable = durable
@@ -248,6 +257,10 @@ class Store:
                     raise
                 time.sleep(0.05)
         try:
+            if self._pending_events:  # events first: they happened before what this writes
+                events, self._pending_events = self._pending_events, []
+                self.db.executemany("INSERT INTO events (run, seq, step, kind, file, line, time, payload) "
+                                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", events)
             yield self.db
             self.db.execute("COMMIT")
             self._commits += 1
@@ -312,15 +325,42 @@ class Store:
         self._seq[run_id] = 0
 
     def record(self, run_id: str, event: Any) -> None:
-        """Record one event (what the console showed); committed before this returns, durable with the
-        next journal entry (events are history: a resume writes them anew, the journal is what it reads)."""
+        """Record one event (what the console showed). Inside an event loop it is written with the store's
+        next write, or within `EVENT_DELAY` seconds (one transaction for the events of every run in flight);
+        else at once. Durable with the next journal entry (events are history: a resume writes them anew,
+        the journal is what it reads)."""
+        self._raise_event_failure()
         self._seq[run_id] = self._seq.get(run_id, 0) + 1
-        with self._guard(), self._write(durable=False) as db:
-            db.execute(
-                "INSERT INTO events (run, seq, step, kind, file, line, time, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, self._seq[run_id], event.step, event.kind, event.file, event.line, event.time,
-                 redact(json.dumps(event.data, default=str, ensure_ascii=False))),
-            )
+        self._pending_events.append(
+            (run_id, self._seq[run_id], event.step, event.kind, event.file, event.line, event.time,
+             redact(json.dumps(event.data, default=str, ensure_ascii=False))))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or self.read_only:
+            self.flush()
+        elif self._flush_loop is None or self._flush_loop() is not loop:  # none due on this loop (one due
+            self._flush_loop = weakref.ref(loop)                         # on a loop now closed never comes)
+            loop.call_later(EVENT_DELAY, self._flush_later)
+
+    def flush(self) -> None:
+        """Write the events `record` holds now."""
+        if self._pending_events:
+            with self._guard(), self._write(durable=False):
+                pass  # `_write` writes the events held first
+
+    def _flush_later(self) -> None:
+        self._flush_loop = None
+        try:
+            self.flush()
+        except StoreError as failure:  # said to the run at its next write, as a write of its own would be
+            self._event_failure = failure
+
+    def _raise_event_failure(self) -> None:
+        failure, self._event_failure = self._event_failure, None
+        if failure is not None:
+            raise failure
 
     def finish_run(self, run_id: str, status: str, usage: dict[str, Any], error: str | None = None) -> None:
         with self._guard(), self._write(durable=False) as db:
@@ -387,6 +427,7 @@ class Store:
         """The latest runs; a `running` one whose process is gone reads as `died`. When the table is
         damaged, the runs that can still be read, and for each that cannot, `{"damaged": why}` (so one
         damaged run does not hide the others); a store too damaged for even that raises `StoreDamaged`."""
+        self.flush()  # this process's events held by `record` are read too
         names = ("id", "script", "status", "started", "ended", "turns", "tokens", "cost", "error", "attempts",
                  "host", "pid", "process_start", "unpriced")
         try:
@@ -432,6 +473,7 @@ class Store:
         """The run whose id is `run_id` or starts with it (None unless exactly one does); `died` when it
         reads `running` but its process is gone. Found by the id's index, so that damage elsewhere in the
         table does not hide it."""
+        self.flush()  # this process's events held by `record` are read too
         with self._guard(f"looking for run {run_id}"):
             rows = self.db.execute("SELECT id FROM runs WHERE id >= ? AND id < ? LIMIT 2",
                                    (run_id, run_id + "\U0010ffff")).fetchall()
@@ -455,6 +497,7 @@ class Store:
     def events(self, run_id: str) -> list[dict[str, Any]]:
         """Run `run_id`'s events in order. One whose data is not JSON any more has `"data": None` and
         `"damaged"` saying why, so the rest can still be shown."""
+        self.flush()  # this process's events held by `record` are read too
         with self._guard(f"reading the events of run {run_id}"):
             rows = self.db.execute(
                 "SELECT seq, step, kind, file, line, time, payload FROM events WHERE run = ? ORDER BY seq", (run_id,),

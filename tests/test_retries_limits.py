@@ -175,7 +175,7 @@ def test_limits_are_shared_by_the_runs_of_the_process(fake_openai: FakeOpenAI) -
 
 
 def test_a_server_gets_the_default_cap_without_max_concurrency(fake_openai: FakeOpenAI) -> None:
-    fake_openai.handler = lambda body: reply("ok", delay=0.05)
+    fake_openai.handler = lambda body: reply("ok", delay=0.6)  # long enough for the first 100 to overlap, even under load
     parley.compile(many_asks(fake_openai.base_url, "", 120), "t.agent").run()
     assert fake_openai.most_in_flight == limits.DEFAULT_SERVER_CONCURRENCY == 100
 
