@@ -52,6 +52,7 @@ __all__ = [
     "rate_limited",
     "reply",
     "server_error",
+    "serving",
     "tool_call",
     "unauthorized",
 ]
@@ -465,12 +466,18 @@ def _coerce(response: Response | str) -> Response:
     return reply(response) if isinstance(response, str) else response
 
 
-@pytest.fixture(name="fake_openai")
-def fake_openai_fixture() -> Iterator[FakeOpenAI]:
-    """A running fake server; closed, and checked for unanswered requests, at teardown."""
+def serving() -> Iterator[FakeOpenAI]:
+    """A running fake server; closed, and checked for unanswered requests, at teardown (the body of a
+    fixture of any scope: `yield from serving()`)."""
     fake = FakeOpenAI()
     try:
         yield fake
     finally:
         fake.close()
     fake.check()
+
+
+@pytest.fixture(name="fake_openai")
+def fake_openai_fixture() -> Iterator[FakeOpenAI]:
+    """A running fake server for one test."""
+    yield from serving()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from fake_openai import FakeOpenAI, reply
+from fake_openai import FakeOpenAI, reply, serving
 
 from parley.cli import main
 
@@ -19,12 +19,7 @@ AGENTS = 'agent writer:\n    """You write."""\n'
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI()
-    try:
-        yield fake
-    finally:
-        fake.close()
-    fake.check()
+    yield from serving()
 
 
 def envelope(*args: str) -> tuple[int, dict[str, Any]]:

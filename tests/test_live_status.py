@@ -13,7 +13,7 @@ from typing import Any
 import pexpect
 import pytest
 from click.testing import CliRunner
-from fake_openai import FakeOpenAI, reply
+from fake_openai import FakeOpenAI, reply, serving
 
 import parley
 from parley._live import LiveStatus, terminal_console
@@ -27,12 +27,7 @@ FRAME = re.compile(r"\r\x1b\[2K(?:\x1b\[1A\x1b\[2K)*")  # the area taken back (r
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI()
-    try:
-        yield fake
-    finally:
-        fake.close()
-    fake.check()
+    yield from serving()
 
 
 def source(server: FakeOpenAI, body: str) -> str:
