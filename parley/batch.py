@@ -181,13 +181,11 @@ async def run_row(program: Program, number: int, values: dict[str, Any], run_id:
     is the one a stopped batch noted: that run is picked up where it stopped (its journaled calls served,
     not sent again), or, when it finished already, its result is read from its record."""
     store = options.get("store")
-    resume = None
-    if run_id is not None and store is not None and store.run(run_id) is not None:
-        finished = finished_row(store, number, values, run_id)
-        if finished is not None:
-            return finished
-        resume = run_id
-    elif ledger is not None and store is not None:
+    picked = pick_up(store, number, values, run_id)
+    if isinstance(picked, RowResult):
+        return picked
+    resume = picked
+    if resume is None and ledger is not None and store is not None:
         from parley.runtime.store import new_run_id
 
         if run_id is None:
@@ -208,6 +206,14 @@ async def run_row(program: Program, number: int, values: dict[str, Any], run_id:
                          error={"kind": "usage", "message": str(refused), "line": None})
     return RowResult(number, values, "done", output=result.output, outputs=list(result.outputs),
                      usage=dict(result.usage), run_id=result.run_id)
+
+
+def pick_up(store: Any, number: int, values: dict[str, Any], run_id: str | None) -> RowResult | str | None:
+    """What a row's noted run leaves to do: its result, when the run finished (read from its record); the
+    run's id, to resume it, when it stopped; None when `store` has no such run (one is to start)."""
+    if run_id is None or store is None or store.run(run_id) is None:
+        return None
+    return finished_row(store, number, values, run_id) or run_id
 
 
 def finished_row(store: Any, number: int, values: dict[str, Any], run_id: str) -> RowResult | None:

@@ -25,7 +25,7 @@ import os
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from parley.batch import RowResult, finished_row
+from parley.batch import RowResult, pick_up
 from parley.dsl.errors import BudgetExceeded, HostError, RunError, UsageError
 
 if TYPE_CHECKING:
@@ -128,7 +128,7 @@ class RayRunner:
             address = os.environ.get("RAY_ADDRESS") or None
             try:
                 ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level="WARNING")
-            except Exception as error:  # Ray's own errors for a cluster it cannot reach or start (many kinds)
+            except Exception as error:  # noqa: BLE001 - Ray's many errors for a cluster it cannot reach or start
                 where = f"the Ray cluster at {address} (RAY_ADDRESS)" if address else "a local Ray"
                 raise UsageError(f"cannot start {where}: {str(error).strip() or type(error).__name__}") from None
             started = True
@@ -149,10 +149,10 @@ class RayRunner:
             self._draining = asyncio.ensure_future(self._drain())
         store = options.get("store")
         journal = None
-        if run_id is not None and store is not None and store.run(run_id) is not None:
-            finished = finished_row(store, number, values, run_id)
-            if finished is not None:
-                return finished
+        picked = pick_up(store, number, values, run_id)
+        if isinstance(picked, RowResult):
+            return picked
+        if picked is not None:
             try:
                 recording = Recording.resume(store, run_id, program.plan)
             except RecordError as error:
@@ -183,7 +183,7 @@ class RayRunner:
             if recording is not None:
                 recording.finish("interrupted", {}, "interrupted")
             raise
-        except Exception as error:  # the actor or its process failed (Ray's errors carry the worker's traceback)
+        except Exception as error:  # noqa: BLE001 - the actor or its process failed (Ray's errors carry its traceback)
             message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
             if recording is not None:
                 recording.finish("failed", {}, message)
