@@ -89,10 +89,10 @@ def batch(file: str | None, rows: str | None, out_path: str | None, concurrency:
     if ledger is None:
         store = open_store(store_path, no_store)
         if not no_store:
-            from parley.runtime.recording import plan_sha256
+            from parley.runtime.recording import compact_plan_json, plan_sha256
 
             ledger = BatchLedger.start(store, script=program.path or program.plan.file,
-                                       plan_sha256=plan_sha256(program.plan), plan=program.plan_json(),
+                                       plan_sha256=plan_sha256(program.plan), plan=compact_plan_json(program.plan),
                                        rows_path=rows_path, rows=len(listed), settings=settings)
     out_path = out_path or settings["out"]
     options: dict[str, Any] = {"model": settings["model"], "base_url": settings["base_url"],

@@ -114,7 +114,6 @@ class RayRunner:
         self._next = itertools.cycle(workers)
         self._draining: asyncio.Task[None] | None = None
         self._stores: dict[str, Any] = {}  # run id -> the driver's store its relayed entries go to
-        self._plan_json: str | None = None
 
     @classmethod
     def connect(cls, concurrency: int) -> RayRunner:
@@ -142,7 +141,7 @@ class RayRunner:
 
     async def __call__(self, program: Program, number: int, values: dict[str, Any], run_id: str | None,
                        ledger: BatchLedger | None, options: dict[str, Any]) -> RowResult:
-        from parley.runtime.recording import RecordError, Recording
+        from parley.runtime.recording import RecordError, Recording, compact_plan_json
         from parley.runtime.store import new_run_id
 
         if self._draining is None:
@@ -172,9 +171,7 @@ class RayRunner:
             self._stores[run_id] = store
         sent = {k: v for k, v in options.items() if k in ("model", "base_url", "allow_code", "limits", "seed",
                                                           "max_retries", "timeout", "cache")}
-        if self._plan_json is None:
-            self._plan_json = program.plan_json()
-        task = next(self._next).run.remote(self._plan_json, program.path, number, values, run_id, journal, sent)
+        task = next(self._next).run.remote(compact_plan_json(program.plan), program.path, number, values, run_id, journal, sent)
         try:
             answer = await task
         except asyncio.CancelledError:  # the batch was stopped: so is the row's task; its run can resume

@@ -29,6 +29,22 @@ from parley.dsl.keywords import RESERVED, SOFT
 
 __all__ = ["ParleyLexer"]
 
+
+def _interpolating(quote: str, token: Any, one_line: bool = False) -> list[Any]:
+    """The rules inside a string closed by `quote` whose `{…}` are interpolations (`{{`, `}}` escape them);
+    a `one_line` string left unclosed ends with its line."""
+    mark = quote[0]
+    rules: list[Any] = [
+        (quote, token, "#pop"),
+        (r"\\.", String.Escape),
+        (r"\{\{|\}\}", String.Escape),
+        (r"\{", String.Interpol, "interpolation"),
+    ]
+    if one_line:
+        return [*rules, (r"(?=\n)", token, "#pop"), (rf"[^{mark}\\{{}}\n]+|\}}|\\", token)]
+    return [*rules, (rf"[^{mark}\\{{}}]+|{mark}|\}}|\\", token)]
+
+
 _DECLARING = ("agent", "model", "type", "def", "input", "output", "budget", "default")
 _CONSTANTS = ("true", "false", "none")
 _WORDS = ("and", "or", "not", "in", "is")
@@ -116,52 +132,14 @@ class ParleyLexer(RegexLexer):
             (r"\n", Whitespace),
             include("code"),
         ],
-        "docstring": [
-            (r'"""', String.Doc, "#pop"),
-            (r"\\.", String.Escape),
-            (r"\{\{|\}\}", String.Escape),
-            (r"\{", String.Interpol, "interpolation"),
-            (r'[^"\\{}]+|"|\}|\\', String.Doc),
-        ],
-        "docstring-single": [
-            (r"'''", String.Doc, "#pop"),
-            (r"\\.", String.Escape),
-            (r"\{\{|\}\}", String.Escape),
-            (r"\{", String.Interpol, "interpolation"),
-            (r"[^'\\{}]+|'|\}|\\", String.Doc),
-        ],
-        "triple-double": [
-            (r'"""', String.Double, "#pop"),
-            (r"\\.", String.Escape),
-            (r"\{\{|\}\}", String.Escape),
-            (r"\{", String.Interpol, "interpolation"),
-            (r'[^"\\{}]+|"|\}|\\', String.Double),
-        ],
-        "triple-single": [
-            (r"'''", String.Single, "#pop"),
-            (r"\\.", String.Escape),
-            (r"\{\{|\}\}", String.Escape),
-            (r"\{", String.Interpol, "interpolation"),
-            (r"[^'\\{}]+|'|\}|\\", String.Single),
-        ],
+        "docstring": _interpolating('"""', String.Doc),
+        "docstring-single": _interpolating("'''", String.Doc),
+        "triple-double": _interpolating('"""', String.Double),
+        "triple-single": _interpolating("'''", String.Single),
         "raw-triple-double": [(r'"""', String.Double, "#pop"), (r'[^"]+|"', String.Double)],
         "raw-triple-single": [(r"'''", String.Single, "#pop"), (r"[^']+|'", String.Single)],
-        "double": [
-            (r'"', String.Double, "#pop"),
-            (r"\\.", String.Escape),
-            (r"\{\{|\}\}", String.Escape),
-            (r"\{", String.Interpol, "interpolation"),
-            (r"(?=\n)", String.Double, "#pop"),  # an unclosed string ends with its line
-            (r'[^"\\{}\n]+|\}|\\', String.Double),
-        ],
-        "single": [
-            (r"'", String.Single, "#pop"),
-            (r"\\.", String.Escape),
-            (r"\{\{|\}\}", String.Escape),
-            (r"\{", String.Interpol, "interpolation"),
-            (r"(?=\n)", String.Single, "#pop"),
-            (r"[^'\\{}\n]+|\}|\\", String.Single),
-        ],
+        "double": _interpolating('"', String.Double, one_line=True),
+        "single": _interpolating("'", String.Single, one_line=True),
     }
 
     def analyse_text(text: str) -> float:  # type: ignore[override]  # Pygments calls it on the class
