@@ -17,9 +17,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from lark import Token
 from parley.dsl import nodes as n
-from parley.dsl._tokens import start_of
+from parley.dsl._tokens import Token, start_of
 from parley.dsl.diagnostics import Diagnostic
 from parley.dsl.source import Span
 

@@ -1,6 +1,6 @@
 """The post-lexer: indentation to _INDENT/_DEDENT tokens, bracket matching, nesting limits.
 
-Lark's `Indenter` in spirit, with the checks a user needs: tabs in
+Lark's `Indenter` in spirit (a Lark post-lexer, and the post-lexer of `dsl._lalr`), with the checks a user needs: tabs in
 indentation, a dedent to a column no block started at, brackets closed by the
 wrong kind, and a cap on nesting so no later stage can recurse too deep.
 """
@@ -10,9 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from lark import Token
-from lark.lark import PostLex
-from parley.dsl._tokens import start_of
+from parley.dsl._tokens import Token, start_of
 
 MAX_NESTING = 100
 
@@ -35,7 +33,7 @@ class LayoutError(Exception):
         self.detail = detail
 
 
-class ParleyIndenter(PostLex):
+class ParleyIndenter:
     """Turns `_NEWLINE` tokens into layout; ignores newlines inside brackets.
 
     Each parse gets its own `Layout`: an interpolation is parsed while the

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import lark
 from lark import Lark, Tree
 
+from parley.dsl._cache import cache_folder
 from parley.dsl._indent import ParleyIndenter
 from parley.grammar import grammar_text
 
@@ -92,15 +92,8 @@ def postlexer() -> ParleyIndenter:
 
 def _cache_file(text: str) -> Path | None:
     """A per-user cache file keyed by grammar and Lark version (Lark re-checks the hash inside)."""
-    if os.environ.get("PARLEY_NO_GRAMMAR_CACHE"):
+    folder = cache_folder()
+    if folder is None:
         return None
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    folder = Path(base) / "parley"
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-    try:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError:
-        return None
-    if not os.access(folder, os.W_OK):
-        return None
     return folder / f"grammar-{digest}-lark{lark.__version__}.pickle"

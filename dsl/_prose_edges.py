@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from lark import Token
-from parley.dsl._tokens import start_of
+from parley.dsl._tokens import Token, start_of
 from parley.dsl.diagnostics import Diagnostic, Severity
 
 if TYPE_CHECKING:

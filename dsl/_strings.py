@@ -10,9 +10,8 @@ import bisect
 import re
 from typing import TYPE_CHECKING
 
-from lark import Token
 from parley.dsl import nodes as n
-from parley.dsl._tokens import start_of
+from parley.dsl._tokens import Token, start_of
 from parley.dsl.keywords import RESERVED
 from parley.dsl.source import Span
 

@@ -12,13 +12,10 @@ import re
 from typing import Any
 
 import attrs
-from lark import UnexpectedInput
-from lark.exceptions import LarkError
 from parley.dsl import nodes as n
 from parley.dsl._build import DepthGuard, ExprParser, TreeBuilder
 from parley.dsl._indent import LayoutError
-from parley.dsl._lark import building, parser, postlexer
-from parley.dsl._syntax_errors import describe_token, diagnose
+from parley.dsl._lalr import Rejected, tables
 from parley.dsl._tokens import start_of
 from parley.dsl.caps import cap
 from parley.dsl.collector import collector_paused
@@ -74,7 +71,9 @@ def parse_source(text: str | bytes, filename: str = "<script>") -> ParseResult:
     except RecursionError:
         span = source.point(1, 1)
         return ParseResult(source, None, (Diagnostic("P106", "the script is nested too deeply", span),))
-    except (LarkError, AssertionError) as error:  # a Lark failure we did not foresee is our bug
+    except _ParserBug as bug:  # a Lark failure we did not foresee is our bug
+        raise InternalError(f"parser failed on {filename}: {bug.error!r}") from bug.error
+    except AssertionError as error:
         raise InternalError(f"parser failed on {filename}: {error!r}") from error
 
 
@@ -202,9 +201,15 @@ def _parse(source: Source) -> ParseResult:
         guard = DepthGuard()
         builder = TreeBuilder(source.name, found, _expr_parser(source, found, guard), guard=guard)
         try:
-            module = _build(builder, "\n".join(lines) + "\n", "start")
+            module = tables().parse("\n".join(lines) + "\n", "start", builder.build)[0]
             break
-        except (UnexpectedInput, LayoutError) as error:
+        except Rejected as rejected:
+            # Lark explains the error, reading only from the statement that failed on.
+            skipped = _skip_parsed(lines, rejected.complete_before, skipped)
+            error = _explain("\n".join(lines) + "\n")
+            from parley.dsl._lark import postlexer
+            from parley.dsl._syntax_errors import diagnose
+
             parsed = postlexer().complete_before(getattr(error, "line", 1) or 1, getattr(error, "column", 1) or 1)
             diagnostic = diagnose(error, source)
             skipped = _skip_parsed(lines, parsed, skipped)
@@ -267,12 +272,14 @@ def _mask(lines: list[str], diagnostic: Diagnostic, error: Exception) -> bool:
     if diagnostic.code in ("P103", "P106", "P111", "P004"):
         return False
     token = getattr(error, "token", None)  # only some of Lark's errors have the token they stopped at
-    if isinstance(error, UnexpectedInput) and token is not None and token.type == "$END":
+    if token is not None and token.type == "$END":
         return False
     index = diagnostic.span.line - 1
     if not 0 <= index < len(lines):
         return False
     last = index
+    from parley.dsl._lark import postlexer
+
     brackets = postlexer().brackets
     if brackets:
         # The statement spans lines inside brackets: blank it from its first line,
@@ -345,29 +352,68 @@ def _parse_expr_at(
     guard = guard if guard is not None else DepthGuard()
     found: list[Diagnostic] = []
     builder = TreeBuilder(source.name, found, _expr_parser(source, found, guard), line, column, guard)
-    # It may be parsed while the file around it is: the file's layout must survive, and explain its errors.
-    with postlexer().nested():
-        try:
-            expr = _build(builder, text, "expr")
-        except LayoutError as error:
-            where = source.point(line + error.line - 1, error.column + (column - 1 if error.line == 1 else 0))
-            diagnostics.append(attrs.evolve(diagnose(error, Source(source.name, text)), span=where))
-            return None
-        except UnexpectedInput as error:
-            diagnostics.append(_interpolation_error(error, source, text, line, column))
-            return None
+    try:
+        expr = tables().parse(text, "expr", builder.build)[0]
+    except (Rejected, LayoutError):
+        _explain_expr(source, diagnostics, text, line, column)
+        return None
     diagnostics.extend(found)
     return expr  # type: ignore[no-any-return]
 
 
-def _build(builder: TreeBuilder, text: str, start: str) -> Any:
-    """Parse `text` from the rule `start`, building its nodes with `builder` as Lark reduces each rule."""
-    with building(builder.build):
-        value, _ = parser().parse(text, start=start)
-    return value
+def _explain_expr(source: Source, diagnostics: list[Diagnostic], text: str, line: int, column: int) -> None:
+    """An expression Parley's loop rejected, parsed again by Lark for the error it explains."""
+    from lark import UnexpectedInput
+
+    from parley.dsl._lark import building, parser, postlexer
+    from parley.dsl._syntax_errors import diagnose
+
+    # It may be parsed while the file around it is: the file's layout must survive, and explain its errors.
+    with postlexer().nested():
+        try:
+            with building(None):
+                parser().parse(text, start="expr")
+        except LayoutError as error:
+            where = source.point(line + error.line - 1, error.column + (column - 1 if error.line == 1 else 0))
+            diagnostics.append(attrs.evolve(diagnose(error, Source(source.name, text)), span=where))
+            return
+        except UnexpectedInput as error:
+            diagnostics.append(_interpolation_error(error, source, text, line, column))
+            return
+    raise _ParserBug(AssertionError(f"Parley's parsing loop rejected an expression Lark accepts: {text!r}"))
+
+
+class _ParserBug(Exception):
+    """Lark failed in a way no script should make it fail."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def _explain(text: str) -> Exception:
+    """The exception with which Lark (and the post-lexer) reject a script Parley's loop rejected.
+
+    Lark parses without building nodes: a parse that fails has no tree.
+    """
+    from lark import UnexpectedInput
+    from lark.exceptions import LarkError
+
+    from parley.dsl._lark import building, parser
+
+    try:
+        with building(None):
+            parser().parse(text, start="start")
+    except (UnexpectedInput, LayoutError) as error:
+        return error
+    except LarkError as error:
+        raise _ParserBug(error) from error
+    raise _ParserBug(AssertionError("Parley's parsing loop rejected a script Lark accepts"))
 
 
 def _interpolation_error(error: Exception, source: Source, text: str, line: int, column: int) -> Diagnostic:
+    from parley.dsl._syntax_errors import describe_token
+
     err_line = getattr(error, "line", 1) or 1
     err_column = getattr(error, "column", 1) or 1
     token = getattr(error, "token", None)

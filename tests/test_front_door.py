@@ -153,7 +153,17 @@ def test_importing_parley_loads_no_parser_and_no_runtime() -> None:
 def test_the_parser_is_loaded_when_a_script_is_compiled() -> None:
     """The probe of the two tests above does see the parser once it is used."""
     names = loaded_after("import parley; parley.compile('print 1\\n')")
-    assert "lark" in names and "parley.dsl.parser" in names and "parley.grammar" in names
+    assert "parley.dsl.parser" in names and "parley.dsl._lalr" in names and "parley.grammar" in names
+
+
+def test_a_valid_script_is_compiled_without_lark_and_an_invalid_one_is_explained_by_it() -> None:
+    """Lark makes the parsing tables once (then cached); a valid script needs only the tables,
+    a script with a syntax error gets Lark's explanation."""
+    loaded_after("import parley; parley.compile('print 1\\n')")  # the tables are cached now
+    valid = loaded_after("import parley; parley.compile('x = [1, 2]\\nprint \"{x[0]}\"\\n')")
+    assert "parley.dsl._lalr" in valid and not [n for n in valid if n == "lark" or n.startswith("lark.")]
+    invalid = loaded_after("import parley\ntry:\n    parley.compile('x = = 1\\n')\nexcept parley.ScriptError:\n    pass")
+    assert "lark" in invalid and "parley.dsl._syntax_errors" in invalid
 
 
 # --- the checkout imports as installed ------------------------------------------------------------------
