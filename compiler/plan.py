@@ -105,7 +105,7 @@ def assert_never(value: NoReturn) -> NoReturn:
 # --- expressions ----------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Const(Record):
     """A literal: str, int, float, bool or None."""
 
@@ -113,7 +113,7 @@ class Const(Record):
     value: str | int | float | bool | None
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Money(Record):
     """An amount in dollars, kept exact as decimal text (`"0.50"`)."""
 
@@ -121,7 +121,7 @@ class Money(Record):
     amount: str
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Duration(Record):
     """A length of time in seconds."""
 
@@ -129,7 +129,7 @@ class Duration(Record):
     seconds: float
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Var(Record):
     """The value of a variable, input or parameter."""
 
@@ -137,7 +137,7 @@ class Var(Record):
     name: str
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Text(Record):
     """Text with interpolations: `parts` are literal strings and expressions, joined as text."""
 
@@ -145,7 +145,7 @@ class Text(Record):
     parts: tuple[str | Expr, ...]
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ListOf(Record):
     """A list literal."""
 
@@ -153,7 +153,7 @@ class ListOf(Record):
     items: tuple[Expr, ...]
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class DictOf(Record):
     """A dict literal: `keys[i]` maps to `values[i]`."""
 
@@ -162,7 +162,7 @@ class DictOf(Record):
     values: tuple[Expr, ...]
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class GetAttr(Record):
     """`value.name`: a record field, or a thread or reply property (`.last`, `.tokens`…)."""
 
@@ -171,7 +171,7 @@ class GetAttr(Record):
     name: str
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class GetItem(Record):
     """`value[index]`."""
 
@@ -180,7 +180,7 @@ class GetItem(Record):
     index: Expr
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Slice(Record):
     """`value[start:stop]` of a text or a list: int bounds, negative from the end, an omitted one (null) at the end."""
 
@@ -190,7 +190,7 @@ class Slice(Record):
     stop: Expr | None
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class KeywordArg(Record):
     """`name=value` in a call."""
 
@@ -199,7 +199,7 @@ class KeywordArg(Record):
     value: Expr
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Call(Record):
     """A call of a built-in, a def or a Python tool; `callee` is `callee_kind` `builtin`, `def` or `tool`."""
 
@@ -210,7 +210,7 @@ class Call(Record):
     keywords: tuple[KeywordArg, ...]
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Unary(Record):
     """`op operand` with `op` one of `-`, `+`, `not`."""
 
@@ -219,7 +219,7 @@ class Unary(Record):
     operand: Expr
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Binary(Record):
     """`left op right`; `and` and `or` short-circuit."""
 
@@ -229,7 +229,7 @@ class Binary(Record):
     right: Expr
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Compare(Record):
     """A comparison chain, read as in Python."""
 
@@ -239,7 +239,7 @@ class Compare(Record):
     comparators: tuple[Expr, ...]
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class IfElse(Record):
     """`body if test else orelse`."""
 
@@ -249,7 +249,7 @@ class IfElse(Record):
     orelse: Expr
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Ask(Record):
     """An ask inside an expression: a message to `agent` in the script's thread with it.
 
@@ -266,7 +266,7 @@ class Ask(Record):
     agent_expr: Expr | None = None
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class AgentRef(Record):
     """The agent declared as `name`, as a value (`player = white`): it prints as its name."""
 
@@ -283,7 +283,7 @@ Expr = (
 # --- types ---------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class NamedType(Record):
     """`str`, `int`, `float`, `bool`, `none`, `any`, or a record type's name."""
 
@@ -291,7 +291,7 @@ class NamedType(Record):
     name: str
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ListType(Record):
     """`list[item]`."""
 
@@ -299,7 +299,7 @@ class ListType(Record):
     item: TypeRef
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class DictType(Record):
     """`dict[str, value]` (keys are always strings)."""
 
@@ -307,7 +307,7 @@ class DictType(Record):
     value: TypeRef
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class LiteralType(Record):
     """One literal value, as in `"publish" | "revise"`."""
 
@@ -315,7 +315,7 @@ class LiteralType(Record):
     value: str
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class UnionType(Record):
     """Any of `options`."""
 
@@ -329,7 +329,7 @@ TypeRef = NamedType | ListType | DictType | LiteralType | UnionType
 # --- termination conditions ----------------------------------------------------
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class TurnsCondition(Record):
     """Stop after `count` messages from the members; with `bound` (`moves turns`), after as many as it
     evaluates to when the conversation starts (a positive int, else a run error), `count` then being 0."""
@@ -339,7 +339,7 @@ class TurnsCondition(Record):
     bound: Expr | None = None
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class SaysCondition(Record):
     """Stop when a message from `agent` (anyone when None) contains `text`."""
 
@@ -348,7 +348,7 @@ class SaysCondition(Record):
     text: Text
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ProseCondition(Record):
     """Stop when a model judges `text` true of the conversation (asked after each message)."""
 
@@ -356,7 +356,7 @@ class ProseCondition(Record):
     text: Text
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class UsageCondition(Record):
     """Stop when the conversation's `metric` (tokens, cost, time) passes `limit`."""
 
@@ -365,7 +365,7 @@ class UsageCondition(Record):
     limit: Expr
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class BoolCondition(Record):
     """`left op right` over conditions, `op` being `and` or `or`."""
 
@@ -375,7 +375,7 @@ class BoolCondition(Record):
     right: Condition
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ExprCondition(Record):
     """Stop when `test` (variables, calls of defs and Python functions) is true after a message."""
 
@@ -389,7 +389,7 @@ Condition = TurnsCondition | SaysCondition | ProseCondition | UsageCondition | B
 # --- assignment targets ----------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class VarTarget(Record):
     """Assign to a variable."""
 
@@ -397,7 +397,7 @@ class VarTarget(Record):
     name: str
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ItemTarget(Record):
     """Assign to `value[index]`."""
 
@@ -406,7 +406,7 @@ class ItemTarget(Record):
     index: Expr
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class AttrTarget(Record):
     """Assign to the field `value.name`."""
 
@@ -421,7 +421,7 @@ Target = VarTarget | ItemTarget | AttrTarget
 # --- steps -----------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class StepBase(Record):
     """What every step has: `id` (`s1`, `s2`… in reading order), the `span` of its statement,
     and the variables, `@agent` threads and resources it `reads` and `writes`."""
@@ -432,7 +432,7 @@ class StepBase(Record):
     writes: tuple[str, ...]
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class AskStep(StepBase):
     """`[target [: type] =] @agent message`: one message to the agent, its reply stored in `target`.
     `agent_expr` (with `agent` empty): `@player …`, the agent is the value of this expression when the step
@@ -446,7 +446,7 @@ class AskStep(StepBase):
     agent_expr: Expr | None = None
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class AssignStep(StepBase):
     """`target = value`; `type` is the declared type of `target: T = value`, checked as the value is stored."""
 
@@ -456,7 +456,7 @@ class AssignStep(StepBase):
     type: TypeRef | None = None
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class TellStep(StepBase):
     """`tell agent message`: add to the agent's thread without a reply; `agent_expr` as for `AskStep`."""
 
@@ -466,7 +466,7 @@ class TellStep(StepBase):
     agent_expr: Expr | None = None
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ForgetStep(StepBase):
     """`forget agents`: clear the script's threads with them, and with the agents `agent_exprs` hold."""
 
@@ -475,7 +475,7 @@ class ForgetStep(StepBase):
     agent_exprs: tuple[Expr, ...] = ()
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class FlowEdge(Record):
     """After `source` speaks, one of `targets` may speak next."""
 
@@ -484,7 +484,7 @@ class FlowEdge(Record):
     targets: tuple[str, ...]
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ChatStep(StepBase):
     """A two-agent conversation: `members[0]` answers the opening, then they alternate.
 
@@ -503,7 +503,7 @@ class ChatStep(StepBase):
     held: tuple[str, ...] = ()
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class GroupStep(StepBase):
     """A group chat: `select` picks each next speaker (`auto`, `round_robin`, `random`, `manual`, `handoff`).
 
@@ -526,7 +526,7 @@ class GroupStep(StepBase):
     held: tuple[str, ...] = ()  # members that are `agent` variables, as in `ChatStep`
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Branch(Record):
     """`if`/`elif` `test` and its body."""
 
@@ -535,7 +535,7 @@ class Branch(Record):
     body: tuple[Step, ...]
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class IfStep(StepBase):
     """`if … elif … else …`."""
 
@@ -544,7 +544,7 @@ class IfStep(StepBase):
     orelse: tuple[Step, ...]
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ForStep(StepBase):
     """`for variables in iterable:`: `body` once per item of `iterable`, bound to `variables`
     (one name; or two, which unpack each item — a dict's key and value)."""
@@ -555,7 +555,7 @@ class ForStep(StepBase):
     body: tuple[Step, ...]
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class RepeatStep(StepBase):
     """`repeat count:`: `body` `count` times."""
 
@@ -564,7 +564,7 @@ class RepeatStep(StepBase):
     body: tuple[Step, ...]
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class WhileStep(StepBase):
     """`while test max limit:`: `body` while `test` holds, at most `limit` times."""
 
@@ -574,7 +574,7 @@ class WhileStep(StepBase):
     body: tuple[Step, ...]
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ParallelStep(StepBase):
     """`parallel:`: each of `branches` runs concurrently; their writes are visible after."""
 
@@ -582,7 +582,7 @@ class ParallelStep(StepBase):
     branches: tuple[Step, ...]
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ParallelForStep(StepBase):
     """`parallel for variable in iterable max limit:`: `body` once per item, at most `limit` at once.
 
@@ -598,7 +598,7 @@ class ParallelForStep(StepBase):
     collected: tuple[str, ...] = ()
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ConcurrentStep(StepBase):
     """Consecutive steps the compiler found independent (disjoint reads and writes): the
     runtime may run them at once with the same result as running them in order."""
@@ -607,7 +607,7 @@ class ConcurrentStep(StepBase):
     steps: tuple[Step, ...]
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class CallStep(StepBase):
     """An expression statement (a call, or an ask with a string message)."""
 
@@ -615,7 +615,7 @@ class CallStep(StepBase):
     expr: Expr
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class PrintStep(StepBase):
     """`print value`."""
 
@@ -623,7 +623,7 @@ class PrintStep(StepBase):
     value: Expr
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class OutputStep(StepBase):
     """`output value`: the script's result."""
 
@@ -631,7 +631,7 @@ class OutputStep(StepBase):
     value: Expr
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ReturnStep(StepBase):
     """`return [value]` from a def."""
 
@@ -639,14 +639,14 @@ class ReturnStep(StepBase):
     value: Expr | None
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class BreakStep(StepBase):
     """`break`: leave the innermost loop."""
 
     kind: ClassVar[str] = "break"
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ContinueStep(StepBase):
     """`continue`: next iteration of the innermost loop."""
 
@@ -662,7 +662,7 @@ Step = (
 # --- declarations ----------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Option(Record):
     """A `name=value` option of a model, as a constant (which options a provider takes: `PROVIDERS` in
     `compiler.declarations`)."""
@@ -672,7 +672,7 @@ class Option(Record):
     value: Any
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ModelDecl(Record):
     """`model NAME = provider("model-id", options…)`."""
 
@@ -684,7 +684,7 @@ class ModelDecl(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class AgentSettings(Record):
     """An agent's settings as written in its declaration; None where the script gives none (the
     runtime's default, or the model's option, applies). Which kind of agent takes which setting:
@@ -728,7 +728,7 @@ class AgentSettings(Record):
         return {f.name: getattr(self, f.name) for f in attrs.fields(AgentSettings) if getattr(self, f.name) is not None}
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class AgentDecl(Record):
     """An agent. `agent_kind`: `llm`, `human`, `executor` or `python`.
 
@@ -753,7 +753,7 @@ class AgentDecl(Record):
     """LLM: the MCP servers whose tools it is offered, besides `tools`."""
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class McpServer(Record):
     """A Model Context Protocol server whose tools agents use: `mcp("python notes.py")` (a command started
     with its standard input and output as the connection) or `mcp(url="http://…/mcp")` (streamable HTTP).
@@ -778,7 +778,7 @@ class McpServer(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class McpUse(Record):
     """An agent's use of an MCP server: which server, and which of its tools (None: all of them)."""
 
@@ -788,7 +788,7 @@ class McpUse(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Param(Record):
     """A parameter of a def or tool: `type` and `default` are optional."""
 
@@ -799,7 +799,7 @@ class Param(Record):
     required: bool
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ToolDecl(Record):
     """A Python function usable as a function and as a tool: `module`.`function`.
 
@@ -816,7 +816,7 @@ class ToolDecl(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Field(Record):
     """A field of a record type."""
 
@@ -826,7 +826,7 @@ class Field(Record):
     default: Expr | None
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class RecordDecl(Record):
     """`type NAME:` with its fields, for structured replies."""
 
@@ -836,7 +836,7 @@ class RecordDecl(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class InputDecl(Record):
     """`input NAME: type [= default]`."""
 
@@ -847,7 +847,7 @@ class InputDecl(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Budget(Record):
     """A run-wide limit: `metric` tokens, turns, cost (dollars, decimal text) or time (seconds)."""
 
@@ -857,7 +857,7 @@ class Budget(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class DefDecl(Record):
     """`def name(params) -> returns:` — a conversation fragment, callable, usable as a tool
     (`schema` describes its arguments) and as an agent's `reply by`."""
@@ -872,7 +872,7 @@ class DefDecl(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Plan(Record):
     """A compiled script: its declarations and the steps of its body."""
 
@@ -899,6 +899,10 @@ class Plan(Record):
     def agent(self, name: str) -> AgentDecl:
         """The agent declared as `name`."""
         return next(a for a in self.agents if a.name == name)
+
+    def code_agents(self) -> list[AgentDecl]:
+        """The agents that run code: executors (one whose replies a `def` computes runs none)."""
+        return [a for a in self.agents if a.agent_kind == "executor" and a.reply_by is None]
 
 
 # --- what a type means as data -----------------------------------------------------

@@ -4,26 +4,27 @@ Lark builds and checks the grammar (LALR, strict: no conflicts, no terminal
 collisions) and stays the parser of record for every input this loop
 rejects: a rejected parse is run again by Lark, whose exceptions explain the
 error (`dsl.parser`). What the loop runs is Lark's own decisions, read from
-it once and kept in a cache file: the parse table, each state's lexer (its
+it once and kept in a cache file (plain data in `marshal`'s format, so
+reading it imports nothing): the parse table, each state's lexer (its
 terminals' patterns in Lark's order and its keyword callbacks) and each
 rule's shaping (`?rule` inlining, `_rule` splicing, aliases). So a parse that
 succeeds here returns what Lark's would; `tests/test_lalr.py` checks it on
-every example and on thousands of damaged scripts.
+every example and on hundreds of damaged scripts.
 
 Why: Lark's import and the load of its cached grammar (re-making 141 lexers)
 cost more than half of `parley check` on a small script, and its loop hashes
-rule objects on every reduction. The loop here uses plain tables, compiles a
-state's patterns the first time the state lexes, and builds nodes directly.
+rule objects on every reduction. The loop here uses plain tables, compiles
+patterns only as the script needs them (`_StateLexer`), and builds nodes directly.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import marshal
 import os
-import pickle
 import re
-import tempfile
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from parley.dsl._tokens import Token
 from parley.grammar import grammar_text
 
 #: Bump when the cached tables' layout changes.
-FORMAT = 1
+FORMAT = 2
 
 #: One rule's reduction: (children, origin, name, single child passes through, which children splice in).
 Rule = tuple[int, str, str, bool, "tuple[bool, ...] | None"]
@@ -70,28 +71,67 @@ class _Inline:
         self.children = children
 
 
-class _StateLexer:
-    """One parser state's terminals: Lark's patterns for them, in its order, compiled on first use."""
+#: Tokens a state lexes one terminal at a time before its terminals are compiled into one pattern.
+BUSY = 50
 
-    __slots__ = ("patterns", "unless", "newline_types", "ignore_types", "_compiled")
+#: Each terminal's pattern compiled alone, shared by every state that has it.
+_singles: dict[tuple[str, int], re.Pattern[str]] = {}
+
+
+class _StateLexer:
+    """One parser state's terminals: Lark's patterns for them, in Lark's order.
+
+    Lark matches a state's terminals with one alternation `(?P<A>…)|(?P<B>…)|…`, whose
+    first matching branch wins: trying the terminals one by one in the same order finds
+    the same token. Compiling a state's alternation costs a couple of milliseconds, which
+    a small script would pay for every state it reaches; so a state starts with the
+    terminals alone (compiled once, shared) and compiles its alternation once busy.
+    """
+
+    __slots__ = ("terminals", "flags", "unless", "newline_types", "ignore_types", "combined", "_alone", "_uses")
 
     def __init__(
         self,
-        patterns: list[tuple[str, int]],
+        terminals: list[tuple[str, str]],
+        flags: int,
         unless: dict[str, dict[str, str]],
         newline_types: frozenset[str],
         ignore_types: frozenset[str],
     ) -> None:
-        self.patterns = patterns
+        self.terminals = terminals
+        self.flags = flags
         self.unless = unless
         self.newline_types = newline_types
         self.ignore_types = ignore_types
-        self._compiled: list[re.Pattern[str]] | None = None
+        self.combined: re.Pattern[str] | None = None
+        self._alone: list[tuple[str, re.Pattern[str]]] | None = None
+        self._uses = 0
 
-    def compiled(self) -> list[re.Pattern[str]]:
-        if self._compiled is None:
-            self._compiled = [re.compile(pattern, flags) for pattern, flags in self.patterns]
-        return self._compiled
+    def match(self, text: str, position: int) -> tuple[str, str] | None:
+        """(text, terminal) of the token at `position` while the state is not busy (then: `combined`)."""
+        self._uses += 1
+        if self._uses > BUSY:
+            self.combined = re.compile(alternation(self.terminals), self.flags)
+        alone = self._alone
+        if alone is None:
+            alone = self._alone = [(name, _single(pattern, self.flags)) for name, pattern in self.terminals]
+        for name, pattern in alone:
+            found = pattern.match(text, position)
+            if found is not None:
+                return found.group(), name
+        return None
+
+
+def alternation(terminals: list[tuple[str, str]]) -> str:
+    """A state's terminals as one pattern, exactly as Lark's `Scanner` joins them."""
+    return "|".join(f"(?P<{name}>{pattern})" for name, pattern in terminals)
+
+
+def _single(pattern: str, flags: int) -> re.Pattern[str]:
+    compiled = _singles.get((pattern, flags))
+    if compiled is None:
+        compiled = _singles[(pattern, flags)] = re.compile(pattern, flags)
+    return compiled
 
 
 class Tables:
@@ -197,15 +237,19 @@ class Tables:
         end = len(text)
         while position < end:
             lexer = lexer_of[state_stack[-1]]
-            for pattern in lexer._compiled or lexer.compiled():
-                match = pattern.match(text, position)
-                if match is not None:
-                    break
+            combined = lexer.combined
+            if combined is not None:
+                match = combined.match(text, position)
+                if match is None:
+                    raise _Unlexable(line, position - line_start + 1)
+                value = match.group()
+                kind = match.lastgroup
+                assert kind is not None
             else:
-                raise _Unlexable(line, position - line_start + 1)
-            value = match.group()
-            kind = match.lastgroup
-            assert kind is not None
+                found = lexer.match(text, position)
+                if found is None:
+                    raise _Unlexable(line, position - line_start + 1)
+                value, kind = found
             start, start_line, start_column = position, line, position - line_start + 1
             if kind in lexer.newline_types:
                 newlines = value.count("\n")
@@ -280,20 +324,23 @@ def tables() -> Tables:
 
 
 def _read(cache: Path) -> dict[str, Any] | None:
+    """The tables kept in `cache`, or None when it is missing, damaged or of another layout."""
     try:
-        data = pickle.loads(cache.read_bytes())
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError):
+        data = marshal.loads(cache.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):
         return None
     return data if isinstance(data, dict) and data.get("format") == FORMAT else None
 
 
 def _write(cache: Path, data: dict[str, Any]) -> None:
     """Atomically: a process reading the cache never sees half a file."""
+    import tempfile
+
     try:
         with tempfile.NamedTemporaryFile(dir=cache.parent, prefix=".tables-", delete=False) as handle:
-            handle.write(pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+            handle.write(marshal.dumps(data))
         os.replace(handle.name, cache)
-    except OSError:
+    except (OSError, ValueError):
         pass
 
 
@@ -307,8 +354,9 @@ def _cache_file() -> Path | None:
         stat = os.stat(spec.origin)
     except OSError:
         return None
-    key = f"{FORMAT}|{grammar_text()}|{spec.origin}|{stat.st_size}|{stat.st_mtime_ns}"
-    return folder / f"tables-{hashlib.sha256(key.encode()).hexdigest()[:16]}.pickle"
+    # marshal (plain data only, no imports when read) writes per Python version.
+    key = f"{FORMAT}|{sys.implementation.cache_tag}|{grammar_text()}|{spec.origin}|{stat.st_size}|{stat.st_mtime_ns}"
+    return folder / f"tables-{hashlib.sha256(key.encode()).hexdigest()[:16]}.marshal"
 
 
 def _from_lark() -> dict[str, Any]:
@@ -329,12 +377,12 @@ def _from_lark() -> dict[str, Any]:
     for state, row in table.states.items():
         for symbol, (action, argument) in row.items():
             if action is Shift:
-                actions[state][symbol] = argument
+                actions[state][str(symbol)] = argument
                 continue
             if id(argument) not in rule_index:
                 rule_index[id(argument)] = len(rules)
                 rules.append(_rule(argument, maybe_create_child_filter))
-            actions[state][symbol] = ~rule_index[id(argument)]
+            actions[state][str(symbol)] = ~rule_index[id(argument)]
     lexer_index: dict[int, int] = {}
     lexers: list[tuple[Any, ...]] = []
     lexer_of = [0] * len(actions)
@@ -347,8 +395,8 @@ def _from_lark() -> dict[str, Any]:
         "format": FORMAT,
         "actions": actions,
         "rules": rules,
-        "start_states": dict(table.start_states),
-        "end_states": dict(table.end_states),
+        "start_states": {str(name): state for name, state in table.start_states.items()},
+        "end_states": {str(name): state for name, state in table.end_states.items()},
         "lexers": lexers,
         "lexer_of": lexer_of,
     }
@@ -364,8 +412,8 @@ def _rule(rule: Any, child_filter: Callable[..., Any]) -> Rule:
         included = made.args[0]
         assert [index for index, _ in included] == list(range(len(rule.expansion))), "every child is kept"
         splices = tuple(bool(splice) for _, splice in included)
-    name = rule.alias or rule.origin.name
-    return (len(rule.expansion), rule.origin.name, name, bool(options.expand1 and not rule.alias), splices)
+    name = str(rule.alias or rule.origin.name)  # plain text: a Lark token would make the cache import Lark
+    return (len(rule.expansion), str(rule.origin.name), name, bool(options.expand1 and not rule.alias), splices)
 
 
 def _lexer(basic: Any, pattern_str: type, unless_callback: type) -> tuple[Any, ...]:
@@ -378,7 +426,10 @@ def _lexer(basic: Any, pattern_str: type, unless_callback: type) -> tuple[Any, .
         keywords = {}
         for terminal in callback.scanner.terminals:
             assert isinstance(terminal.pattern, pattern_str) and not terminal.pattern.flags
-            keywords[terminal.pattern.value] = terminal.name
-        unless[kind] = keywords
-    patterns = [(compiled.pattern, compiled.flags) for compiled in scanner._mres]
-    return (patterns, unless, frozenset(basic.newline_types), frozenset(basic.ignore_types))
+            keywords[str(terminal.pattern.value)] = str(terminal.name)
+        unless[str(kind)] = keywords
+    terminals = [(str(terminal.name), str(terminal.pattern.to_regexp())) for terminal in scanner.terminals]
+    [combined] = scanner._mres  # one alternation (Lark splits only past 100 terminals)
+    assert combined.pattern == alternation(terminals), "the terminals, joined as Lark joins them"
+    return (terminals, int(combined.flags), unless, frozenset(map(str, basic.newline_types)),
+            frozenset(map(str, basic.ignore_types)))

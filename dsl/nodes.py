@@ -18,7 +18,7 @@ from parley.dsl.source import Span
 # --- names and templates -------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Name(Record):
     """A name as written: `id` is the text (for `@writer`, `writer`)."""
 
@@ -26,7 +26,7 @@ class Name(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Interpolation(Record):
     """`{expr}` inside a string or prose: `expr` is parsed, `span` covers the braces."""
 
@@ -34,7 +34,7 @@ class Interpolation(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Template(Record):
     """A string or prose message: `parts` alternate literal text and `Interpolation`s.
 
@@ -57,7 +57,7 @@ class Template(Record):
 # --- expressions ---------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Literal(Record):
     """`value`: an int, float, bool (`true`/`false`) or None (`none`)."""
 
@@ -65,7 +65,7 @@ class Literal(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Duration(Record):
     """A duration such as `500ms`, `30s`, `5m`, `2h`: `seconds` is its length."""
 
@@ -74,7 +74,7 @@ class Duration(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Money(Record):
     """An amount such as `$0.50`: `amount` in dollars, exact."""
 
@@ -82,7 +82,7 @@ class Money(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ListExpr(Record):
     """`[a, b, c]`: `items`."""
 
@@ -90,7 +90,7 @@ class ListExpr(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class DictEntry(Record):
     """`key: value` inside a dict literal."""
 
@@ -99,7 +99,7 @@ class DictEntry(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class DictExpr(Record):
     """`{k: v, …}`: `entries`."""
 
@@ -107,7 +107,7 @@ class DictExpr(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Attribute(Record):
     """`value.attr` (`attr_span` covers the attribute name)."""
 
@@ -117,7 +117,7 @@ class Attribute(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Index(Record):
     """`value[index]`."""
 
@@ -126,7 +126,7 @@ class Index(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Slice(Record):
     """`value[start:stop]`; an omitted bound is None."""
 
@@ -136,7 +136,7 @@ class Slice(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Keyword(Record):
     """`name=value` in a call's arguments."""
 
@@ -145,7 +145,7 @@ class Keyword(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Call(Record):
     """`func(args…, keywords…)`."""
 
@@ -155,7 +155,7 @@ class Call(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class UnaryOp(Record):
     """`op operand`, where `op` is `-`, `+` or `not`."""
 
@@ -164,7 +164,7 @@ class UnaryOp(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class BinaryOp(Record):
     """`left op right` for arithmetic (`+ - * / // % **`) and logic (`and`, `or`)."""
 
@@ -174,7 +174,7 @@ class BinaryOp(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Compare(Record):
     """A comparison chain `left op1 right1 op2 right2 …`, read as in Python.
 
@@ -187,7 +187,7 @@ class Compare(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Conditional(Record):
     """`body if test else orelse`."""
 
@@ -197,7 +197,7 @@ class Conditional(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Ask(Record):
     """A message to an agent whose value is the reply.
 
@@ -220,7 +220,7 @@ Expr = (
 # --- types ---------------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class TypeName(Record):
     """A named type, `args` for generics: `str`, `Verdict`, `list[str]`, `dict[str, int]`."""
 
@@ -229,7 +229,7 @@ class TypeName(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class LiteralType(Record):
     """A literal in a type, as in `"publish" | "revise"`; `none` has `value` None."""
 
@@ -237,7 +237,7 @@ class LiteralType(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class UnionType(Record):
     """`a | b | …`: `options`."""
 
@@ -251,7 +251,7 @@ TypeExpr = TypeName | LiteralType | UnionType
 # --- termination conditions ----------------------------------------------------
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class TurnsCondition(Record):
     """`N turns`: stop after `count` messages (an expression: `moves turns`, checked a positive int)."""
 
@@ -259,7 +259,7 @@ class TurnsCondition(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ExprCondition(Record):
     """An expression as a condition (`board_done()`, `score >= 8`): stop when it is true."""
 
@@ -267,7 +267,7 @@ class ExprCondition(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class SaysCondition(Record):
     """`AGENT says "TEXT"` (or `anyone says`, with `agent` None): stop when a message contains `text`."""
 
@@ -276,7 +276,7 @@ class SaysCondition(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ProseCondition(Record):
     """`"a natural-language condition"`, judged yes/no by a model after each message."""
 
@@ -284,7 +284,7 @@ class ProseCondition(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class UsageCondition(Record):
     """`tokens > N`, `cost > $X`, `time > 5m`: stop when the conversation's usage passes `limit`."""
 
@@ -293,7 +293,7 @@ class UsageCondition(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class BoolCondition(Record):
     """`left or right` / `left and right` over conditions."""
 
@@ -309,7 +309,7 @@ Condition = TurnsCondition | SaysCondition | ProseCondition | UsageCondition | B
 # --- declarations --------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ModelDecl(Record):
     """`model NAME = provider(args…, key=value…)`."""
 
@@ -320,7 +320,7 @@ class ModelDecl(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class DefaultModel(Record):
     """`default model NAME`."""
 
@@ -328,7 +328,7 @@ class DefaultModel(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Setting(Record):
     """`key: value[, value…]` in an agent block; several values form a list (`tools: a, b`)."""
 
@@ -337,7 +337,7 @@ class Setting(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class AgentDecl(Record):
     """An agent.
 
@@ -355,7 +355,7 @@ class AgentDecl(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ImportName(Record):
     """`name [as alias]` in an import list."""
 
@@ -364,7 +364,7 @@ class ImportName(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ImportAgent(Record):
     """`import "path.agent" [as alias]`: another script's declarations, under a prefix."""
 
@@ -373,7 +373,7 @@ class ImportAgent(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class FromImport(Record):
     """`from "path.agent" import a, b as c`."""
 
@@ -382,7 +382,7 @@ class FromImport(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class PythonImport(Record):
     """`from python "module" import f, g`: Python callables as functions and tools."""
 
@@ -391,7 +391,7 @@ class PythonImport(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Field(Record):
     """`name: type [= default]` in a record type."""
 
@@ -401,7 +401,7 @@ class Field(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class TypeDecl(Record):
     """`type NAME:` with one field per line: a record type for structured replies."""
 
@@ -410,7 +410,7 @@ class TypeDecl(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class TypeAlias(Record):
     """`type NAME = type`."""
 
@@ -419,7 +419,7 @@ class TypeAlias(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class InputDecl(Record):
     """`input NAME: type [= default]`: a script parameter."""
 
@@ -429,7 +429,7 @@ class InputDecl(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class OutputStmt(Record):
     """`output expr`: the script's result."""
 
@@ -437,7 +437,7 @@ class OutputStmt(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class BudgetStmt(Record):
     """`budget N tokens | N turns | $X | DURATION`: a run-wide limit of `kind`."""
 
@@ -449,7 +449,7 @@ class BudgetStmt(Record):
 # --- statements ----------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Assign(Record):
     """`target [: annotation] = value`; an annotation makes an ask typed.
 
@@ -462,7 +462,7 @@ class Assign(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class AugAssign(Record):
     """`target op= value` with `op` one of `+ - * /`."""
 
@@ -472,7 +472,7 @@ class AugAssign(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class ExprStmt(Record):
     """An expression used as a statement: an ask, a call."""
 
@@ -480,7 +480,7 @@ class ExprStmt(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Tell(Record):
     """`tell agent message`: add to the agent's thread without asking for a reply."""
 
@@ -489,7 +489,7 @@ class Tell(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Forget(Record):
     """`forget a, b`: clear the script's threads with these agents."""
 
@@ -497,7 +497,7 @@ class Forget(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Print(Record):
     """`print expr`."""
 
@@ -505,7 +505,7 @@ class Print(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Return(Record):
     """`return [expr]`."""
 
@@ -513,21 +513,21 @@ class Return(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Break(Record):
     """`break`."""
 
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Continue(Record):
     """`continue`."""
 
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class IfBranch(Record):
     """`if`/`elif` `test:` and its `body`."""
 
@@ -536,7 +536,7 @@ class IfBranch(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class If(Record):
     """`if … elif … else …`: `branches` in order, then `orelse` (empty without `else`)."""
 
@@ -545,7 +545,7 @@ class If(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class For(Record):
     """`for a[, b…] in iterable:` `body`."""
 
@@ -555,7 +555,7 @@ class For(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Repeat(Record):
     """`repeat count:` `body`."""
 
@@ -564,7 +564,7 @@ class Repeat(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class While(Record):
     """`while test max limit:` `body` — `limit` bounds the iterations."""
 
@@ -574,7 +574,7 @@ class While(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Parallel(Record):
     """`parallel:` — each statement of `body` is a branch run concurrently.
 
@@ -588,7 +588,7 @@ class Parallel(Record):
     limit: Expr | None = None
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Param(Record):
     """`name[: type][= default]` in a def's parameters."""
 
@@ -598,7 +598,7 @@ class Param(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Def(Record):
     """`def name(params) [-> returns]:` with an optional docstring and a `body`."""
 
@@ -610,7 +610,7 @@ class Def(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class FlowEdge(Record):
     """`source -> a | b`: who may speak after `source`."""
 
@@ -619,7 +619,7 @@ class FlowEdge(Record):
     span: Span
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Select(Record):
     """`select MODE[(args)]`: how a group picks its next speaker; `select by NAME` (`by`, and no `mode`)
     lets a def or Python function pick, the model (as `auto`) when it returns none."""
@@ -631,7 +631,7 @@ class Select(Record):
     by: Name | None = None
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Conversation(Record):
     """A `chat` (two agents alternating) or a `group`, optionally assigned to `target`.
 
@@ -657,7 +657,7 @@ Stmt = (
 )
 
 
-@attrs.frozen(kw_only=True, repr=False)
+@attrs.frozen(kw_only=True, repr=False, eq=False)
 class Module(Record):
     """A whole script: its statements in order."""
 

@@ -153,7 +153,6 @@ def check(files: tuple[str, ...], as_json: bool, strict: bool) -> None:
     """
     from parley.compiler import compile_path
     from parley.dsl.diagnostics import render, tally
-    from parley.runtime.sandbox import code_agents
 
     files = _scripts_in(files)
     found: list[Diagnostic] = []
@@ -162,8 +161,8 @@ def check(files: tuple[str, ...], as_json: bool, strict: bool) -> None:
     code: dict[str, list[str]] = {}  # the scripts whose executor agents need --allow-code to run
     for file in files:
         result = compile_path(Path(file), display=file)
-        if result.plan is not None and code_agents(result.plan):
-            code[file] = [a.name for a in code_agents(result.plan)]
+        if result.plan is not None and result.plan.code_agents():
+            code[file] = [a.name for a in result.plan.code_agents()]
         for diagnostic in result.diagnostics:
             if diagnostic not in found:
                 found.append(diagnostic)

@@ -88,14 +88,9 @@ def environment(home: str, tmp: str, names: tuple[str, ...] = ()) -> dict[str, s
     return env
 
 
-def code_agents(plan: p.Plan) -> list[p.AgentDecl]:
-    """The plan's agents that run code (an executor whose replies a `def` computes runs none)."""
-    return [a for a in plan.agents if a.agent_kind == "executor" and a.reply_by is None]
-
-
 def refuse_code(plan: p.Plan, allowed: bool) -> None:
     """Stop a run that would run code without leave, before it asks any model anything."""
-    agents = code_agents(plan)
+    agents = plan.code_agents()
     if agents and not allowed:
         names = ", ".join(f"`{a.name}`" for a in agents)
         raise RunError(FailureKind.CODE, f"this script's executor agent{'s' if len(agents) > 1 else ''} {names} "
