@@ -134,7 +134,11 @@ class TreeBuilder:
     def deep(self, node: Any, *children: Any) -> Any:
         """Track expression depth so pathological chains are refused before anything recurses."""
         depths = self.guard.depths
-        depth = 1 + max((depths.get(id(c), 0) for c in children), default=0)
+        depth = 1
+        for child in children:
+            below = depths.get(id(child), 0)
+            if below >= depth:
+                depth = below + 1
         depths[id(node)] = depth
         if depth > MAX_EXPRESSION_DEPTH and not self.guard.reported:
             self.guard.reported = True

@@ -102,7 +102,7 @@ class Layout:
             if top_level and kind not in _CONTINUING:
                 self._starts = (self._starts[1], start_of(token))
             top_level = False
-            if _word_after_quoted_ask(before, last, token):
+            if before is not None and before.type == "AGENT" and _word_after_quoted_ask(before, last, token):
                 line, column = start_of(token)
                 raise LayoutError("quoted-prose", line, column, width=len(str(token)), detail=str(before))
             before, last = last, token
