@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
+import ssl
+import sys
 import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
@@ -304,7 +307,10 @@ class _Lease:
 
     def _add(self) -> int:
         # Retries are Parley's (`runtime.retries`); the timeout is given with each request.
-        client = openai.AsyncOpenAI(api_key=self._key, base_url=self.base_url, max_retries=0, timeout=DEFAULT_TIMEOUT)
+        tls = _tls_context()
+        http = openai.DefaultAsyncHttpxClient(verify=tls) if tls is not None else None
+        client = openai.AsyncOpenAI(api_key=self._key, base_url=self.base_url, max_retries=0, timeout=DEFAULT_TIMEOUT,
+                                    http_client=http)
         keeper = _open_until_shutdown(client)
         asyncio.ensure_future(keeper.__anext__())  # started now, so its `finally` runs at shutdown
         self.clients.append(client)
@@ -335,6 +341,25 @@ class _Lease:
 
     async def give_back(self) -> None:
         self.holders -= 1
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext | None:
+    """The TLS settings each new client's HTTP library would make, made once for the process and shared.
+
+    Making them loads the certificate store, about 30 ms of CPU: once per client, it was most of
+    what a fan-out of a hundred asks cost beyond the requests themselves (clients are added as
+    requests in flight grow, and each event loop gets its own). Made by the HTTP library the
+    `openai` client runs on (httpx's `create_ssl_context`), so they are exactly its defaults,
+    the `SSL_CERT_FILE`/`SSL_CERT_DIR` variables included. None: let each client make its own.
+    """
+    for base in openai.DefaultAsyncHttpxClient.__mro__:
+        library = sys.modules.get(base.__module__.partition(".")[0])
+        make = getattr(library, "create_ssl_context", None)
+        if make is not None:
+            context = make()
+            return context if isinstance(context, ssl.SSLContext) else None
+    return None
 
 
 async def _open_until_shutdown(client: openai.AsyncOpenAI) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import time
 from typing import Any
 
@@ -27,7 +28,7 @@ from fake_openai import (  # noqa: F401  (fake_openai_fixture registers the `fak
 )
 
 from parley.runtime.models import Message, ModelError, ModelReply, ModelRequest, ToolCall, ToolSpec, Usage
-from parley.runtime.openai_client import OpenAIModel
+from parley.runtime.openai_client import OpenAIModel, _Lease, _tls_context
 
 KEY = "sk-test-0000"
 HELLO = ModelRequest(model="test-model", messages=(Message(role="user", content="Hello?"),))
@@ -321,6 +322,30 @@ def test_concurrent_requests_overlap(fake_openai: FakeOpenAI) -> None:
     assert [a.text for a in answers] == [f"re: {p}" for p in prompts]
     assert len(fake_openai.requests) == 10
     assert elapsed < 1.5, f"10 requests of 200 ms took {elapsed:.2f} s: they did not overlap"
+
+
+def test_every_client_of_the_process_shares_one_tls_context_made_as_the_http_library_makes_it(
+    fake_openai: FakeOpenAI,
+) -> None:
+    """Loading the certificate store costs ~30 ms of CPU: made once, not once per client nor per event loop."""
+    fake_openai.handler = lambda request: reply("ok", delay=0.1)
+    _tls_context.cache_clear()
+    request_count = 3 * _Lease.PER_CLIENT  # enough in flight for a lease to add clients
+
+    async def run() -> int:
+        model = client(fake_openai)
+        try:
+            await asyncio.gather(*(model.complete(HELLO) for _ in range(request_count)))
+            return len(_Lease.take(fake_openai.base_url, KEY).clients)
+        finally:
+            await model.close()
+
+    clients = asyncio.run(run()) + asyncio.run(run())  # a second event loop makes its own clients
+    assert clients >= 4 and len(fake_openai.requests) == 2 * request_count
+    assert _tls_context.cache_info().misses == 1 and _tls_context.cache_info().hits >= clients - 1
+    context = _tls_context()
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname  # still verifying servers
 
 
 # ---- configuration -----------------------------------------------------------------------------
