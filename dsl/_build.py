@@ -91,9 +91,15 @@ class TreeBuilder:
         its first token to its last.
         """
         first, last = raw[0], raw[-1]
-        start = first[1] if type(first) is tuple else _token_position(first)
-        end = last[1] if type(last) is tuple else _token_position(last)
-        position = (start[0], start[1], end[2], end[3])
+        if type(first) is tuple:
+            line, column = first[1][0], first[1][1]
+        else:
+            line, column = first.line or 1, first.column or 1
+        if type(last) is tuple:
+            end_line, end_column = last[1][2], last[1][3]
+        else:
+            end_line = last.end_line or last.line or 1
+            end_column = last.end_column or last.column or 1
         if data in _TOKEN_RULES:
             children = raw
         else:
@@ -101,7 +107,11 @@ class TreeBuilder:
         method = self._methods.get(data)
         if method is None:
             method = self._methods[data] = getattr(self, data)
-        return method(self._span(position), children), position
+        if self.line0 == 0 and self.column0 == 0:
+            span = Span(self.file, line, column, end_line, end_column - 1)
+        else:
+            span = self.rel_span(line, column, end_line, end_column - 1)
+        return method(span, children), (line, column, end_line, end_column)
 
     # --- positions -----------------------------------------------------------
 

@@ -208,20 +208,26 @@ class Tables:
             raise Rejected("character", layout.complete_before(error.line, error.column)) from None
         end_state = self.end_states[start]
         while True:
-            action = actions[state_stack[-1]].get("$END")
+            top = state_stack[-1]
+            action = actions[top].get("$END")
             if action is None or action >= 0:
                 at = (token.line or 1, token.column or 1) if token is not None else (1, 1)
                 raise Rejected("$END", layout.complete_before(*at))
-            state_stack.append(_reduce(rules[~action], state_stack, value_stack, actions, build))
+            size, _, _, single_passes, splices = rules[~action]
+            if size == 1 and single_passes and splices is None and len(state_stack) > 1:
+                state_stack[-1] = self._pass_through((state_stack[-2], top, "$END"), stop=end_state)
+            else:
+                state_stack.append(_reduce(rules[~action], state_stack, value_stack, actions, build))
             if state_stack[-1] == end_state:
                 return value_stack[-1]
 
-    def _pass_through(self, key: tuple[int, int, str]) -> int:
-        """Where a chain of one-child `?rule` reductions above state `below` lands, before `kind`."""
+    def _pass_through(self, key: tuple[int, int, str], stop: int = -1) -> int:
+        """Where a chain of one-child `?rule` reductions above state `below` lands, before `kind`
+        (or at `stop`, the state that ends the parse)."""
         below, top, kind = key
         while True:
             action = self.actions[top].get(kind)
-            if action is None or action >= 0:
+            if action is None or action >= 0 or top == stop:
                 return top
             size, origin, _, single_passes, splices = self.rules[~action]
             if not (size == 1 and single_passes and splices is None):

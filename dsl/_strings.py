@@ -151,8 +151,8 @@ class _Splitter:
             column = at - self._newlines[before - 1]
         else:
             column = self.start_column + at
-        span = self.builder.rel_span(line, column, line, column)
-        return span.line, span.column
+        builder = self.builder  # placed in the file as `builder.rel_span` places spans
+        return line + builder.line0, column + (builder.column0 if line == 1 else 0)
 
     def span_at(self, index: int, width: int) -> Span:
         line, column = self.position(index)

@@ -26,8 +26,6 @@ from parley.runtime.evaluate import show
 from parley.runtime.journal import Journal
 from parley.runtime.models import Message, ModelReply, ModelRequest
 from parley.runtime.python_thread import arguments, shape, speaker_name, takes_thread, thread_of
-from parley.runtime.confine import isolation
-from parley.runtime.sandbox import CodeRunner
 from parley.runtime.tools import ToolBox
 
 if TYPE_CHECKING:
@@ -160,6 +158,9 @@ class ExecutorAgent:
         if not self.allow_code:
             raise RunError(FailureKind.CODE, f"`{self.decl.name}` runs code, and this run does not allow it: "
                                              "run with --allow-code (or allow_code=True) if you trust the script")
+        from parley.runtime.confine import isolation  # only a script with an executor runs code
+        from parley.runtime.sandbox import CodeRunner
+
         runner = CodeRunner.of(self.decl)
         blocks, refusal = runner.blocks(incoming(messages))
         if refusal is not None:

@@ -19,7 +19,6 @@ from typing import Any
 from parley.compiler import plan as p
 from parley.dsl.errors import FailureKind, RunError
 from parley.runtime.limits import Limits
-from parley.runtime.local_model import DEFAULT_CONTEXT, DEFAULT_NAME, INSTALL_HINT, LocalModel, unavailable
 from parley.runtime.models import ModelClient, ModelError, model_error
 from parley.runtime.retries import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from parley.runtime.scripted import ScriptedModel
@@ -65,6 +64,8 @@ class Clients:
 
     def _embedded(self, agent: p.AgentDecl) -> Choice:
         """No model for `agent`: the embedded one if nothing is configured anywhere, else what to do."""
+        from parley.runtime.local_model import DEFAULT_NAME, INSTALL_HINT, LocalModel, unavailable
+
         if self.plan.models or os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
             raise RunError(FailureKind.MODEL, f"`{agent.name}` has no model: declare one (`model smart = openai(\"…\")`, "
                                       "`default model smart`) or run with --model MODEL-ID")
@@ -140,6 +141,8 @@ class Clients:
             if decl.provider == "scripted":
                 return ScriptedModel.from_file(Path(self.plan.file).parent / (decl.model_id or ""))
             if decl.provider == "local":
+                from parley.runtime.local_model import DEFAULT_CONTEXT, LocalModel  # most runs use no embedded model
+
                 path = options.get("path")
                 where = Path(self.plan.file).parent / Path(str(path)).expanduser() if path is not None else None
                 return LocalModel(where, context=int(options.get("context", DEFAULT_CONTEXT)))
@@ -187,6 +190,8 @@ def _open(client: ModelClient) -> None:
 def _model_id(decl: p.ModelDecl, options: dict[str, Any]) -> str:
     """The id requests carry: the declared one, or a local model's name (its file's stem), even in a replay."""
     if decl.provider == "local":
+        from parley.runtime.local_model import DEFAULT_NAME
+
         return Path(str(options["path"])).stem if options.get("path") is not None else DEFAULT_NAME
     return decl.model_id or ""
 

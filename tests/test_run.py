@@ -194,7 +194,7 @@ def test_cli_run_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert spent.exit_code == 4 and "turn budget" in spent.output
     no_model = tmp_path / "none.agent"
     no_model.write_text(AGENTS + "a = @writer One.\nprint a\n")
-    monkeypatch.setattr("parley.runtime.clients.unavailable", lambda: "no embedded model")  # no parley-lang[local]
+    monkeypatch.setattr("parley.runtime.local_model.unavailable", lambda: "no embedded model")  # no parley-lang[local]
     failed = CliRunner().invoke(main, ["run", str(no_model)])
     assert failed.exit_code == 3 and "none.agent:5: `writer` has no model" in failed.output
 
