@@ -143,7 +143,9 @@ class Layout:
                 raise LayoutError("nesting", line, indent + 1)
             yield Token("_INDENT", indent_text, token.end_pos, line, 1, line, indent + 1, token.end_pos)
             return
-        levels = ",".join(str(level) for level in self.indents)
+        if indent == self.indents[-1]:
+            return
+        levels = ",".join(str(level) for level in self.indents)  # for the error below: the levels before
         while indent < self.indents[-1]:
             self.indents.pop()
             yield Token("_DEDENT", indent_text, token.start_pos, at_line, at_column, at_line, at_column, token.start_pos)

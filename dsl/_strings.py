@@ -85,7 +85,8 @@ class _Splitter:
                 self.brace_error(match.start(), "single `}` in text", "unmatched", _HELP_BRACES)
                 position = match.end()
                 continue
-            close = _matching_brace(content, match.start())
+            simple = _BRACED_NAME.match(content, match.start())  # `{topic}`: its `}` is plain to see
+            close = simple.end() - 1 if simple is not None else _matching_brace(content, match.start())
             if close < 0:
                 self.brace_error(
                     match.start(), "`{` is never closed", "opened here",
@@ -160,6 +161,7 @@ class _Splitter:
 
 
 _REFERENCE = re.compile(r"( *)([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*) *")
+_BRACED_NAME = re.compile(r"\{[ A-Za-z0-9_.]*\}")
 
 
 def _simple_reference(text: str, line: int, column: int, file: str) -> n.Expr | None:
