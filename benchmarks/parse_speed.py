@@ -2,7 +2,7 @@
 
 Two 10,000-line scripts (benchmarks/corpus.py): one built from the examples,
 one dense in asks with interpolated prose, ifs and chats. For each, the
-median CPU time (time.process_time) of five runs of: Lark alone (its parse
+median CPU time (time.process_time) of seven rounds, interleaved, of: Lark alone (its parse
 tree, no nodes), Parley's parsing loop over Lark's tables alone (no nodes),
 the front end (decode, parse, syntax tree) and the front end plus the
 compiler (checks and the plan), as lines per second and as a ratio to the
@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +35,7 @@ from parley.dsl._lalr import tables
 from parley.dsl._lark import parser
 from parley.dsl.parser import parse_source
 
-RUNS = 5
+RUNS = 7
 FRONT_END_TARGET = 20_000  # lines/s, parse + syntax tree
 COMPILE_TARGET = 15_000  # lines/s, parse + compile
 
@@ -48,16 +49,18 @@ _TABLES = (
 )
 
 
-def median_seconds(action, runs: int = RUNS) -> float:  # type: ignore[no-untyped-def]
-    """Median CPU time of `runs` calls: other work on the machine does not count, and each call
-    starts from a collected heap (no collection owed by the call before it)."""
-    samples = []
+def median_seconds(runs: int = RUNS, **actions: Callable[[], object]) -> dict[str, float]:
+    """Median CPU time of each action over `runs` rounds, the actions interleaved within each round (so
+    a slow spell of the shared machine hits them alike): other work on the machine does not count,
+    and each call starts from a collected heap (no collection owed by the call before it)."""
+    samples: dict[str, list[float]] = {name: [] for name in actions}
     for _ in range(runs):
-        gc.collect()
-        start = time.process_time()
-        action()
-        samples.append(time.process_time() - start)
-    return statistics.median(samples)
+        for name, action in actions.items():
+            gc.collect()
+            start = time.process_time()
+            action()
+            samples[name].append(time.process_time() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def load_time(cold: bool, code: str = _LOAD) -> float:
@@ -84,10 +87,13 @@ def measure(label: str, script: str) -> None:
     compiled = compile_source(script, "bench.agent", path=virtual_path)
     assert compiled.ok and not any(d.is_error for d in compiled.diagnostics), f"the {label} script must be valid"
     lark = parser()
-    lark_only = median_seconds(lambda: lark.parse(script + "\n", start="start"))
-    loop_only = median_seconds(lambda: tables().parse(script + "\n", "start", _no_nodes))
-    front_end = median_seconds(lambda: parse_source(script, "bench.agent"))
-    full = median_seconds(lambda: compile_source(script, "bench.agent", path=virtual_path))
+    medians = median_seconds(
+        lark=lambda: lark.parse(script + "\n", start="start"),
+        loop=lambda: tables().parse(script + "\n", "start", _no_nodes),
+        front_end=lambda: parse_source(script, "bench.agent"),
+        full=lambda: compile_source(script, "bench.agent", path=virtual_path),
+    )
+    lark_only, loop_only, front_end, full = (medians[name] for name in ("lark", "loop", "front_end", "full"))
     front_rate, full_rate = line_count / front_end, line_count / full
     print(f"{label}: {line_count} lines, {len(script.encode()) / 1000:.0f} kB (valid: compiles clean)")
     print(f"  lark alone (parse tree only):     median {lark_only * 1000:4.0f} ms CPU = {line_count / lark_only:7,.0f} lines/s")

@@ -16,6 +16,8 @@ field, a typed reply (P255).
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -71,15 +73,25 @@ def _names(root: Any) -> list[n.Name]:
         elif isinstance(node, n.Name):
             found.append(node)
         else:
-            fields = _FIELDS.get(type(node))
-            if fields is None:
-                fields = _FIELDS[type(node)] = _walked_fields(type(node))
-            pending.extend(getattr(node, field) for field in fields)
+            children = _CHILDREN.get(type(node))
+            if children is None:
+                children = _CHILDREN[type(node)] = _children_of(type(node))
+            pending.extend(children(node))
     return found
 
 
-#: The fields `_names` walks, by node class.
-_FIELDS: dict[type, tuple[str, ...]] = {}
+#: What `_names` walks under a node, by node class: its fields that may hold expressions, read at once.
+_CHILDREN: dict[type, Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def _children_of(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    fields = _walked_fields(cls)
+    if len(fields) > 1:
+        return operator.attrgetter(*fields)
+    if fields:
+        read = operator.attrgetter(fields[0])
+        return lambda node: (read(node),)
+    return lambda node: ()
 
 
 def _walked_fields(cls: type) -> tuple[str, ...]:

@@ -81,7 +81,6 @@ class TreeBuilder:
         self.line0 = line - 1
         self.column0 = column - 1
         self.guard = guard if guard is not None else DepthGuard()
-        self._methods: dict[str, Callable[[Span, list[Any]], Any]] = {}
 
     def build(self, data: str, raw: list[Any]) -> Built:
         """The node of one rule, built as Lark reduces it (see `_lark.building`).
@@ -104,14 +103,14 @@ class TreeBuilder:
             children = raw
         else:
             children = [c[0] if type(c) is tuple else c for c in raw if type(c) is tuple or c.type in VALUE_TOKENS]
-        method = self._methods.get(data)
-        if method is None:
-            method = self._methods[data] = getattr(self, data)
+        method = _RULE_METHODS.get(data)
+        if method is None:  # found once per rule, for every builder (an interpolation has its own)
+            method = _RULE_METHODS[data] = getattr(TreeBuilder, data)
         if self.line0 == 0 and self.column0 == 0:
             span = Span(self.file, line, column, end_line, end_column - 1)
         else:
             span = self.rel_span(line, column, end_line, end_column - 1)
-        return method(span, children), (line, column, end_line, end_column)
+        return method(self, span, children), (line, column, end_line, end_column)
 
     # --- positions -----------------------------------------------------------
 
@@ -636,6 +635,10 @@ class TreeBuilder:
         from parley.dsl._strings import string_template
 
         return string_template(c[0], self)
+
+
+#: The builder's method for each rule, by rule name (unbound: `method(builder, span, children)`).
+_RULE_METHODS: dict[str, Callable[[TreeBuilder, Span, list[Any]], Any]] = {}
 
 
 def _token_position(token: Token) -> Position:

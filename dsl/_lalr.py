@@ -149,6 +149,7 @@ class Tables:
         lexers = [_StateLexer(*spec) for spec in data["lexers"]]
         self.lexer_of: list[_StateLexer] = [lexers[index] for index in data["lexer_of"]]
         self._passes: dict[tuple[int, int, str], int] = {}
+        self._ends: dict[tuple[int, int, int], int] = {}
 
     def parse(self, text: str, start: str, build: Callable[[str, list[Any]], Any]) -> Any:
         """The value `build` makes for the `start` rule of `text`; `Rejected` if the text is not valid.
@@ -215,7 +216,11 @@ class Tables:
                 raise Rejected("$END", layout.complete_before(*at))
             size, _, _, single_passes, splices = rules[~action]
             if size == 1 and single_passes and splices is None and len(state_stack) > 1:
-                state_stack[-1] = self._pass_through((state_stack[-2], top, "$END"), stop=end_state)
+                ending = (state_stack[-2], top, end_state)  # where the chain stops depends on the start rule
+                landing = self._ends.get(ending)
+                if landing is None:
+                    landing = self._ends[ending] = self._pass_through((state_stack[-2], top, "$END"), stop=end_state)
+                state_stack[-1] = landing
             else:
                 state_stack.append(_reduce(rules[~action], state_stack, value_stack, actions, build))
             if state_stack[-1] == end_state:
