@@ -66,17 +66,20 @@ def _names(root: Any) -> list[n.Name]:
     nested generators would cost each name a step per level of depth)."""
     found: list[n.Name] = []
     pending = [root]
+    name = n.Name
     while pending:
         node = pending.pop()
-        if isinstance(node, tuple):
+        kind = node.__class__
+        if kind is tuple:
             pending.extend(node)
-        elif isinstance(node, n.Name):
+        elif kind is name:
             found.append(node)
         else:
-            children = _CHILDREN.get(type(node))
+            children = _CHILDREN.get(kind)
             if children is None:
-                children = _CHILDREN[type(node)] = _children_of(type(node))
-            pending.extend(children(node))
+                children = _CHILDREN[kind] = _children_of(kind)
+            if children is not _no_children:
+                pending.extend(children(node))
     return found
 
 
@@ -91,7 +94,12 @@ def _children_of(cls: type) -> Callable[[Any], tuple[Any, ...]]:
     if fields:
         read = operator.attrgetter(fields[0])
         return lambda node: (read(node),)
-    return lambda node: ()
+    return _no_children
+
+
+def _no_children(node: Any) -> tuple[()]:
+    """What a node with no expression fields holds (text, numbers, most declarations): nothing to walk."""
+    return ()
 
 
 def _walked_fields(cls: type) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from parley.dsl import nodes as n
+from parley.dsl._strings import prose_template, string_template
 from parley.dsl._tokens import Token, start_of
 from parley.dsl.diagnostics import Diagnostic
 from parley.dsl.source import Span
@@ -286,8 +287,6 @@ class TreeBuilder:
         return n.ExprStmt(expr=c[0], span=span)
 
     def prose_ask(self, span: Span, c: list[Any]) -> n.Ask:
-        from parley.dsl._strings import prose_template
-
         message = prose_template(c[1], self)
         return n.Ask(agent=self._agent_ref(c[0]), message=message, yes_no=False, span=span.to(message.span))
 
@@ -632,8 +631,6 @@ class TreeBuilder:
         return n.Ask(agent=self._agent_ref(c[0]), message=c[1], yes_no=True, span=span)
 
     def string(self, span: Span, c: list[Any]) -> n.Template:
-        from parley.dsl._strings import string_template
-
         return string_template(c[0], self)
 
 

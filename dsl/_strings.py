@@ -11,6 +11,7 @@ import re
 from typing import TYPE_CHECKING
 
 from parley.dsl import nodes as n
+from parley.dsl._prose_edges import check_prose
 from parley.dsl._tokens import Token, start_of
 from parley.dsl.keywords import RESERVED
 from parley.dsl.source import Span
@@ -47,8 +48,6 @@ def string_template(token: Token, builder: TreeBuilder) -> n.Template:
 
 def prose_template(token: Token, builder: TreeBuilder) -> n.Template:
     """The prose after `@agent` (to the end of the line) as a Template; no escapes."""
-    from parley.dsl._prose_edges import check_prose
-
     check_prose(token, builder)
     text = str(token).rstrip()
     width = len(text)
