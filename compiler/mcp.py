@@ -17,7 +17,6 @@ import contextlib
 import os
 import re
 import shlex
-import shutil
 import sys
 import threading
 from pathlib import Path
@@ -207,6 +206,8 @@ async def _list(server: p.McpServer, folder: Path | None) -> dict[str, dict[str,
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as errlog:
         async with contextlib.AsyncExitStack() as stack:
             if server.command:
+                import shutil
+
                 from mcp.client.stdio import StdioServerParameters, stdio_client
 
                 program, *arguments = server.command
