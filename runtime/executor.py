@@ -52,7 +52,6 @@ from parley.runtime.pricing import require_prices
 from parley.runtime.replies import origin, parse_yes_no, records, response_format, resumed_try, validated
 from parley.runtime.requests import ModelCalls
 from parley.runtime.results import Result
-from parley.runtime.sandbox import refuse_code
 from parley.runtime.sizes import place
 from parley.runtime.store import StoreError
 from parley.runtime.tools import ToolBox
@@ -137,7 +136,10 @@ class Executor:
     # --- the run -----------------------------------------------------------------
 
     async def run(self, inputs: dict[str, Any] | None = None) -> Result:
-        refuse_code(self.plan, self.allow_code)  # before any input is asked or model called
+        if self.plan.code_agents():  # before any input is asked or model called
+            from parley.runtime.sandbox import refuse_code  # the sandbox is loaded only for a script that runs code
+
+            refuse_code(self.plan, self.allow_code)
         self.inputs = await self._inputs(inputs or {})
         frame = Frame(dict(self.inputs), self.root)
         self.emit("run_start", None, file=self.plan.file, run=self.run_id)

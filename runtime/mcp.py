@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 import time
@@ -53,6 +52,8 @@ def command_line(server: p.McpServer) -> list[str]:
     if program in ("python", "python3"):
         program = sys.executable
     else:
+        import shutil  # only to start a server
+
         program = shutil.which(program) or program
     return [program, *arguments]
 
