@@ -10,6 +10,12 @@ as a ratio to `python -c pass` measured in the same rounds. Targets (wall):
 
     python benchmarks/startup.py [--runs N] [--imports]
 
+The `parley` measured is the one installed beside the Python that runs this
+script. Measure a regular install, as users get it (`python3 -m venv v &&
+v/bin/pip install . && v/bin/python benchmarks/startup.py`): an editable
+install (`pip install -e .`) adds its import hook to every process, about
+10 ms here, `python -c pass` included.
+
 `--imports` adds, for each command, the modules whose import cost the most
 (cumulative, from one `python -X importtime` run): where to look next.
 """
