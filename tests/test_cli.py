@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import parley
 from parley.cli import main
 from helpers import EXAMPLES, ROOT
 
@@ -126,3 +128,26 @@ def test_check_and_fmt_take_folders(tmp_path: Path) -> None:
     assert (tmp_path / "sub" / "b.agent").read_text() == "y = 2\nprint y\n"
     (tmp_path / "empty").mkdir()
     assert runner.invoke(main, ["check", str(tmp_path / "empty")]).exit_code == 2
+
+
+def test_a_parley_process_ends_with_its_outputs_whole_and_its_objects_left_to_the_shutdown(tmp_path: Path) -> None:
+    """The `parley` process freezes what it made as it ends (the shutdown's last collection would only walk
+    it again): whatever it printed or wrote is complete, and its exit status is the command's."""
+    script = tmp_path / "messy.agent"
+    script.write_text('x   =  1\nprint    "{x}"\n', encoding="utf-8")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PARLEY"))}
+    probe = ("import atexit, gc, sys\natexit.register(lambda: print('frozen', gc.get_freeze_count() > 0, "
+             "file=sys.stderr))\nsys.argv = ['parley', *sys.argv[1:]]\nfrom parley.cli import main\nmain()\n")
+
+    def run_parley(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, cwd=tmp_path,
+                              env=environ, timeout=120, check=False)
+
+    plan = run_parley("plan", str(EXAMPLES / "review.agent"), "--format", "json")
+    assert plan.returncode == 0 and "frozen True" in plan.stderr
+    assert json.loads(plan.stdout) == json.loads(parley.load(EXAMPLES / "review.agent").plan_json())
+    formatted = run_parley("fmt", str(script))
+    assert formatted.returncode == 0 and "frozen True" in formatted.stderr
+    assert script.read_text(encoding="utf-8") == 'x = 1\nprint "{x}"\n'
+    failed = run_parley("check", str(tmp_path / "missing.agent"))
+    assert failed.returncode == 2 and "frozen True" in failed.stderr
