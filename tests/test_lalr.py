@@ -19,7 +19,7 @@ from lark import UnexpectedInput
 
 from parley.dsl._build import DepthGuard, TreeBuilder
 from parley.dsl._indent import LayoutError
-from parley.dsl._lalr import Rejected, tables
+from parley.dsl._lalr import Rejected, alternation, tables
 from parley.dsl._lark import building, parser
 from parley.dsl._syntax_errors import diagnose
 from parley.dsl.dump import dump
@@ -140,3 +140,21 @@ def test_a_statement_far_below_the_error_free_lines_is_explained_without_reading
     result = parse_source(text, "t.agent")
     [diagnostic] = result.diagnostics
     assert diagnostic.span.line == 5_001 and diagnostic.code.startswith("P1")
+
+
+def test_a_state_s_terminals_tried_one_by_one_find_what_its_alternation_finds() -> None:
+    """Before a state is busy its terminals are tried alone, in Lark's order; after, as Lark's one alternation."""
+    texts = [(EXAMPLES[0].parent / name).read_text(encoding="utf-8") for name in ("review.agent", "panel.agent")]
+    lexers = {tuple(lexer.terminals): lexer for lexer in tables().lexer_of}.values()
+    compared = 0
+    for lexer in lexers:
+        combined = re.compile(alternation(lexer.terminals), lexer.flags)
+        alone = [(name, re.compile(pattern, lexer.flags)) for name, pattern in lexer.terminals]
+        for text in texts:
+            for position in range(0, len(text), 4):
+                match = combined.match(text, position)
+                first = next(((found.group(), name) for name, pattern in alone
+                              if (found := pattern.match(text, position)) is not None), None)
+                assert first == ((match.group(), match.lastgroup) if match is not None else None), (position, text)
+                compared += 1
+    assert compared > 10_000
