@@ -326,11 +326,16 @@ def tables() -> Tables:
     if _tables is None:
         cache = _cache_file()
         data = _read(cache) if cache is not None else None
-        if data is None:
+        if data is not None:
+            try:
+                _tables = Tables(data)
+            except (KeyError, IndexError, TypeError, ValueError):  # a damaged cache file: made again below
+                _tables = None
+        if _tables is None:
             data = _from_lark()
             if cache is not None:
                 _write(cache, data)
-        _tables = Tables(data)
+            _tables = Tables(data)
     return _tables
 
 

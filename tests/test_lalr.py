@@ -9,7 +9,10 @@ Lark reading the whole file.
 
 from __future__ import annotations
 
+import marshal
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ from lark import UnexpectedInput
 
 from parley.dsl._build import DepthGuard, TreeBuilder
 from parley.dsl._indent import LayoutError
-from parley.dsl._lalr import Rejected, alternation, tables
+from parley.dsl._lalr import FORMAT, Rejected, alternation, tables
 from parley.dsl._lark import building, parser
 from parley.dsl._syntax_errors import diagnose
 from parley.dsl.dump import dump
@@ -158,3 +161,19 @@ def test_a_state_s_terminals_tried_one_by_one_find_what_its_alternation_finds() 
                 assert first == ((match.group(), match.lastgroup) if match is not None else None), (position, text)
                 compared += 1
     assert compared > 10_000
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong shape"])
+def test_a_damaged_tables_cache_is_made_again_from_lark(tmp_path: Path, damage: str) -> None:
+    environ = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    environ.pop("PARLEY_NO_GRAMMAR_CACHE", None)
+    check = "import parley; print(parley.compile('x = [1]\\nprint \"{x[0]}\"\\n', 't.agent').run().printed)"
+    first = subprocess.run([sys.executable, "-c", check], env=environ, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    [cache] = (tmp_path / "parley").glob("tables-*")
+    data = cache.read_bytes()
+    cache.write_bytes({"garbage": b"\x00not marshal at all", "truncated": data[: len(data) // 2],
+                       "wrong shape": marshal.dumps({"format": FORMAT, "actions": [], "rules": 3})}[damage])
+    again = subprocess.run([sys.executable, "-c", check], env=environ, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and again.stdout == first.stdout, again.stderr
+    assert marshal.loads(cache.read_bytes()) == marshal.loads(data), "the tables were made again and cached"
