@@ -177,7 +177,7 @@ class Tables:
                         state_stack.append(action)
                         value_stack.append(token)
                         break
-                    size, origin, name, single_passes, splices = rules[~action]
+                    size, _, _, single_passes, splices = rules[~action]
                     if size == 1 and single_passes and splices is None:
                         # `?sum: term` and the like: the value stays, only the state moves. A chain of
                         # them (expr → ternary → … → postfix) depends only on these three, so it is walked once.
@@ -187,22 +187,7 @@ class Tables:
                             landing = passes[key] = self._pass_through(key)
                         state_stack[-1] = landing
                         continue
-                    if size:
-                        children = value_stack[-size:]
-                        del value_stack[-size:]
-                        del state_stack[-size:]
-                    else:
-                        children = []
-                    if splices is not None:
-                        children = _spliced(children, splices)
-                    if single_passes and len(children) == 1:
-                        value = children[0]
-                    elif name[0] == "_":
-                        value = _Inline(children)
-                    else:
-                        value = build(name, children)
-                    value_stack.append(value)
-                    state_stack.append(actions[state_stack[-1]][origin])
+                    state_stack.append(_reduce(rules[~action], state_stack, value_stack, actions, build))
         except LayoutError as error:
             raise Rejected(error.kind, layout.complete_before(error.line, error.column)) from None
         except _Unlexable as error:
