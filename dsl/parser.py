@@ -384,7 +384,7 @@ def _explain_expr(source: Source, diagnostics: list[Diagnostic], text: str, line
 
 
 class _ParserBug(Exception):
-    """Lark failed in a way no script should make it fail."""
+    """Lark failed in a way no script should make it fail, or accepted what Parley's loop rejected."""
 
     def __init__(self, error: Exception) -> None:
         super().__init__(error)
