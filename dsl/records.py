@@ -41,11 +41,11 @@ class Record:
 
 def _fields_of(cls: type) -> Callable[[Any], Any]:
     """The compared fields of a record class, read in one call (made once per class, kept on it)."""
-    getter = cls.__dict__.get("__record_fields__")
+    getter = cls.__dict__.get("_record_fields")
     if getter is None:
         names = [field.name for field in getattr(cls, "__attrs_attrs__") if field.eq]  # noqa: B009
         getter = operator.attrgetter(*names) if names else _no_fields
-        type.__setattr__(cls, "__record_fields__", getter)
+        type.__setattr__(cls, "_record_fields", getter)
     return getter  # type: ignore[no-any-return]
 
 
