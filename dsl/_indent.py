@@ -1,8 +1,9 @@
 """The post-lexer: indentation to _INDENT/_DEDENT tokens, bracket matching, nesting limits.
 
-Lark's `Indenter` in spirit (a Lark post-lexer, and the post-lexer of `dsl._lalr`), with the checks a user needs: tabs in
-indentation, a dedent to a column no block started at, brackets closed by the
-wrong kind, and a cap on nesting so no later stage can recurse too deep.
+Lark's `Indenter` in spirit (the post-lexer of Lark's parser and of
+`dsl._lalr`), with the checks a user needs: tabs in indentation, a dedent to a
+column no block started at, brackets closed by the wrong kind, and a cap on
+nesting so no later stage can recurse too deep.
 """
 
 from __future__ import annotations
