@@ -1,10 +1,10 @@
-"""Lark's reductions → the syntax tree of `dsl.nodes`, built during the parse.
+"""The parser's reductions → the syntax tree of `dsl.nodes`, built during the parse.
 
-The parser keeps every token (keywords and brackets included) and computes no
-positions; as Lark reduces each rule (bottom-up, without recursion), this
-builder gives it the span from its first to its last token and calls one
-method per rule (or alias) with that span and the rule's meaningful children
-(values, not punctuation). No parse tree is made. Problems that only show
+The parser (`dsl._lalr`, running Lark's tables) keeps every token (keywords
+and brackets included) and computes no positions; as it reduces each rule
+(bottom-up, without recursion), this builder gives it the span from its first
+to its last token and calls one method per rule (or alias) with that span and
+the rule's meaningful children (values, not punctuation). No parse tree is made. Problems that only show
 once the nodes are built (an unknown agent kind, a bad escape, a clause given
 twice) become diagnostics; the builder never raises for them.
 """
@@ -84,7 +84,7 @@ class TreeBuilder:
         self.guard = guard if guard is not None else DepthGuard()
 
     def build(self, data: str, raw: list[Any]) -> Built:
-        """The node of one rule, built as Lark reduces it (see `_lark.building`).
+        """The node of one rule, built as the parser reduces it (`dsl._lalr.Tables.parse`).
 
         `raw` holds the rule's tokens and, for its sub-rules, what this method
         returned for them: (value, position) pairs. The rule's span runs from
@@ -107,11 +107,8 @@ class TreeBuilder:
         method = _RULE_METHODS.get(data)
         if method is None:  # found once per rule, for every builder (an interpolation has its own)
             method = _RULE_METHODS[data] = getattr(TreeBuilder, data)
-        if self.line0 == 0 and self.column0 == 0:
-            span = Span(self.file, line, column, end_line, end_column - 1)
-        else:
-            span = self.rel_span(line, column, end_line, end_column - 1)
-        return method(self, span, children), (line, column, end_line, end_column)
+        position = (line, column, end_line, end_column)
+        return method(self, self._span(position), children), position
 
     # --- positions -----------------------------------------------------------
 

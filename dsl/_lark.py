@@ -1,4 +1,9 @@
-"""The one Lark parser instance: LALR, contextual lexer, strict, cached on disk; it builds trees or nodes."""
+"""The one Lark parser instance: LALR, contextual lexer, strict, cached on disk; it builds trees or nodes.
+
+It makes the tables Parley's own loop runs (`dsl._lalr`), explains the scripts that loop
+rejects, and gives the formatter its trees. Nodes are built through it only by the tests
+that hold the loop to Lark's results.
+"""
 
 from __future__ import annotations
 

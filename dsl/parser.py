@@ -354,7 +354,7 @@ def _parse_expr_at(
     builder = TreeBuilder(source.name, found, _expr_parser(source, found, guard), line, column, guard)
     try:
         expr = tables().parse(text, "expr", builder.build)[0]
-    except (Rejected, LayoutError):
+    except Rejected:  # a layout error is a rejection too
         _explain_expr(source, diagnostics, text, line, column)
         return None
     diagnostics.extend(found)
